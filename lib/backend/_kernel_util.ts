@@ -1,0 +1,104 @@
+// Helpers shared by the replacement kernels in this folder. Private to lib/backend/.
+import { tf } from "../deps.ts";
+
+/**
+ * Wraps a kernel input as a tensor that the kernel may dispose.
+ *
+ * `engine.makeTensorFromTensorInfo` does not raise the data's reference
+ * count, so disposing the bare wrapper would free an input that another
+ * gradient may still need. We raise the count first.
+ */
+export function wrapInput(info: tf.TensorInfo, backend: tf.KernelBackend): tf.Tensor {
+  backend.incRef(info.dataId);
+  return tf.engine().makeTensorFromTensorInfo(info, backend);
+}
+
+/**
+ * Runs `compute` on wrapped inputs inside `tf.tidy`, disposes the wrappers,
+ * and returns the result tensor as the kernel's output.
+ */
+export function composeKernel<K extends string>(
+  kernelName: string,
+  inputs: Record<K, tf.TensorInfo | undefined>,
+  backend: tf.KernelBackend,
+  compute: (tensors: Record<K, tf.Tensor>) => tf.Tensor,
+): tf.TensorInfo {
+  const wrapped = {} as Record<K, tf.Tensor>;
+  for (const key of Object.keys(inputs) as K[]) {
+    const info = inputs[key];
+    if (!info) throw new TypeError(`${kernelName} needs input "${key}", which is missing`);
+    wrapped[key] = wrapInput(info, backend);
+  }
+  try {
+    return tf.tidy(() => compute(wrapped));
+  } finally {
+    for (const t of Object.values<tf.Tensor>(wrapped)) t.dispose();
+  }
+}
+
+/** Pads (positive amounts) or crops (negative amounts) the two spatial axes of an NHWC tensor. */
+export function padOrCrop(
+  x: tf.Tensor4D,
+  top: number,
+  bottom: number,
+  left: number,
+  right: number,
+  value = 0,
+): tf.Tensor4D {
+  let y = x;
+  if (top > 0 || bottom > 0 || left > 0 || right > 0) {
+    y = tf.pad(
+      y,
+      [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [
+        0,
+        0,
+      ]],
+      value,
+    );
+  }
+  if (top < 0 || bottom < 0 || left < 0 || right < 0) {
+    const [n, h, w, c] = y.shape;
+    const t = Math.max(0, -top), l = Math.max(0, -left);
+    y = tf.slice(y, [0, t, l, 0], [
+      n,
+      h - t - Math.max(0, -bottom),
+      w - l - Math.max(0, -right),
+      c,
+    ]);
+  }
+  return y;
+}
+
+/**
+ * Inserts `sh - 1` zero rows and `sw - 1` zero columns between the pixels of
+ * an NHWC tensor: `[n, h, w, c]` becomes `[n, (h-1)·sh+1, (w-1)·sw+1, c]`.
+ */
+export function dilate(x: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
+  if (sh === 1 && sw === 1) return x;
+  const [n, h, w, c] = x.shape;
+  const spread = tf.pad(
+    tf.reshape(x, [n * h, 1, w, 1, c]),
+    [[0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]],
+  );
+  const full = tf.reshape(spread, [n, h * sh, w * sw, c]);
+  return tf.slice(full as tf.Tensor4D, [0, 0, 0, 0], [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c]);
+}
+
+/** The strided slice of a padded NHWC tensor that filter tap (i, j) reads. */
+export function tap(
+  xp: tf.Tensor4D,
+  i: number,
+  j: number,
+  outH: number,
+  outW: number,
+  sh: number,
+  sw: number,
+): tf.Tensor4D {
+  const [n, , , c] = xp.shape;
+  return tf.stridedSlice(
+    xp,
+    [0, i, j, 0],
+    [n, i + (outH - 1) * sh + 1, j + (outW - 1) * sw + 1, c],
+    [1, sh, sw, 1],
+  ) as tf.Tensor4D;
+}

@@ -1,0 +1,101 @@
+// Max-pool gradient kernel for wasm. The built-in one routes the gradient to
+// the wrong position when every value in a window is negative. Private to
+// lib/backend/.
+import { tf } from "../deps.ts";
+import { composeKernel, dilate, padOrCrop, tap } from "./_kernel_util.ts";
+
+interface MaxPoolGradAttrs {
+  filterSize: [number, number] | number;
+  strides: [number, number] | number;
+  pad: "same" | "valid" | number | tf.backend_util.ExplicitPadding;
+  dimRoundingMode?: "floor" | "round" | "ceil";
+}
+
+/**
+ * Gradient of max pooling. Each output gradient goes to the first position
+ * (row-major within its window) that equals the window's maximum, as on the
+ * `cpu` backend. A 2×2, stride-2 pool without padding interleaves the four
+ * tap gradients; other pools scatter each tap back by dilation and padding.
+ */
+export function maxPoolGrad(
+  dy: tf.Tensor4D,
+  x: tf.Tensor4D,
+  y: tf.Tensor4D,
+  attrs: MaxPoolGradAttrs,
+): tf.Tensor4D {
+  const info = tf.backend_util.computePool2DInfo(
+    x.shape,
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+  const { top, left } = info.padInfo;
+  const {
+    outHeight: oh,
+    outWidth: ow,
+    strideHeight: sh,
+    strideWidth: sw,
+    filterHeight: kh,
+    filterWidth: kw,
+  } = info;
+  const [n, h, w, c] = x.shape;
+  const needH = (oh - 1) * sh + kh, needW = (ow - 1) * sw + kw;
+  const xp = padOrCrop(
+    x,
+    top,
+    Math.max(0, needH - h - top),
+    left,
+    Math.max(0, needW - w - left),
+    -Infinity,
+  );
+  // Route each window's gradient to its first maximal tap.
+  let free: tf.Tensor4D = tf.onesLike(dy);
+  const grads: tf.Tensor4D[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const hit = tf.mul(tf.cast(tf.equal(tap(xp, i, j, oh, ow, sh, sw), y), "float32"), free);
+      free = tf.sub(free, hit);
+      grads.push(tf.mul(hit, dy));
+    }
+  }
+  const disjoint2x2 = kh === 2 && kw === 2 && sh === 2 && sw === 2 && top === 0 &&
+    left === 0 && h === 2 * oh && w === 2 * ow;
+  if (disjoint2x2) {
+    const row0 = tf.stack([grads[0], grads[1]], 3);
+    const row1 = tf.stack([grads[2], grads[3]], 3);
+    return tf.reshape(tf.stack([row0, row1], 2), [n, h, w, c]);
+  }
+  const hp = xp.shape[1], wp = xp.shape[2];
+  let dxp: tf.Tensor4D | null = null;
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const g = dilate(grads[i * kw + j], sh, sw);
+      const placed = padOrCrop(g, i, hp - i - g.shape[1], j, wp - j - g.shape[2]);
+      dxp = dxp === null ? placed : tf.add(dxp, placed);
+    }
+  }
+  return tf.slice(dxp!, [0, top, left, 0], [n, h, w, c]);
+}
+
+/** Kernel configs for registration on the wasm backend. */
+export const poolGradKernels: tf.KernelConfig[] = [
+  {
+    kernelName: "MaxPoolGrad",
+    backendName: "wasm",
+    kernelFunc: ({ inputs, backend, attrs }) =>
+      composeKernel(
+        "MaxPoolGrad",
+        { dy: inputs.dy, input: inputs.input, output: inputs.output },
+        backend as tf.KernelBackend,
+        (t) =>
+          maxPoolGrad(
+            t.dy as tf.Tensor4D,
+            t.input as tf.Tensor4D,
+            t.output as tf.Tensor4D,
+            attrs as unknown as MaxPoolGradAttrs,
+          ),
+      ),
+  },
+];

@@ -1,0 +1,269 @@
+/**
+ * Chooses and starts the compute engine.
+ *
+ * @module
+ */
+import {
+  loadCpuBackend,
+  loadWasmBackend,
+  loadWebGpuBackend,
+  tf,
+  TFJS_NODE_SPECIFIERS,
+  TFJS_VERSION,
+} from "../deps.ts";
+import { registerKernelFixes, registerWasmTrainingKernels } from "./wasm_kernels.ts";
+
+/** The engines saliency-lab can run on, fastest first. */
+export const ENGINES = ["tensorflow", "webgpu", "wasm", "cpu"] as const;
+
+/** One engine's name. */
+export type EngineName = typeof ENGINES[number];
+
+/** Options for {@linkcode initBackend}. */
+export interface InitBackendOptions {
+  /**
+   * The engine, or `"auto"` for the fastest one this machine has, in the
+   * order `tensorflow` (tfjs-node-gpu, then tfjs-node), `webgpu` (a hardware
+   * adapter only), `wasm`, `cpu`.
+   *
+   * @default {"auto"}
+   */
+  backend?: EngineName | "auto";
+  /**
+   * Where to write the line that says which engine was chosen and why the
+   * others were passed over; `null` for silence.
+   *
+   * @default {console.error}
+   */
+  log?: ((line: string) => void) | null;
+}
+
+/** What {@linkcode initBackend} chose, for logs and `results.json`. */
+export interface BackendInfo {
+  /** The engine in use. */
+  engine: EngineName;
+  /** The tfjs backend name in use (`tensorflow`, `webgpu`, `wasm`, `cpu`). */
+  tfBackend: string;
+  /** Details of the engine (package, adapter, SIMD, threads). */
+  detail: string;
+  /** Why each faster engine was passed over. */
+  passedOver: Partial<Record<EngineName, string>>;
+  /** The pinned tfjs version. */
+  tfjsVersion: string;
+}
+
+let current: BackendInfo | null = null;
+
+/**
+ * Thrown when an engine that was asked for by name cannot be started. The
+ * message says how to get it.
+ */
+export class EngineUnavailableError extends Error {
+  /** Creates the error for `engine`. */
+  constructor(engine: EngineName, reason: string, options?: ErrorOptions) {
+    super(`Cannot use engine "${engine}": ${reason}\n${HOW_TO_GET[engine]}`, options);
+    this.name = "EngineUnavailableError";
+  }
+}
+
+const HOW_TO_GET: Record<EngineName, string> = {
+  tensorflow:
+    `To get it, in a project with "nodeModulesDir": "auto" in its deno.json, run \`deno install --allow-scripts=npm:@tensorflow/tfjs-node-gpu npm:@tensorflow/tfjs-node-gpu@${TFJS_VERSION}\` ` +
+    `(or tfjs-node for CPU only; tfjs-node-gpu needs CUDA 11.8 and cuDNN 8), then run with --allow-ffi. See "Engines" in the README.`,
+  webgpu:
+    "WebGPU needs a hardware GPU adapter visible to Deno (Vulkan on Linux, Metal on macOS, D3D12 on Windows); software adapters such as llvmpipe are passed over because wasm is faster.",
+  wasm:
+    `Install @tensorflow/tfjs-backend-wasm@${TFJS_VERSION} from npm (deno caches it on first run).`,
+  cpu:
+    `Install @tensorflow/tfjs-backend-cpu@${TFJS_VERSION} from npm (deno caches it on first run).`,
+};
+
+const SOFTWARE_ADAPTERS = /llvmpipe|lavapipe|swiftshader|softpipe|software|microsoft basic render/i;
+
+type Probe = { ok: true; detail: string } | { ok: false; reason: string };
+
+async function tryTensorflow(explicit: boolean): Promise<Probe> {
+  const reasons: string[] = [];
+  for (const [pkg, specifier] of Object.entries(TFJS_NODE_SPECIFIERS)) {
+    if (!explicit && !hasNativeBinding(pkg)) {
+      reasons.push(`${pkg} is not installed (no node_modules/@tensorflow/${pkg} with its binding)`);
+      continue;
+    }
+    try {
+      await import(specifier);
+      if (!tf.findBackend("tensorflow")) throw new Error("it did not register a backend");
+      if (!(await tf.setBackend("tensorflow"))) throw new Error("the backend failed to start");
+      return { ok: true, detail: `@tensorflow/${pkg}@${TFJS_VERSION}` };
+    } catch (error) {
+      reasons.push(`${pkg} failed to load: ${firstLine(error)}`);
+    }
+  }
+  return { ok: false, reason: reasons.join("; ") };
+}
+
+function hasNativeBinding(pkg: string): boolean {
+  try {
+    const dir = `${Deno.cwd()}/node_modules/@tensorflow/${pkg}/lib`;
+    for (const entry of Deno.readDirSync(dir)) {
+      if (!entry.isDirectory) continue;
+      try {
+        Deno.statSync(`${dir}/${entry.name}/tfjs_binding.node`);
+        return true;
+      } catch {
+        // Not in this folder; keep looking.
+      }
+    }
+  } catch {
+    // No such folder, or no permission to read it: not installed for us.
+  }
+  return false;
+}
+
+async function tryWebGpu(): Promise<Probe> {
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  if (!gpu) return { ok: false, reason: "navigator.gpu is not available" };
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  } catch (error) {
+    return { ok: false, reason: `requestAdapter failed: ${firstLine(error)}` };
+  }
+  if (!adapter) return { ok: false, reason: "no WebGPU adapter was found" };
+  const info = adapter.info;
+  const name = [info?.vendor, info?.architecture, info?.device, info?.description]
+    .filter((s) => s).join(" ");
+  if (
+    (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ||
+    SOFTWARE_ADAPTERS.test(name)
+  ) {
+    return {
+      ok: false,
+      reason: `the only adapter is a software renderer (${name || "fallback adapter"})`,
+    };
+  }
+  try {
+    await loadWebGpuBackend();
+    registerKernelFixes("webgpu");
+    if (!(await tf.setBackend("webgpu"))) throw new Error("the backend failed to start");
+  } catch (error) {
+    return { ok: false, reason: `tfjs-backend-webgpu failed to start: ${firstLine(error)}` };
+  }
+  return { ok: true, detail: `adapter ${name || "(unnamed)"}` };
+}
+
+async function tryWasm(): Promise<Probe> {
+  try {
+    await loadWasmBackend();
+    registerWasmTrainingKernels();
+    if (!(await tf.setBackend("wasm"))) throw new Error("the backend failed to start");
+  } catch (error) {
+    return { ok: false, reason: `tfjs-backend-wasm failed to start: ${firstLine(error)}` };
+  }
+  const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT");
+  const threads = tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT");
+  return {
+    ok: true,
+    detail: `${simd ? "SIMD" : "no SIMD"}, ${threads ? "multithreaded" : "1 thread"}`,
+  };
+}
+
+async function tryCpu(): Promise<Probe> {
+  try {
+    await loadCpuBackend();
+    registerKernelFixes("cpu");
+    if (!(await tf.setBackend("cpu"))) throw new Error("the backend failed to start");
+  } catch (error) {
+    return { ok: false, reason: `tfjs-backend-cpu failed to start: ${firstLine(error)}` };
+  }
+  return { ok: true, detail: "plain JavaScript kernels (slow for training)" };
+}
+
+function probe(engine: EngineName, explicit: boolean): Promise<Probe> {
+  switch (engine) {
+    case "tensorflow":
+      return tryTensorflow(explicit);
+    case "webgpu":
+      return tryWebGpu();
+    case "wasm":
+      return tryWasm();
+    case "cpu":
+      return tryCpu();
+  }
+}
+
+/**
+ * Chooses the compute engine, starts it, and returns its name.
+ *
+ * With `backend: "auto"` it takes the first engine that starts, in the order
+ * `tensorflow`, `webgpu`, `wasm`, `cpu`, and logs one line that names the
+ * engine and why each faster one was passed over. An engine asked for by
+ * name that cannot start throws {@linkcode EngineUnavailableError}, whose
+ * message says how to get it. On `wasm` it also registers the training
+ * kernels the engine lacks.
+ *
+ * @example Usage
+ * ```ts
+ * import { initBackend } from "./init_backend.ts";
+ * const engine = await initBackend({ backend: "auto", log: null });
+ * console.log(engine); // "wasm" on a machine without a GPU
+ * ```
+ */
+export async function initBackend(options: InitBackendOptions = {}): Promise<EngineName> {
+  const requested = options.backend ?? "auto";
+  const log = options.log === undefined ? (line: string) => console.error(line) : options.log;
+  if (requested !== "auto" && !(ENGINES as readonly string[]).includes(requested)) {
+    throw new TypeError(
+      `Cannot use engine "${requested}": expected one of auto, ${ENGINES.join(", ")}`,
+    );
+  }
+  if (current && (requested === "auto" || requested === current.engine)) {
+    if (tf.getBackend() !== current.tfBackend) await tf.setBackend(current.tfBackend);
+    return current.engine;
+  }
+  const candidates = requested === "auto" ? ENGINES : [requested];
+  const passedOver: Partial<Record<EngineName, string>> = {};
+  for (const engine of candidates) {
+    const result = await probe(engine, requested !== "auto");
+    if (!result.ok) {
+      if (requested !== "auto") throw new EngineUnavailableError(engine, result.reason);
+      passedOver[engine] = result.reason;
+      continue;
+    }
+    await tf.ready();
+    current = {
+      engine,
+      tfBackend: tf.getBackend(),
+      detail: result.detail,
+      passedOver,
+      tfjsVersion: TFJS_VERSION,
+    };
+    log?.(describeBackend(current));
+    return engine;
+  }
+  throw new EngineUnavailableError("cpu", Object.values(passedOver).join("; "));
+}
+
+/**
+ * What the last {@linkcode initBackend} call chose, or `null` before it.
+ *
+ * @example Usage
+ * ```ts
+ * import { backendInfo, initBackend } from "./init_backend.ts";
+ * await initBackend({ log: null });
+ * console.log(backendInfo()?.engine);
+ * ```
+ */
+export function backendInfo(): BackendInfo | null {
+  return current ? { ...current, passedOver: { ...current.passedOver } } : null;
+}
+
+function describeBackend(info: BackendInfo): string {
+  const skipped = Object.entries(info.passedOver).map(([k, v]) => `${k}: ${v}`);
+  return `engine: ${info.engine} (${info.detail})` +
+    (skipped.length ? `; passed over ${skipped.join("; ")}` : "");
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split("\n")[0];
+}

@@ -1,0 +1,8 @@
+/**
+ * The compute layer: engine choice and the training kernels the `wasm`
+ * engine lacks.
+ *
+ * @module
+ */
+export * from "./init_backend.ts";
+export * from "./wasm_kernels.ts";

@@ -1,0 +1,102 @@
+/**
+ * Training kernels for the tfjs `wasm` engine.
+ *
+ * As shipped, `@tensorflow/tfjs-backend-wasm@4.22.0` cannot train a
+ * convolutional network: `Conv2DBackpropFilter`, both depthwise gradients and
+ * `UnsortedSegmentSum` (the gradient of `gather`) are missing, and
+ * `MaxPoolGrad` routes the gradient to the wrong place when every value in a
+ * window is negative. `ResizeBilinearGrad` ignores `halfPixelCenters` and
+ * `OneHot` ignores its dtype. `Conv2DBackpropInput` is present but slow. This module
+ * registers replacements composed from ops the wasm engine has; each is
+ * tested against the `cpu` engine.
+ *
+ * @module
+ */
+import { tf } from "../deps.ts";
+import { conv2dGradKernels } from "./_conv2d_grads.ts";
+import { depthwiseGradKernels } from "./_depthwise_grads.ts";
+import { poolGradKernels } from "./_pool_grads.ts";
+import { segmentSumKernels } from "./_segment_sum.ts";
+import { fixedOneHot } from "./_one_hot.ts";
+import { resizeGradKernel } from "./_resize_grad.ts";
+
+const KERNELS: tf.KernelConfig[] = [
+  ...conv2dGradKernels,
+  ...depthwiseGradKernels,
+  ...poolGradKernels,
+  ...segmentSumKernels,
+  resizeGradKernel("wasm"),
+];
+
+/** Kernels whose engine implementation we wrap rather than replace. */
+const WRAPPERS: Record<string, (original: tf.KernelConfig) => tf.KernelConfig> = {
+  OneHot: fixedOneHot,
+};
+
+const ours = new WeakSet<tf.KernelFunc>();
+
+/** Names of the kernels that {@linkcode registerWasmTrainingKernels} adds, replaces or wraps. */
+export const WASM_TRAINING_KERNELS: readonly string[] = [
+  ...KERNELS.map((k) => k.kernelName),
+  ...Object.keys(WRAPPERS),
+];
+
+/**
+ * Adds the missing training kernels to the `wasm` engine and replaces the
+ * wrong or slow ones. Call it after the wasm engine module is imported (it
+ * registers its own kernels at import); {@linkcode initBackend} does this.
+ * Calling it again is harmless.
+ *
+ * @example Usage
+ * ```ts
+ * import { loadWasmBackend } from "../deps.ts";
+ * import { registerWasmTrainingKernels } from "./wasm_kernels.ts";
+ * await loadWasmBackend();
+ * registerWasmTrainingKernels();
+ * ```
+ */
+export function registerWasmTrainingKernels(): void {
+  for (const config of KERNELS) install("wasm", config.kernelName, () => config);
+  for (const [name, wrap] of Object.entries(WRAPPERS)) {
+    install("wasm", name, (existing) => {
+      if (!existing) throw new Error(`Cannot wrap wasm kernel ${name}: it is not registered`);
+      return wrap(existing);
+    });
+  }
+}
+
+/**
+ * Replaces tfjs's `ResizeBilinearGrad` on an engine other than wasm (`cpu`,
+ * `webgpu`) with ours. tfjs's own ignores `halfPixelCenters` on every
+ * engine, and on `cpu` returns a transposed shape for non-square images.
+ * {@linkcode initBackend} calls it for the engine it starts.
+ *
+ * @example Usage
+ * ```ts
+ * import { loadCpuBackend } from "../deps.ts";
+ * import { registerKernelFixes } from "./wasm_kernels.ts";
+ * await loadCpuBackend();
+ * registerKernelFixes("cpu");
+ * ```
+ */
+export function registerKernelFixes(backendName: string): void {
+  if (backendName === "wasm") {
+    registerWasmTrainingKernels();
+    return;
+  }
+  install(backendName, "ResizeBilinearGrad", () => resizeGradKernel(backendName));
+}
+
+function install(
+  backendName: string,
+  kernelName: string,
+  make: (existing: tf.KernelConfig | undefined) => tf.KernelConfig,
+): void {
+  const existing = tf.getKernel(kernelName, backendName);
+  if (existing && ours.has(existing.kernelFunc)) return;
+  // Keep the engine's setup function, which the wrapped kernels need.
+  const config = { ...make(existing), setupFunc: existing?.setupFunc };
+  if (existing) tf.unregisterKernel(kernelName, backendName);
+  ours.add(config.kernelFunc);
+  tf.registerKernel(config);
+}

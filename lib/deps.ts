@@ -1,0 +1,95 @@
+/**
+ * The one module through which `lib/` and `datasets/` reach npm packages.
+ *
+ * Every specifier is a full, pinned `npm:` specifier so that `mod.ts` can be
+ * imported by URL, where the import map in `deno.json` does not apply. The
+ * tfjs packages share one exact version: two copies would mean two engines.
+ *
+ * Only `@tensorflow/tfjs` is imported eagerly: its Node build is the one that
+ * registers the gradient functions (`@tensorflow/tfjs-core`'s Node build
+ * alone has none). It brings the `cpu` engine with it. Other engines and adapters
+ * (sharp) are loaded on first use, so a user who only trains on one engine
+ * never loads the others, and the core never loads the image codecs.
+ *
+ * @module
+ */
+
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+
+export { tf };
+
+/** The exact tfjs version that every tfjs package is pinned to. */
+export const TFJS_VERSION = "4.22.0";
+
+/** The exact sharp version used for image decoding and encoding. */
+export const SHARP_VERSION = "0.35.5";
+
+/**
+ * npm specifiers of the native TensorFlow engines. They are imported by a
+ * computed specifier, so they stay out of the module graph and the lock file
+ * of every user who does not have them installed.
+ */
+export const TFJS_NODE_SPECIFIERS = {
+  "tfjs-node-gpu": `npm:@tensorflow/tfjs-node-gpu@${TFJS_VERSION}`,
+  "tfjs-node": `npm:@tensorflow/tfjs-node@${TFJS_VERSION}`,
+} as const;
+
+/**
+ * Loads the tfjs `cpu` engine, which registers itself on import.
+ *
+ * @example Usage
+ * ```ts
+ * import { loadCpuBackend } from "./deps.ts";
+ * await loadCpuBackend();
+ * ```
+ */
+export async function loadCpuBackend(): Promise<void> {
+  await import("npm:@tensorflow/tfjs-backend-cpu@4.22.0");
+}
+
+/**
+ * Loads the tfjs `wasm` engine module, which registers its kernels on import.
+ *
+ * @example Usage
+ * ```ts
+ * import { loadWasmBackend } from "./deps.ts";
+ * const wasm = await loadWasmBackend();
+ * console.log(typeof wasm.setThreadsCount);
+ * ```
+ */
+export async function loadWasmBackend(): Promise<
+  typeof import("npm:@tensorflow/tfjs-backend-wasm@4.22.0")
+> {
+  return await import("npm:@tensorflow/tfjs-backend-wasm@4.22.0");
+}
+
+/**
+ * Loads the tfjs `webgpu` engine module, which registers itself on import.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { loadWebGpuBackend } from "./deps.ts";
+ * await loadWebGpuBackend();
+ * ```
+ */
+export async function loadWebGpuBackend(): Promise<void> {
+  await import("npm:@tensorflow/tfjs-backend-webgpu@4.22.0");
+}
+
+/** The sharp module's default export (the `sharp()` factory). */
+export type Sharp = typeof import("npm:sharp@0.35.5").default;
+
+/**
+ * Loads sharp, the image codec. Only `lib/io/` calls this.
+ *
+ * @example Usage
+ * ```ts
+ * import { loadSharp } from "./deps.ts";
+ * const sharp = await loadSharp();
+ * console.log(typeof sharp);
+ * ```
+ */
+export async function loadSharp(): Promise<Sharp> {
+  const mod = await import("npm:sharp@0.35.5");
+  return mod.default;
+}

@@ -1,0 +1,9 @@
+/**
+ * Layers: seeded, NHWC, each a {@linkcode Module} of named variables.
+ *
+ * @module
+ */
+export * from "./module.ts";
+export * from "./convolutional.ts";
+export * from "./normalization.ts";
+export * from "./core.ts";

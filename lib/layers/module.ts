@@ -1,0 +1,104 @@
+/**
+ * The base of every layer and model: a tree of named variables.
+ *
+ * @module
+ */
+import { tf } from "../deps.ts";
+
+/** Options shared by every forward pass. */
+export interface ApplyOptions {
+  /**
+   * Training mode: batch norm uses batch statistics (and updates its running
+   * statistics unless `updateStats` is false), dropout is active.
+   *
+   * @default {false}
+   */
+  training?: boolean;
+  /**
+   * In training mode, whether batch norm updates its running statistics.
+   * Turn it off for extra passes that must not disturb them (GAIN's erased
+   * image, for one).
+   *
+   * @default {true}
+   */
+  updateStats?: boolean;
+}
+
+/**
+ * A node in a tree of named variables, as in PyTorch's `nn.Module`. Layers
+ * add their weights with {@linkcode Module.addWeight} and their sub-layers
+ * with {@linkcode Module.addChild}; the model then lists every variable by
+ * its path (`block1/conv1/kernel`).
+ *
+ * @example Usage
+ * ```ts
+ * import { Module } from "./module.ts";
+ * import { tf } from "../deps.ts";
+ * class Scale extends Module {
+ *   readonly factor = this.addWeight("factor", tf.ones([1]));
+ * }
+ * const s = new Scale("scale");
+ * console.log([...s.variables().keys()]); // ["scale/factor"]
+ * s.dispose();
+ * ```
+ */
+export class Module {
+  /** This module's name, the last part of its variables' paths. */
+  readonly name: string;
+  #weights = new Map<string, tf.Variable>();
+  #children: Module[] = [];
+
+  /** Creates an empty module called `name`. */
+  constructor(name: string) {
+    this.name = name;
+  }
+
+  /**
+   * Adds a variable initialised from `initial`, which it takes ownership of
+   * (and disposes).
+   */
+  protected addWeight(name: string, initial: tf.Tensor, trainable = true): tf.Variable {
+    if (this.#weights.has(name)) {
+      throw new TypeError(`Module "${this.name}" already has a weight named "${name}"`);
+    }
+    const v = tf.variable(initial, trainable);
+    initial.dispose();
+    this.#weights.set(name, v);
+    return v;
+  }
+
+  /** Adds a sub-module and returns it. */
+  protected addChild<M extends Module>(child: M): M {
+    if (this.#children.some((c) => c.name === child.name)) {
+      throw new TypeError(`Module "${this.name}" already has a child named "${child.name}"`);
+    }
+    this.#children.push(child);
+    return child;
+  }
+
+  /** Every variable below this module, by path. */
+  variables(prefix = ""): Map<string, tf.Variable> {
+    const out = new Map<string, tf.Variable>();
+    const path = prefix ? `${prefix}/${this.name}` : this.name;
+    for (const [name, v] of this.#weights) out.set(`${path}/${name}`, v);
+    for (const child of this.#children) {
+      for (const [name, v] of child.variables(path)) out.set(name, v);
+    }
+    return out;
+  }
+
+  /** The trainable variables below this module. */
+  trainableVariables(): tf.Variable[] {
+    return [...this.variables().values()].filter((v) => v.trainable);
+  }
+
+  /** The number of trainable parameters. */
+  countParams(): number {
+    return this.trainableVariables().reduce((n, v) => n + v.size, 0);
+  }
+
+  /** Disposes every variable below this module. */
+  dispose(): void {
+    for (const v of this.variables().values()) v.dispose();
+  }
+}

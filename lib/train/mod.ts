@@ -1,0 +1,6 @@
+/**
+ * Training: the optimisation step.
+ *
+ * @module
+ */
+export * from "./train_step.ts";

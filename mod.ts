@@ -1,0 +1,31 @@
+/**
+ * saliency-lab: explainable image classification on small datasets.
+ *
+ * Two-branch networks (a classifier and a saliency map on a shared
+ * backbone), trained with location supervision where the data has it, on
+ * the fastest tfjs engine the machine has.
+ *
+ * @example Train one step of the reference two-branch network
+ * ```ts
+ * import { createReferenceNet, createTrainStep, initBackend, tf } from "./mod.ts";
+ * await initBackend({ log: null });
+ * const model = createReferenceNet({ numClasses: 2, inputSize: 16, width: 0.25 });
+ * const step = createTrainStep(model, tf.train.adam(1e-3));
+ * const images = tf.randomUniform([4, 16, 16, 3]) as tf.Tensor4D;
+ * const labels = tf.tensor1d([0, 1, 0, 1], "int32");
+ * const masks = tf.zeros([4, 16, 16]) as tf.Tensor3D;
+ * console.log(step({ images, labels, masks }));
+ * tf.dispose([images, labels, masks]);
+ * model.dispose();
+ * ```
+ *
+ * @module
+ */
+export { loadCpuBackend, loadWasmBackend, tf, TFJS_VERSION } from "./lib/deps.ts";
+export * from "./lib/backend/mod.ts";
+export * from "./lib/util/mod.ts";
+export * from "./lib/layers/mod.ts";
+export * from "./lib/models/mod.ts";
+export * from "./lib/losses/mod.ts";
+export * from "./lib/train/mod.ts";
+export * from "./datasets/mod.ts";

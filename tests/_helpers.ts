@@ -1,0 +1,67 @@
+// Shared test helpers: engines, seeded tensors and tolerant comparisons.
+import { AssertionError } from "node:assert";
+import { initBackend, loadCpuBackend, Random, registerKernelFixes, tf } from "../mod.ts";
+
+/**
+ * Starts wasm (with our kernels) and loads cpu (with our ResizeBilinearGrad,
+ * as initBackend would), then leaves wasm active.
+ */
+export async function useEngines(): Promise<void> {
+  await loadCpuBackend();
+  registerKernelFixes("cpu");
+  await initBackend({ backend: "wasm", log: null });
+}
+
+/** Runs `fn` on `backend` and returns every output's values as plain arrays. */
+export async function runOn(
+  backend: "cpu" | "wasm",
+  fn: () => tf.Tensor | tf.Tensor[],
+): Promise<Float32Array[]> {
+  if (!(await tf.setBackend(backend))) throw new Error(`Cannot start backend ${backend}`);
+  const out = tf.tidy(fn);
+  const list = Array.isArray(out) ? out : [out];
+  const values = list.map((t) => Float32Array.from(t.dataSync()));
+  tf.dispose(list);
+  await tf.setBackend("wasm");
+  return values;
+}
+
+/** A seeded normal Float32Array of the given shape's size. */
+export function randn(shape: number[], seed: number, scale = 1): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return new Random(seed).normalArray(n, 0, scale);
+}
+
+/**
+ * Asserts `|actual - expected| <= atol + rtol * max|expected|` elementwise,
+ * naming the worst element when it fails.
+ */
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  { rtol = 1e-4, atol = 1e-6, label = "" }: { rtol?: number; atol?: number; label?: string } = {},
+): void {
+  if (actual.length !== expected.length) {
+    throw new AssertionError({
+      message: `${label}: length ${actual.length} differs from expected ${expected.length}`,
+    });
+  }
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
+  const tol = atol + rtol * scale;
+  let worst = -1, worstDiff = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    if (!(d <= worstDiff) || Number.isNaN(actual[i])) {
+      worst = i;
+      worstDiff = Number.isNaN(actual[i]) ? Infinity : d;
+    }
+  }
+  if (worstDiff > tol) {
+    throw new AssertionError({
+      message: `${label}: element ${worst} is ${actual[worst]}, expected ${
+        expected[worst]
+      } (diff ${worstDiff}, tolerance ${tol})`,
+    });
+  }
+}
