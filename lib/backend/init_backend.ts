@@ -82,10 +82,11 @@ const SOFTWARE_ADAPTERS = /llvmpipe|lavapipe|swiftshader|softpipe|software|micro
 
 type Probe = { ok: true; detail: string } | { ok: false; reason: string };
 
-async function tryTensorflow(explicit: boolean): Promise<Probe> {
+async function tryTensorflow(): Promise<Probe> {
   const reasons: string[] = [];
   for (const [pkg, specifier] of Object.entries(TFJS_NODE_SPECIFIERS)) {
-    if (!explicit && !hasNativeBinding(pkg)) {
+    // Without a built binding the import could only download the package and fail.
+    if (!hasNativeBinding(pkg)) {
       reasons.push(`${pkg} is not installed (no node_modules/@tensorflow/${pkg} with its binding)`);
       continue;
     }
@@ -178,10 +179,10 @@ async function tryCpu(): Promise<Probe> {
   return { ok: true, detail: "plain JavaScript kernels (slow for training)" };
 }
 
-function probe(engine: EngineName, explicit: boolean): Promise<Probe> {
+function probe(engine: EngineName): Promise<Probe> {
   switch (engine) {
     case "tensorflow":
-      return tryTensorflow(explicit);
+      return tryTensorflow();
     case "webgpu":
       return tryWebGpu();
     case "wasm":
@@ -223,7 +224,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Eng
   const candidates = requested === "auto" ? ENGINES : [requested];
   const passedOver: Partial<Record<EngineName, string>> = {};
   for (const engine of candidates) {
-    const result = await probe(engine, requested !== "auto");
+    const result = await probe(engine);
     if (!result.ok) {
       if (requested !== "auto") throw new EngineUnavailableError(engine, result.reason);
       passedOver[engine] = result.reason;

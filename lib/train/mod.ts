@@ -1,6 +1,7 @@
 /**
- * Training: the optimisation step.
+ * Training: the optimisation step and the run record.
  *
  * @module
  */
 export * from "./train_step.ts";
+export * from "./run_info.ts";

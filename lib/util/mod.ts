@@ -1,6 +1,9 @@
 /**
- * Small helpers with no tensor dependencies: seeded random numbers.
+ * Small helpers with no tensor dependencies: seeded random numbers, atomic
+ * file writes and progress bars.
  *
  * @module
  */
 export * from "./random.ts";
+export * from "./atomic.ts";
+export * from "./progress.ts";

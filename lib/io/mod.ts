@@ -1,0 +1,6 @@
+/**
+ * Image input and output (sharp).
+ *
+ * @module
+ */
+export * from "./png.ts";

@@ -1,0 +1,107 @@
+// Shared command-line plumbing for tasks/: flag parsing with --help, typed
+// number flags with clear errors, and the run folder. Private to tasks/.
+import { parseArgs } from "node:util";
+import { ENGINES } from "../mod.ts";
+import type { EngineName } from "../mod.ts";
+
+/** One flag of a task. */
+export interface FlagSpec {
+  type: "string" | "boolean";
+  default?: string | boolean;
+  help: string;
+}
+
+/** Flags every task takes. */
+export const COMMON_FLAGS: Record<string, FlagSpec> = {
+  backend: {
+    type: "string",
+    default: "auto",
+    help: `engine: auto, ${ENGINES.join(", ")} (auto picks the fastest this machine has)`,
+  },
+  seed: { type: "string", default: "0", help: "seed of every random choice" },
+  help: { type: "boolean", default: false, help: "show this help" },
+};
+
+/** Thrown for a bad flag; tasks print its message and exit 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** Parses `args` against `flags`; prints help and exits on --help. */
+export function parseFlags(
+  task: string,
+  summary: string,
+  flags: Record<string, FlagSpec>,
+  args: string[],
+): Record<string, string | boolean> {
+  const all = { ...flags, ...COMMON_FLAGS };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args,
+      options: Object.fromEntries(
+        Object.entries(all).map(([k, v]) => [k, { type: v.type, default: v.default }]),
+      ),
+      allowPositionals: false,
+      strict: true,
+    }).values as Record<string, string | boolean | undefined>;
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\nRun with --help to see the flags.`);
+  }
+  if (values.help) {
+    console.log(helpText(task, summary, all));
+    Deno.exit(0);
+  }
+  return values as Record<string, string | boolean>;
+}
+
+/** The help text of a task. */
+export function helpText(task: string, summary: string, flags: Record<string, FlagSpec>): string {
+  const rows = Object.entries(flags).map(([name, spec]) => {
+    const left = spec.type === "boolean" ? `--${name}` : `--${name} <value>`;
+    const def = spec.type === "string" && spec.default !== undefined
+      ? ` (default: ${spec.default})`
+      : "";
+    return `  ${left.padEnd(24)} ${spec.help}${def}`;
+  });
+  return `${summary}\n\nUsage: deno task ${task} [flags]\n\nFlags:\n${rows.join("\n")}`;
+}
+
+/** Reads a numeric flag, failing with a message that names it. */
+export function numberFlag(
+  values: Record<string, string | boolean>,
+  name: string,
+  { integer = false, min = -Infinity, max = Infinity } = {},
+): number {
+  const raw = values[name];
+  const n = Number(raw);
+  if (typeof raw !== "string" || raw.trim() === "" || !Number.isFinite(n)) {
+    throw new UsageError(`Flag --${name} must be a number, got "${raw}"`);
+  }
+  if (integer && !Number.isInteger(n)) {
+    throw new UsageError(`Flag --${name} must be a whole number, got ${raw}`);
+  }
+  if (n < min || n > max) {
+    throw new UsageError(`Flag --${name} must be between ${min} and ${max}, got ${raw}`);
+  }
+  return n;
+}
+
+/** Reads --backend, failing with the valid choices. */
+export function backendFlag(values: Record<string, string | boolean>): EngineName | "auto" {
+  const b = String(values.backend);
+  if (b !== "auto" && !(ENGINES as readonly string[]).includes(b)) {
+    throw new UsageError(`Flag --backend must be one of auto, ${ENGINES.join(", ")}; got "${b}"`);
+  }
+  return b as EngineName | "auto";
+}
+
+/** Runs a task's main, turning usage errors into exit code 2 and other errors into 1. */
+export async function runMain(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (error) {
+    console.error(error instanceof UsageError ? error.message : error);
+    Deno.exit(error instanceof UsageError ? 2 : 1);
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * `deno task bench`: times the reference two-branch network on the active
+ * engine (training step, forward pass, Grad-CAM at a middle and the last
+ * stage) and, where Debian's PyTorch is installed, the same network in
+ * PyTorch on the same machine, with the ratio of each figure.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import {
+  backendInfo,
+  collectRunInfo,
+  createReferenceNet,
+  createTrainStep,
+  initBackend,
+  ProgressBar,
+  Random,
+  tf,
+  writeJsonAtomic,
+} from "../mod.ts";
+import type { TwoBranchModel } from "../mod.ts";
+import { backendFlag, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
+
+const SUMMARY =
+  "Time the reference two-branch network: a training step (Adam) and a forward pass at --batch,\n" +
+  "and Grad-CAM for one image at a middle stage and at the last stage. Medians after warm-up.\n" +
+  "Where /usr/bin/python3 has torch, runs its PyTorch twin (tasks/bench_torch.py) beside it.";
+
+const FLAGS = {
+  batch: {
+    type: "string",
+    default: "32",
+    help: "batch size of the training step and forward pass",
+  },
+  size: { type: "string", default: "64", help: "image size in pixels" },
+  warmup: { type: "string", default: "2", help: "untimed runs before timing" },
+  repeats: { type: "string", default: "5", help: "timed runs (the median is reported)" },
+  torch: { type: "string", default: "auto", help: "run the PyTorch twin: auto, on, off" },
+  python: { type: "string", default: "/usr/bin/python3", help: "the Python that has torch" },
+  out: { type: "string", default: "runs/bench", help: "output folder for results.json" },
+} as const;
+
+/** Figures in milliseconds. */
+interface Figures {
+  train_step_ms: number;
+  forward_ms: number;
+  gradcam_middle_ms: number;
+  gradcam_last_ms: number;
+}
+
+const LABELS: Record<keyof Figures, string> = {
+  train_step_ms: "training step",
+  forward_ms: "forward",
+  gradcam_middle_ms: "Grad-CAM, middle stage",
+  gradcam_last_ms: "Grad-CAM, last stage",
+};
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * Grad-CAM for one image at stage `layer`: the stages up to `layer` run
+ * forward, the rest runs under `tf.grad` from the activation, the class is
+ * the predicted one, weights are the gradient's spatial mean, the map is the
+ * ReLU of the weighted sum, upsampled to the input and scaled to [0, 1].
+ */
+function gradCamOnce(model: TwoBranchModel, image: tf.Tensor4D, layer: number): Float32Array {
+  const map = tf.tidy(() => {
+    const last = model.featureInfo.length - 1;
+    const act = model.forwardStages(image, { to: layer }).at(-1)!;
+    const score = (a: tf.Tensor) => {
+      const top = layer < last
+        ? model.forwardStages(a as tf.Tensor4D, { from: layer + 1 }).at(-1)!
+        : a;
+      const logits = model.forwardHead(top as tf.Tensor4D);
+      const pick = tf.oneHot(tf.argMax(logits, 1), model.numClasses).toFloat();
+      return tf.sum(tf.mul(logits, pick)) as tf.Scalar;
+    };
+    const grad = tf.grad(score)(act);
+    const weights = tf.mean(grad, [1, 2], true);
+    const cam = tf.relu(tf.sum(tf.mul(act, weights), 3, true)) as tf.Tensor4D;
+    const [h, w] = model.inputShape;
+    const up = tf.image.resizeBilinear(cam, [h, w], false, true);
+    const lo = tf.min(up), hi = tf.max(up);
+    return tf.div(tf.sub(up, lo), tf.add(tf.sub(hi, lo), 1e-8));
+  });
+  const values = map.dataSync() as Float32Array;
+  map.dispose();
+  return values;
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags("bench", SUMMARY, FLAGS, Deno.args);
+  const config = {
+    backend: backendFlag(flags),
+    seed: numberFlag(flags, "seed", { integer: true }),
+    batch: numberFlag(flags, "batch", { integer: true, min: 1 }),
+    size: numberFlag(flags, "size", { integer: true, min: 8 }),
+    warmup: numberFlag(flags, "warmup", { integer: true, min: 0 }),
+    repeats: numberFlag(flags, "repeats", { integer: true, min: 1 }),
+    torch: String(flags.torch),
+    python: String(flags.python),
+    out: String(flags.out),
+  };
+  if (!["auto", "on", "off"].includes(config.torch)) {
+    throw new UsageError(`Flag --torch must be one of auto, on, off; got "${config.torch}"`);
+  }
+  const engine = await initBackend({ backend: config.backend });
+  const threads = engineThreads();
+  const run = await collectRunInfo("bench", config, config.seed);
+  const { batch, size } = config;
+  const model = createReferenceNet({ numClasses: 10, inputSize: size, seed: config.seed });
+  const rng = new Random(config.seed);
+  const images = tf.tensor4d(rng.uniformArray(batch * size * size * 3), [batch, size, size, 3]);
+  const labels = tf.tensor1d(Array.from({ length: batch }, () => rng.int(10)), "int32");
+  const masks = tf.tensor3d(
+    rng.uniformArray(batch * size * size).map((v) => (v > 0.5 ? 1 : 0)),
+    [batch, size, size],
+  );
+  const one = tf.tidy(() => images.slice(0, 1));
+  const step = createTrainStep(model, tf.train.adam(1e-3));
+
+  let peakRss = Deno.memoryUsage().rss;
+  const sample = () => {
+    peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
+  };
+  const cases: [keyof Figures, () => void][] = [
+    ["train_step_ms", () => void step({ images, labels, masks })],
+    ["forward_ms", () => {
+      const out = model.forward(images);
+      out.logits.dataSync();
+      out.saliency.dataSync();
+      tf.dispose([out.logits, out.saliency, out.saliencyLogits]);
+    }],
+    ["gradcam_middle_ms", () => void gradCamOnce(model, one, 1)],
+    ["gradcam_last_ms", () => void gradCamOnce(model, one, model.featureInfo.length - 1)],
+  ];
+  const ours = {} as Figures;
+  const bar = new ProgressBar(cases.length * (config.warmup + config.repeats), { label: engine });
+  for (const [key, fn] of cases) {
+    const times: number[] = [];
+    for (let i = 0; i < config.warmup + config.repeats; i++) {
+      const t = performance.now();
+      fn();
+      const ms = performance.now() - t;
+      sample();
+      if (i >= config.warmup) times.push(ms);
+      bar.tick(1, LABELS[key]);
+    }
+    ours[key] = median(times);
+  }
+  bar.done();
+  // The engine's own count of the most tensor bytes alive at once during a step.
+  const peakBytes = (await tf.profile(() => void step({ images, labels, masks }))).peakBytes;
+  sample();
+  tf.dispose([images, labels, masks, one]);
+  model.dispose();
+
+  const torchRuns = config.torch === "off" ? [] : await runTorch(config, threads);
+  printTable(engine, threads, ours, torchRuns);
+  console.log(
+    `\npeak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB; peak tensor memory in a training step ${
+      (peakBytes / 2 ** 20).toFixed(0)
+    } MiB; ${
+      model.countParams().toLocaleString("en")
+    } parameters; batch ${batch}, ${size}×${size}×3`,
+  );
+  await Deno.mkdir(config.out, { recursive: true });
+  await writeJsonAtomic(`${config.out}/results.json`, {
+    run,
+    engine,
+    threads,
+    ours,
+    peakRssMiB: peakRss / 2 ** 20,
+    peakTensorMiB: peakBytes / 2 ** 20,
+    torch: torchRuns,
+  });
+  console.log(`wrote ${config.out}/results.json`);
+}
+
+function engineThreads(): number {
+  const info = backendInfo();
+  if (info?.engine !== "wasm") return navigator.hardwareConcurrency;
+  const m = /(\d+) threads?/.exec(info.detail);
+  return m ? Number(m[1]) : 1;
+}
+
+interface TorchRun extends Figures {
+  threads: number;
+  torch_version: string;
+  params: number;
+  peak_rss_mib: number;
+}
+
+async function runTorch(
+  config: {
+    torch: string;
+    python: string;
+    batch: number;
+    size: number;
+    warmup: number;
+    repeats: number;
+    seed: number;
+  },
+  threads: number,
+): Promise<TorchRun[]> {
+  const script = fileURLToPath(new URL("./bench_torch.py", import.meta.url));
+  const has = await new Deno.Command(config.python, {
+    args: ["-c", "import torch"],
+    stdout: "null",
+    stderr: "null",
+  })
+    .output().then((o) => o.success, () => false);
+  if (!has) {
+    const msg = `PyTorch comparison skipped: ${config.python} cannot import torch ` +
+      `(on Debian: apt-get install python3-torch)`;
+    if (config.torch === "on") throw new Error(msg);
+    console.log(msg);
+    return [];
+  }
+  const counts = [...new Set([threads, navigator.hardwareConcurrency])];
+  const runs: TorchRun[] = [];
+  for (const t of counts) {
+    console.error(`running the PyTorch twin with ${t} thread(s)…`);
+    const out = await new Deno.Command(config.python, {
+      args: [
+        script,
+        "--json",
+        "--threads",
+        String(t),
+        "--batch",
+        String(config.batch),
+        "--size",
+        String(config.size),
+        "--warmup",
+        String(config.warmup),
+        "--repeats",
+        String(config.repeats),
+        "--seed",
+        String(config.seed),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      throw new Error(`tasks/bench_torch.py failed:\n${new TextDecoder().decode(out.stderr)}`);
+    }
+    const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+    runs.push(JSON.parse(lines[lines.length - 1]) as TorchRun);
+  }
+  return runs;
+}
+
+function printTable(engine: string, threads: number, ours: Figures, torch: TorchRun[]): void {
+  const header = [`figure (median)`, `${engine}, ${threads} thread(s)`];
+  for (const t of torch) header.push(`PyTorch ${t.torch_version}, ${t.threads} thread(s)`, "ratio");
+  const rows = (Object.keys(LABELS) as (keyof Figures)[]).map((key) => {
+    const row = [LABELS[key], `${ours[key].toFixed(1)} ms`];
+    for (const t of torch) {
+      row.push(`${t[key].toFixed(1)} ms`, `${(ours[key] / t[key]).toFixed(2)}×`);
+    }
+    return row;
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+  console.log(
+    [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join(
+      "\n",
+    ),
+  );
+  if (torch.length) console.log("ratio = ours / PyTorch (below 1 means we are faster)");
+}
+
+if (import.meta.main) await runMain(main);

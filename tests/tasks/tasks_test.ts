@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { loadSharp } from "../../lib/deps.ts";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys"];
+
+async function runTask(script: string, args: string[], extra: string[] = []) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMS, ...extra, script, ...args],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("deno task demo trains, then writes a readable saliency grid and results.json", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await runTask("tasks/demo.ts", [
+      "--steps=4",
+      "--size=16",
+      "--width=0.25",
+      "--train=12",
+      "--test=4",
+      "--batch=4",
+      `--out=${dir}`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /engine: wasm/);
+    assert.match(r.stdout, /test accuracy/);
+    const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
+    assert.equal(results.history.length, 4);
+    assert.equal(results.run.seed, 0);
+    assert.equal(results.run.versions.tfjs, "4.22.0");
+    assert.equal(results.run.config.steps, 4);
+    assert.ok(results.test.accuracy >= 0 && results.test.accuracy <= 1);
+    const sharp = await loadSharp();
+    const meta = await sharp(await Deno.readFile(`${dir}/saliency.png`)).metadata();
+    assert.equal(meta.format, "png");
+    // Rows of four 16-px panels in a 1-px frame, one row per test image, enlarged 10× (160 / 16).
+    assert.equal(meta.width, (4 * 16 + 2) * 10);
+    assert.equal(meta.height, 4 * 18 * 10);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task bench reports four positive medians and writes results.json", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await runTask("tasks/bench.ts", [
+      "--batch=2",
+      "--size=16",
+      "--warmup=0",
+      "--repeats=1",
+      `--out=${dir}`,
+    ], ["--allow-run"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\| training step\s+\|/);
+    const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
+    for (const key of ["train_step_ms", "forward_ms", "gradcam_middle_ms", "gradcam_last_ms"]) {
+      assert.ok(results.ours[key] > 0, key);
+    }
+    assert.ok(results.peakRssMiB > 0);
+    assert.ok(Array.isArray(results.torch));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tasks print --help and name a bad flag with exit code 2", async () => {
+  for (const script of ["tasks/demo.ts", "tasks/bench.ts"]) {
+    const help = await runTask(script, ["--help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /Usage: deno task (demo|bench) \[flags\]/);
+    assert.match(help.stdout, /--backend <value>/);
+  }
+  const bad = await runTask("tasks/demo.ts", ["--steps=many"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /Flag --steps must be a number, got "many"/);
+  const unknown = await runTask("tasks/demo.ts", ["--stepz=3"]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /stepz/);
+  const engine = await runTask("tasks/demo.ts", ["--backend=tpu"]);
+  assert.equal(engine.code, 2);
+  assert.match(
+    engine.stderr,
+    /Flag --backend must be one of auto, tensorflow, webgpu, wasm, cpu; got "tpu"/,
+  );
+});
