@@ -29,5 +29,6 @@ export * from "./lib/models/mod.ts";
 export * from "./lib/losses/mod.ts";
 export * from "./lib/train/mod.ts";
 export * from "./lib/io/mod.ts";
+export * from "./lib/data/mod.ts";
 export { VERSION } from "./lib/version.ts";
 export * from "./datasets/mod.ts";

@@ -4,3 +4,4 @@
  * @module
  */
 export * from "./png.ts";
+export * from "./image.ts";
