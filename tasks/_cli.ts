@@ -1,7 +1,7 @@
 // Shared command-line plumbing for tasks/: flag parsing with --help, typed
 // number flags with clear errors, and the run folder. Private to tasks/.
 import { parseArgs } from "node:util";
-import { ENGINES } from "../mod.ts";
+import { ENGINES, shutdownBackend } from "../mod.ts";
 import type { EngineName } from "../mod.ts";
 
 /** One flag of a task. */
@@ -17,6 +17,11 @@ export const COMMON_FLAGS: Record<string, FlagSpec> = {
     type: "string",
     default: "auto",
     help: `engine: auto, ${ENGINES.join(", ")} (auto picks the fastest this machine has)`,
+  },
+  threads: {
+    type: "string",
+    default: String(navigator.hardwareConcurrency),
+    help: "threads of the wasm engine (default: every core)",
   },
   seed: { type: "string", default: "0", help: "seed of every random choice" },
   help: { type: "boolean", default: false, help: "show this help" },
@@ -96,12 +101,17 @@ export function backendFlag(values: Record<string, string | boolean>): EngineNam
   return b as EngineName | "auto";
 }
 
-/** Runs a task's main, turning usage errors into exit code 2 and other errors into 1. */
+/**
+ * Runs a task's main, turning usage errors into exit code 2 and other errors
+ * into 1, and stops the engine's threads at the end so the process exits.
+ */
 export async function runMain(main: () => Promise<void>): Promise<void> {
   try {
     await main();
   } catch (error) {
     console.error(error instanceof UsageError ? error.message : error);
     Deno.exit(error instanceof UsageError ? 2 : 1);
+  } finally {
+    await shutdownBackend();
   }
 }

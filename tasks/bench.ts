@@ -96,6 +96,7 @@ async function main(): Promise<void> {
   const flags = parseFlags("bench", SUMMARY, FLAGS, Deno.args);
   const config = {
     backend: backendFlag(flags),
+    threads: numberFlag(flags, "threads", { integer: true, min: 1 }),
     seed: numberFlag(flags, "seed", { integer: true }),
     batch: numberFlag(flags, "batch", { integer: true, min: 1 }),
     size: numberFlag(flags, "size", { integer: true, min: 8 }),
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
   if (!["auto", "on", "off"].includes(config.torch)) {
     throw new UsageError(`Flag --torch must be one of auto, on, off; got "${config.torch}"`);
   }
-  const engine = await initBackend({ backend: config.backend });
+  const engine = await initBackend({ backend: config.backend, threads: config.threads });
   const threads = engineThreads();
   const run = await collectRunInfo("bench", config, config.seed);
   const { batch, size } = config;
@@ -182,10 +183,7 @@ async function main(): Promise<void> {
 }
 
 function engineThreads(): number {
-  const info = backendInfo();
-  if (info?.engine !== "wasm") return navigator.hardwareConcurrency;
-  const m = /(\d+) threads?/.exec(info.detail);
-  return m ? Number(m[1]) : 1;
+  return backendInfo()?.threads ?? navigator.hardwareConcurrency;
 }
 
 interface TorchRun extends Figures {

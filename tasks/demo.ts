@@ -43,6 +43,7 @@ async function main(): Promise<void> {
   const flags = parseFlags("demo", SUMMARY, FLAGS, Deno.args);
   const config = {
     backend: backendFlag(flags),
+    threads: numberFlag(flags, "threads", { integer: true, min: 1 }),
     seed: numberFlag(flags, "seed", { integer: true }),
     steps: numberFlag(flags, "steps", { integer: true, min: 1 }),
     batch: numberFlag(flags, "batch", { integer: true, min: 1 }),
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
     maskWeight: numberFlag(flags, "mask-weight", { min: 0 }),
     out: String(flags.out),
   };
-  const engine = await initBackend({ backend: config.backend });
+  const engine = await initBackend({ backend: config.backend, threads: config.threads });
   await Deno.mkdir(config.out, { recursive: true });
   const run = await collectRunInfo("demo", config, config.seed);
 

@@ -12,6 +12,7 @@ import {
   TFJS_VERSION,
 } from "../deps.ts";
 import { registerKernelFixes, registerWasmTrainingKernels } from "./wasm_kernels.ts";
+import { prepareWasmThreads, shutdownWasmThreads } from "./wasm_threads.ts";
 
 /** The engines saliency-lab can run on, fastest first. */
 export const ENGINES = ["tensorflow", "webgpu", "wasm", "cpu"] as const;
@@ -36,6 +37,18 @@ export interface InitBackendOptions {
    * @default {console.error}
    */
   log?: ((line: string) => void) | null;
+  /**
+   * Threads for the `wasm` engine. Above 1, XNNPACK's convolutions and
+   * matrix multiplies run on a pool of workers, and the process no longer
+   * exits by itself: call {@linkcode shutdownBackend} at the end. The tasks
+   * default to every core (`navigator.hardwareConcurrency`); the library
+   * defaults to 1, so that a script that never calls `shutdownBackend`
+   * still exits. Threads spin while they wait, so on a busy machine they
+   * can slow work down.
+   *
+   * @default {1}
+   */
+  threads?: number;
 }
 
 /** What {@linkcode initBackend} chose, for logs and `results.json`. */
@@ -46,6 +59,8 @@ export interface BackendInfo {
   tfBackend: string;
   /** Details of the engine (package, adapter, SIMD, threads). */
   detail: string;
+  /** Threads of the `wasm` engine; null for the others, which manage their own. */
+  threads: number | null;
   /** Why each faster engine was passed over. */
   passedOver: Partial<Record<EngineName, string>>;
   /** The pinned tfjs version. */
@@ -80,7 +95,7 @@ const HOW_TO_GET: Record<EngineName, string> = {
 
 const SOFTWARE_ADAPTERS = /llvmpipe|lavapipe|swiftshader|softpipe|software|microsoft basic render/i;
 
-type Probe = { ok: true; detail: string } | { ok: false; reason: string };
+type Probe = { ok: true; detail: string; threads?: number } | { ok: false; reason: string };
 
 async function tryTensorflow(): Promise<Probe> {
   const reasons: string[] = [];
@@ -152,19 +167,22 @@ async function tryWebGpu(): Promise<Probe> {
   return { ok: true, detail: `adapter ${name || "(unnamed)"}` };
 }
 
-async function tryWasm(): Promise<Probe> {
+async function tryWasm(threads: number): Promise<Probe> {
+  let wasm;
   try {
-    await loadWasmBackend();
+    wasm = await loadWasmBackend();
+    if (threads > 1) await prepareWasmThreads({ threads });
     registerWasmTrainingKernels();
     if (!(await tf.setBackend("wasm"))) throw new Error("the backend failed to start");
   } catch (error) {
     return { ok: false, reason: `tfjs-backend-wasm failed to start: ${firstLine(error)}` };
   }
   const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT");
-  const threads = tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT");
+  const count = tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT") ? wasm.getThreadsCount() : 1;
   return {
     ok: true,
-    detail: `${simd ? "SIMD" : "no SIMD"}, ${threads ? "multithreaded" : "1 thread"}`,
+    detail: `${simd ? "SIMD" : "no SIMD"}, ${count} thread${count === 1 ? "" : "s"}`,
+    threads: count,
   };
 }
 
@@ -179,14 +197,14 @@ async function tryCpu(): Promise<Probe> {
   return { ok: true, detail: "plain JavaScript kernels (slow for training)" };
 }
 
-function probe(engine: EngineName): Promise<Probe> {
+function probe(engine: EngineName, threads: number): Promise<Probe> {
   switch (engine) {
     case "tensorflow":
       return tryTensorflow();
     case "webgpu":
       return tryWebGpu();
     case "wasm":
-      return tryWasm();
+      return tryWasm(threads);
     case "cpu":
       return tryCpu();
   }
@@ -211,6 +229,10 @@ function probe(engine: EngineName): Promise<Probe> {
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<EngineName> {
   const requested = options.backend ?? "auto";
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new RangeError(`Option "threads" must be a whole number of at least 1, got ${threads}`);
+  }
   const log = options.log === undefined ? (line: string) => console.error(line) : options.log;
   if (requested !== "auto" && !(ENGINES as readonly string[]).includes(requested)) {
     throw new TypeError(
@@ -224,7 +246,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Eng
   const candidates = requested === "auto" ? ENGINES : [requested];
   const passedOver: Partial<Record<EngineName, string>> = {};
   for (const engine of candidates) {
-    const result = await probe(engine);
+    const result = await probe(engine, threads);
     if (!result.ok) {
       if (requested !== "auto") throw new EngineUnavailableError(engine, result.reason);
       passedOver[engine] = result.reason;
@@ -235,6 +257,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Eng
       engine,
       tfBackend: tf.getBackend(),
       detail: result.detail,
+      threads: result.threads ?? null,
       passedOver,
       tfjsVersion: TFJS_VERSION,
     };
@@ -242,6 +265,26 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Eng
     return engine;
   }
   throw new EngineUnavailableError("cpu", Object.values(passedOver).join("; "));
+}
+
+/**
+ * Stops the engine's worker threads, if any, so that the process can exit.
+ * Tensors of the `wasm` engine are invalid afterwards; a later
+ * {@linkcode initBackend} starts the engine again.
+ *
+ * @example Usage
+ * ```ts
+ * import { initBackend, shutdownBackend } from "./init_backend.ts";
+ * await initBackend({ log: null });
+ * // … work …
+ * await shutdownBackend();
+ * ```
+ */
+export async function shutdownBackend(): Promise<void> {
+  if (current?.engine === "wasm" && (current.threads ?? 1) > 1) {
+    await shutdownWasmThreads();
+    current = null;
+  }
 }
 
 /**

@@ -42,3 +42,8 @@ Deno.test("VERSION equals deno.json's version", async () => {
   );
   assert.equal(VERSION, config.version);
 });
+
+Deno.test("initBackend() rejects a thread count that is not a whole number of at least 1", async () => {
+  await assert.rejects(() => initBackend({ threads: 0, log: null }), /Option "threads".*got 0/);
+  await assert.rejects(() => initBackend({ threads: 1.5, log: null }), /Option "threads".*got 1.5/);
+});
