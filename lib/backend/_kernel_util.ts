@@ -84,7 +84,14 @@ export function dilate(x: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
   return tf.slice(full as tf.Tensor4D, [0, 0, 0, 0], [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c]);
 }
 
-/** The strided slice of a padded NHWC tensor that filter tap (i, j) reads. */
+/**
+ * The strided slice of a padded NHWC tensor that filter tap (i, j) reads:
+ * rows `i, i + sh, …` (outH of them) and columns `j, j + sw, …` (outW).
+ *
+ * wasm's `StridedSlice` with strides above 1 runs in JavaScript (about 10×
+ * slower than `Slice`), so strides are taken with reshapes and two rank-4
+ * slices instead: rows `r + s·q` are the `r`-th row of each block of `s`.
+ */
 export function tap(
   xp: tf.Tensor4D,
   i: number,
@@ -94,11 +101,21 @@ export function tap(
   sh: number,
   sw: number,
 ): tf.Tensor4D {
-  const [n, , , c] = xp.shape;
-  return tf.stridedSlice(
-    xp,
-    [0, i, j, 0],
-    [n, i + (outH - 1) * sh + 1, j + (outW - 1) * sw + 1, c],
-    [1, sh, sw, 1],
-  ) as tf.Tensor4D;
+  const [n, hp, wp, c] = xp.shape;
+  if (sh === 1 && sw === 1) return tf.slice(xp, [0, i, j, 0], [n, outH, outW, c]);
+  // Grow (with zeros that are never read) or crop to whole blocks of the stride.
+  const bi = Math.floor(i / sh), bj = Math.floor(j / sw);
+  const hq = bi + outH, wq = bj + outW;
+  const fitted = padOrCrop(xp, 0, hq * sh - hp, 0, wq * sw - wp);
+  const rows = tf.slice(
+    tf.reshape(fitted, [n, hq, sh, wq * sw * c]),
+    [0, bi, i % sh, 0],
+    [n, outH, 1, wq * sw * c],
+  );
+  const cols = tf.slice(
+    tf.reshape(rows, [n * outH, wq, sw, c]),
+    [0, bj, j % sw, 0],
+    [n * outH, outW, 1, c],
+  );
+  return tf.reshape(cols, [n, outH, outW, c]);
 }

@@ -19,6 +19,7 @@ import { poolGradKernels } from "./_pool_grads.ts";
 import { segmentSumKernels } from "./_segment_sum.ts";
 import { fixedOneHot } from "./_one_hot.ts";
 import { resizeGradKernel } from "./_resize_grad.ts";
+import { fastReduce } from "./_reduce.ts";
 
 const KERNELS: tf.KernelConfig[] = [
   ...conv2dGradKernels,
@@ -31,6 +32,8 @@ const KERNELS: tf.KernelConfig[] = [
 /** Kernels whose engine implementation we wrap rather than replace. */
 const WRAPPERS: Record<string, (original: tf.KernelConfig) => tf.KernelConfig> = {
   OneHot: fixedOneHot,
+  Sum: fastReduce(false),
+  Mean: fastReduce(true),
 };
 
 const ours = new WeakSet<tf.KernelFunc>();

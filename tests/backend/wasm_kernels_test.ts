@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { loadCpuBackend, tf } from "../../mod.ts";
 import { assertClose, randn, runOn, useEngines } from "../_helpers.ts";
 
@@ -290,4 +291,43 @@ Deno.test("replacement kernels leave no tensors behind", () => {
     throw new Error(`tensor count grew from ${before} to ${tf.memory().numTensors}`);
   }
   tf.dispose([x, w, dw]);
+});
+
+Deno.test("sum and mean on wasm match cpu over leading, middle, trailing and split axes", async () => {
+  const shape = [3, 4, 5, 6];
+  const xv = randn(shape, 1600);
+  const cases: [number | number[], boolean][] = [
+    [0, false],
+    [[0, 1, 2], false],
+    [[0, 1, 2], true],
+    [[1, 2], false],
+    [[1, 2], true],
+    [1, false],
+    [3, false],
+    [[2, 3], true],
+    [[0, 2], false],
+    [-4, false],
+  ];
+  for (const [axis, keepDims] of cases) {
+    const run = () => {
+      const x = tf.tensor(xv, shape);
+      return [tf.sum(x, axis, keepDims), tf.mean(x, axis, keepDims)];
+    };
+    const want = await runOn("cpu", run);
+    const got = await runOn("wasm", run);
+    const label = `axis ${JSON.stringify(axis)} keepDims ${keepDims}`;
+    assertClose(got[0], want[0], { rtol: 1e-5, label: `sum ${label}` });
+    assertClose(got[1], want[1], { rtol: 1e-5, label: `mean ${label}` });
+    const shapes = tf.tidy(() => run().map((t) => t.shape.join()));
+    await tf.setBackend("cpu");
+    const cpuShapes = tf.tidy(() => run().map((t) => t.shape.join()));
+    await tf.setBackend("wasm");
+    assert.deepEqual(shapes, cpuShapes, `shapes ${label}`);
+  }
+  // Integer sums keep their dtype and go to the engine's own kernel.
+  const ints = tf.tensor2d([[1, 2], [3, 4]], [2, 2], "int32");
+  const s = tf.sum(ints, 0);
+  assert.equal(s.dtype, "int32");
+  assert.deepEqual(Array.from(s.dataSync()), [4, 6]);
+  tf.dispose([ints, s]);
 });
