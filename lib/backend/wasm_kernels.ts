@@ -15,7 +15,7 @@
 import { tf } from "../deps.ts";
 import { conv2dGradKernels } from "./_conv2d_grads.ts";
 import { depthwiseGradKernels } from "./_depthwise_grads.ts";
-import { poolGradKernels } from "./_pool_grads.ts";
+import { fastAvgPoolGrad, poolGradKernels } from "./_pool_grads.ts";
 import { segmentSumKernels } from "./_segment_sum.ts";
 import { fixedOneHot } from "./_one_hot.ts";
 import { resizeGradKernel } from "./_resize_grad.ts";
@@ -34,6 +34,7 @@ const WRAPPERS: Record<string, (original: tf.KernelConfig) => tf.KernelConfig> =
   OneHot: fixedOneHot,
   Sum: fastReduce(false),
   Mean: fastReduce(true),
+  AvgPoolGrad: fastAvgPoolGrad,
 };
 
 const ours = new WeakSet<tf.KernelFunc>();

@@ -161,7 +161,13 @@ Deno.test("max-pool gradients on wasm match cpu, also where a whole window is ne
 Deno.test("average-pool gradients on wasm match cpu", async () => {
   let seed = 900;
   for (const [h, w] of [[8, 8], [7, 9]]) {
-    for (const [k, s, pad] of [[2, 2, "valid"], [3, 2, "same"], [3, 1, "same"]] as const) {
+    for (
+      const [k, s, pad] of [[2, 2, "valid"], [2, 2, "same"], [3, 2, "same"], [3, 1, "same"], [
+        3,
+        3,
+        "valid",
+      ]] as const
+    ) {
       await compareUnaryGrad(
         `avgPool ${h}x${w} k${k} s${s} ${pad}`,
         (x) => tf.avgPool(x, k, s, pad),
