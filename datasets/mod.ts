@@ -1,6 +1,14 @@
 /**
- * Dataset loaders and generators, one file per format.
+ * Dataset loaders and generators, one file per format: CUB-200-2011,
+ * Stanford Cars, BUSI, image folders, IDX (MNIST, Fashion-MNIST) and the
+ * built-in synthetic set.
  *
  * @module
  */
 export * from "./shapes.ts";
+export * from "./synthetic.ts";
+export * from "./cub.ts";
+export * from "./stanford_cars.ts";
+export * from "./busi.ts";
+export * from "./image_folder.ts";
+export * from "./idx.ts";
