@@ -5,7 +5,6 @@
  *
  * @module
  */
-export * from "./shapes.ts";
 export * from "./synthetic.ts";
 export * from "./cub.ts";
 export * from "./stanford_cars.ts";

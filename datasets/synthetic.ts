@@ -64,6 +64,8 @@ export interface SyntheticDataset extends Dataset {
   readonly options: Readonly<Required<SyntheticOptions>>;
   /** Generates sample `index` (what `load(index)` resolves to). */
   sample(index: number): Sample;
+  /** The stratified train/test split; the synthetic set always has one. */
+  readonly officialSplit: { train: number[]; test: number[] };
 }
 
 /**
@@ -175,7 +177,7 @@ export interface SyntheticTensors {
  * import { syntheticDataset, syntheticTensors } from "./synthetic.ts";
  * import { tf } from "../lib/deps.ts";
  * const dataset = syntheticDataset({ size: 16, count: 12 });
- * const batch = syntheticTensors(dataset, dataset.officialSplit!.test);
+ * const batch = syntheticTensors(dataset, dataset.officialSplit.test);
  * console.log(batch.images.shape, batch.masks.shape); // [ 3, 16, 16, 3 ] [ 3, 16, 16 ]
  * tf.dispose([batch.images, batch.labels, batch.masks]);
  * ```

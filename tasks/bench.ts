@@ -20,6 +20,7 @@ import {
 } from "../mod.ts";
 import type { TwoBranchModel } from "../mod.ts";
 import { backendFlag, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
+import { benchDataPipeline } from "./bench_data.ts";
 
 const SUMMARY =
   "Time the reference two-branch network: a training step (Adam) and a forward pass at --batch,\n" +
@@ -38,6 +39,12 @@ const FLAGS = {
   torch: { type: "string", default: "auto", help: "run the PyTorch twin: auto, on, off" },
   python: { type: "string", default: "/usr/bin/python3", help: "the Python that has torch" },
   out: { type: "string", default: "runs/bench", help: "output folder for results.json" },
+  data: {
+    type: "string",
+    default: "0",
+    help: "also stream this many generated 224×224 samples through the data pipeline " +
+      "(decode, resize, batches) and report peak RSS; 12000 is CUB-sized",
+  },
 } as const;
 
 /** Figures in milliseconds. */
@@ -105,6 +112,7 @@ async function main(): Promise<void> {
     torch: String(flags.torch),
     python: String(flags.python),
     out: String(flags.out),
+    data: numberFlag(flags, "data", { integer: true, min: 0 }),
   };
   if (!["auto", "on", "off"].includes(config.torch)) {
     throw new UsageError(`Flag --torch must be one of auto, on, off; got "${config.torch}"`);
@@ -169,8 +177,29 @@ async function main(): Promise<void> {
       model.countParams().toLocaleString("en")
     } parameters; batch ${batch}, ${size}×${size}×3`,
   );
+  let data = null;
+  if (config.data > 0) {
+    const dataBar = new ProgressBar(config.data, { label: "data pipeline" });
+    let seen = 0;
+    data = await benchDataPipeline({
+      count: config.data,
+      seed: config.seed,
+      onProgress: (done) => {
+        dataBar.tick(done - seen);
+        seen = done;
+      },
+    });
+    dataBar.done();
+    console.log(
+      `data pipeline: ${data.samples} samples at 224×224 in ${data.seconds.toFixed(1)} s ` +
+        `(${(data.samples / data.seconds).toFixed(0)} samples/s); peak RSS ${
+          data.peakRssMiB.toFixed(0)
+        } MiB`,
+    );
+  }
   await Deno.mkdir(config.out, { recursive: true });
   await writeJsonAtomic(`${config.out}/results.json`, {
+    data,
     run,
     engine,
     threads,

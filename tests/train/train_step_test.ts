@@ -1,11 +1,21 @@
 import assert from "node:assert/strict";
-import { createReferenceNet, createTrainStep, generateShapes, tf } from "../../mod.ts";
+import {
+  createReferenceNet,
+  createTrainStep,
+  syntheticDataset,
+  syntheticTensors,
+  tf,
+} from "../../mod.ts";
 import { assertClose, randn, useEngines } from "../_helpers.ts";
 
 await useEngines();
 
-Deno.test("createTrainStep() makes the loss fall on the learnable shapes task (wasm, Adam)", () => {
-  const data = generateShapes(96, { size: 32, seed: 11 });
+function shapes(count: number, size: number, seed: number) {
+  return syntheticTensors(syntheticDataset({ count, size, numClasses: 3, seed }));
+}
+
+Deno.test("createTrainStep() makes the loss fall on the learnable synthetic task (wasm, Adam)", () => {
+  const data = shapes(96, 32, 11);
   const model = createReferenceNet({ numClasses: 3, inputSize: 32, width: 0.25, seed: 1 });
   const step = createTrainStep(model, tf.train.adam(3e-3), { maskWeight: 1 });
   const losses: number[] = [];
@@ -69,7 +79,7 @@ Deno.test("the weights' gradients on wasm match cpu", async () => {
 });
 
 Deno.test("tf.memory().numTensors is the same after step 10 as after step 100", () => {
-  const data = generateShapes(8, { size: 16, seed: 2 });
+  const data = shapes(8, 16, 2);
   const model = createReferenceNet({ numClasses: 3, inputSize: 16, width: 0.25 });
   const step = createTrainStep(model, tf.train.adam(1e-3));
   const batch = { images: data.images, labels: data.labels, masks: data.masks };
@@ -84,7 +94,7 @@ Deno.test("tf.memory().numTensors is the same after step 10 as after step 100", 
 });
 
 Deno.test("createTrainStep() with maskWeight 0 ignores masks, and rejects a negative weight", () => {
-  const data = generateShapes(4, { size: 16, seed: 4 });
+  const data = shapes(4, 16, 4);
   const model = createReferenceNet({ numClasses: 3, inputSize: 16, width: 0.25 });
   const step = createTrainStep(model, tf.train.sgd(0), { maskWeight: 0 });
   const out = step({ images: data.images, labels: data.labels, masks: data.masks });
