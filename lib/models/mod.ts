@@ -1,7 +1,9 @@
 /**
- * Two-branch models: the contract and the reference network.
+ * Two-branch models: the contract, the architecture registry and the
+ * reference network.
  *
  * @module
  */
 export * from "./types.ts";
+export * from "./registry.ts";
 export * from "./reference_net.ts";

@@ -12,7 +12,8 @@ import type { ApplyOptions } from "../layers/module.ts";
 import { Module } from "../layers/module.ts";
 import { BatchNorm } from "../layers/normalization.ts";
 import { Random } from "../util/random.ts";
-import type { StageInfo, TwoBranchModel, TwoBranchOutput } from "./types.ts";
+import type { ModelConfig, StageInfo, TwoBranchModel, TwoBranchOutput } from "./types.ts";
+import { registerArchitecture } from "./registry.ts";
 
 /** Options of {@linkcode createReferenceNet}. */
 export interface ReferenceNetOptions {
@@ -66,6 +67,7 @@ class ConvBn extends Module {
  * size, 1×1 conv; the sigmoid of that is the map.
  */
 class ReferenceNet extends Module implements TwoBranchModel {
+  readonly config: ModelConfig;
   readonly inputShape: readonly [number, number, number];
   readonly numClasses: number;
   readonly featureInfo: readonly StageInfo[];
@@ -84,6 +86,7 @@ class ReferenceNet extends Module implements TwoBranchModel {
 
   constructor(options: Required<ReferenceNetOptions>) {
     super("reference_net");
+    this.config = { architecture: "reference", ...options };
     const { numClasses, inputSize, inputChannels, width } = options;
     const rng = new Random(options.seed);
     const c1 = Math.max(1, Math.round(32 * width));
@@ -245,3 +248,5 @@ export function createReferenceNet(options: ReferenceNetOptions = {}): TwoBranch
   if (!(width > 0)) throw new RangeError(`Option "width" must be positive, got ${width}`);
   return new ReferenceNet(resolved);
 }
+
+registerArchitecture("reference", (config) => createReferenceNet(config as ReferenceNetOptions));

@@ -27,6 +27,17 @@ export interface TwoBranchOutput {
 }
 
 /**
+ * A model's architecture as plain JSON: enough, with the weights, to build
+ * it again ({@linkcode createModel}). `architecture` names the factory.
+ */
+export interface ModelConfig {
+  /** The registered architecture (`"reference"`, `"two-branch"`). */
+  architecture: string;
+  /** The factory's options, every default filled in. */
+  [option: string]: unknown;
+}
+
+/**
  * A classifier with a saliency branch on a shared backbone. Its stages can
  * be run separately (input to stage k, stage k to output), so explainers
  * take gradients at any stage without hooks.
@@ -34,6 +45,8 @@ export interface TwoBranchOutput {
 export interface TwoBranchModel {
   /** The model's name. */
   readonly name: string;
+  /** The architecture as JSON, for saving and rebuilding the model. */
+  readonly config: ModelConfig;
   /** Input `[height, width, channels]`. */
   readonly inputShape: readonly [number, number, number];
   /** Number of classes. */

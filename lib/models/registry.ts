@@ -1,0 +1,69 @@
+/**
+ * The registry of model architectures, so that a saved model's config can
+ * be built again.
+ *
+ * @module
+ */
+import type { ModelConfig, TwoBranchModel } from "./types.ts";
+
+/** Builds a model from its config's options. */
+export type ArchitectureFactory = (config: ModelConfig) => TwoBranchModel;
+
+const architectures = new Map<string, ArchitectureFactory>();
+
+/**
+ * Registers `factory` under `name`; `createModel({ architecture: name, … })`
+ * then calls it. Registering a name twice replaces the factory.
+ *
+ * @example Usage
+ * ```ts
+ * import { listArchitectures, registerArchitecture } from "./registry.ts";
+ * import { createReferenceNet } from "./reference_net.ts";
+ * registerArchitecture("tiny", () => createReferenceNet({ inputSize: 8, width: 0.125 }));
+ * console.log(listArchitectures().includes("tiny")); // true
+ * ```
+ */
+export function registerArchitecture(name: string, factory: ArchitectureFactory): void {
+  architectures.set(name, factory);
+}
+
+/**
+ * The registered architecture names, sorted.
+ *
+ * @example Usage
+ * ```ts
+ * import { listArchitectures } from "./registry.ts";
+ * import "./reference_net.ts";
+ * console.log(listArchitectures()); // [ "reference", … ]
+ * ```
+ */
+export function listArchitectures(): string[] {
+  return [...architectures.keys()].sort();
+}
+
+/**
+ * Builds the model a config describes. An unknown architecture fails with
+ * the registered names. The caller disposes the model.
+ *
+ * @example Usage
+ * ```ts
+ * import { createModel } from "./registry.ts";
+ * import { createReferenceNet } from "./reference_net.ts";
+ * const a = createReferenceNet({ inputSize: 8, width: 0.125, numClasses: 2 });
+ * const b = createModel(a.config);
+ * console.log(b.countParams() === a.countParams()); // true
+ * a.dispose();
+ * b.dispose();
+ * ```
+ */
+export function createModel(config: ModelConfig): TwoBranchModel {
+  const factory = architectures.get(config?.architecture);
+  if (!factory) {
+    throw new TypeError(
+      `Unknown model architecture "${config?.architecture}": expected one of ${
+        listArchitectures().join(", ")
+      }`,
+    );
+  }
+  return factory(config);
+}
