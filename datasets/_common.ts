@@ -5,6 +5,7 @@
 import * as path from "node:path";
 import { DataError, type DataErrorLocation } from "../lib/data/errors.ts";
 import type { Dataset, Sample, SampleRecord, SkippedSample } from "../lib/data/types.ts";
+import { decodeImage, decodeMask, readFileBytes } from "../lib/io/image.ts";
 
 /** What a loader does with a bad sample or annotation line. */
 export type OnError = "throw" | "skip";
@@ -133,14 +134,28 @@ export interface TableLine {
 
 /** Reads a text file, with a DataError naming it when it is missing or unreadable. */
 export async function readText(file: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(file);
-  } catch (error) {
-    const reason = error instanceof Deno.errors.NotFound
-      ? "file not found"
-      : `cannot read file: ${(error as Error).message}`;
-    throw new DataError(reason, { file }, { cause: error });
+  return new TextDecoder().decode(await readFileBytes(file));
+}
+
+/**
+ * Decodes an image file and, where given, its mask file, checking that the
+ * two have one size. The sample carries no boxes.
+ */
+export async function loadImageAndMask(
+  entry: { id: string; label: number; image: string; mask?: string },
+  channels: 1 | 3,
+): Promise<Sample> {
+  const image = await decodeImage(await readFileBytes(entry.image), {
+    channels,
+    name: entry.image,
+  });
+  const sample: Sample = { id: entry.id, image, label: entry.label };
+  if (entry.mask) {
+    const mask = await decodeMask(await readFileBytes(entry.mask), { name: entry.mask });
+    checkMaskSize(mask, image, entry.mask, entry.image);
+    sample.mask = mask.data;
   }
+  return sample;
 }
 
 /**

@@ -9,17 +9,16 @@ import * as path from "node:path";
 import { clipBoxes } from "../lib/data/annotations.ts";
 import { DataError } from "../lib/data/errors.ts";
 import type { Box, Dataset, Sample, SampleRecord } from "../lib/data/types.ts";
-import { decodeImage, decodeMask, readFileBytes } from "../lib/io/image.ts";
 import {
   addUnique,
   type BoxOutside,
   checkBoxOutside,
   checkChannels,
-  checkMaskSize,
   checkOnError,
   defaultWarn,
   DirectoryCache,
   intField,
+  loadImageAndMask,
   makeDataset,
   numberField,
   Problems,
@@ -300,17 +299,11 @@ export async function loadCub(root: string, options: LoadCubOptions = {}): Promi
 
   async function load(index: number): Promise<Sample> {
     const e = entries[index];
-    const image = await decodeImage(await readFileBytes(e.image), { channels, name: e.image });
-    const sample: Sample = { id: e.id, image, label: e.label };
-    if (e.mask) {
-      const mask = await decodeMask(await readFileBytes(e.mask), { name: e.mask });
-      checkMaskSize(mask, image, e.mask, e.image);
-      sample.mask = mask.data;
-    }
+    const sample = await loadImageAndMask(e, channels);
     if (e.box) {
       const fitted = clipBoxes([e.box], {
-        width: image.width,
-        height: image.height,
+        width: sample.image.width,
+        height: sample.image.height,
         policy: boxOutside,
         file: boxesFile,
         line: e.boxLine,

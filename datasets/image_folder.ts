@@ -7,13 +7,12 @@
 import * as path from "node:path";
 import { DataError } from "../lib/data/errors.ts";
 import type { Dataset, Sample, SampleRecord } from "../lib/data/types.ts";
-import { decodeImage, decodeMask, readFileBytes } from "../lib/io/image.ts";
 import {
   checkChannels,
-  checkMaskSize,
   checkOnError,
   DirectoryCache,
   listDir,
+  loadImageAndMask,
   makeDataset,
   Problems,
   statKind,
@@ -202,16 +201,8 @@ export async function loadImageFolder(
     source: path.relative(root, e.image).replaceAll("\\", "/"),
   }));
 
-  async function load(index: number): Promise<Sample> {
-    const e = entries[index];
-    const image = await decodeImage(await readFileBytes(e.image), { channels, name: e.image });
-    const sample: Sample = { id: e.id, image, label: e.label };
-    if (e.mask) {
-      const mask = await decodeMask(await readFileBytes(e.mask), { name: e.mask });
-      checkMaskSize(mask, image, e.mask, e.image);
-      sample.mask = mask.data;
-    }
-    return sample;
+  function load(index: number): Promise<Sample> {
+    return loadImageAndMask(entries[index], channels);
   }
 
   return makeDataset(

@@ -1,7 +1,9 @@
 // Shared helpers for the dataset loader tests: write small images and masks
 // with known rectangles through sharp, and compare decoded pixels with them.
 import * as path from "node:path";
+import assert from "node:assert/strict";
 import { loadSharp } from "../../lib/deps.ts";
+import { DataError } from "../../lib/data/errors.ts";
 
 /** A rectangle of pixel columns x..x+w-1 and rows y..y+h-1. */
 export interface Rect {
@@ -122,4 +124,20 @@ export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<v
 export async function truncateFile(file: string, keep: number): Promise<void> {
   const bytes = await Deno.readFile(file);
   await Deno.writeFile(file, bytes.subarray(0, keep));
+}
+
+/** Awaits `fn`, asserts it threw a DataError whose message matches `pattern`, and returns it. */
+export async function rejectsWith(
+  fn: () => Promise<unknown>,
+  pattern: RegExp,
+): Promise<DataError> {
+  let caught: unknown;
+  try {
+    await fn();
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof DataError, `expected a DataError, got ${caught}`);
+  assert.match(caught.message, pattern);
+  return caught;
 }

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { BUSI_CLASSES, duplicateGroups, findDuplicates, loadBusi } from "../../datasets/busi.ts";
-import { DataError } from "../../lib/data/errors.ts";
 import { loadSharp } from "../../lib/deps.ts";
 import {
   inRect,
   pixels,
   type Rect,
+  rejectsWith,
   truncateFile,
   withTempDir,
   writeImage,
@@ -85,18 +85,6 @@ function rectMask(rects: Rect[]): number[] {
     { length: W * H },
     (_, p) => (rects.some((r) => inRect(r, Math.floor(p / W), p % W)) ? 1 : 0),
   );
-}
-
-async function rejectsWith(fn: () => Promise<unknown>, pattern: RegExp): Promise<DataError> {
-  let caught: unknown;
-  try {
-    await fn();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof DataError, `expected a DataError, got ${caught}`);
-  assert.match(caught.message, pattern);
-  return caught;
 }
 
 Deno.test("loadBusi() labels the three folders in order and lists images naturally", async () => {

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { loadCub } from "../../datasets/cub.ts";
-import { DataError } from "../../lib/data/errors.ts";
 import { loadSharp } from "../../lib/deps.ts";
 import {
   inRect,
   pixels,
   type Rect,
+  rejectsWith,
   tightBox,
   truncateFile,
   withTempDir,
@@ -85,18 +85,6 @@ async function setLine(file: string, line: number, text: string): Promise<void> 
   const lines = (await Deno.readTextFile(file)).split("\n");
   lines[line - 1] = text;
   await Deno.writeTextFile(file, lines.join("\n"));
-}
-
-async function rejectsWith(fn: () => Promise<unknown>, pattern: RegExp): Promise<DataError> {
-  let caught: unknown;
-  try {
-    await fn();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof DataError, `expected a DataError, got ${caught}`);
-  assert.match(caught.message, pattern);
-  return caught;
 }
 
 Deno.test("loadCub() maps 1-based class ids to 0-based labels and reads the official split", async () => {

@@ -6,8 +6,7 @@ import {
   IDX_LABELS_MAGIC,
   loadIdx,
 } from "../../datasets/idx.ts";
-import { DataError } from "../../lib/data/errors.ts";
-import { withTempDir } from "./_loader_fixtures.ts";
+import { rejectsWith, withTempDir } from "./_loader_fixtures.ts";
 
 const N = 5, ROWS = 3, COLS = 4;
 const LABELS = [3, 0, 2, 2, 1];
@@ -43,18 +42,6 @@ async function writeIdx(dir: string): Promise<void> {
   await Deno.writeFile(path.join(dir, "labels"), labelBytes());
   await Deno.writeFile(path.join(dir, "images.gz"), await gzip(imageBytes()));
   await Deno.writeFile(path.join(dir, "labels.gz"), await gzip(labelBytes()));
-}
-
-async function rejectsWith(fn: () => Promise<unknown>, pattern: RegExp): Promise<DataError> {
-  let caught: unknown;
-  try {
-    await fn();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof DataError, `expected a DataError, got ${caught}`);
-  assert.match(caught.message, pattern);
-  return caught;
 }
 
 Deno.test("loadIdx() reads raw and gzipped IDX alike: rows, columns, labels and pixels", async () => {

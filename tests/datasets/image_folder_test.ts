@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { loadImageFolder } from "../../datasets/image_folder.ts";
-import { DataError } from "../../lib/data/errors.ts";
 import {
   inRect,
   type Rect,
+  rejectsWith,
   truncateFile,
   withTempDir,
   writeMask,
@@ -46,18 +46,6 @@ const IDS = [
   "cat/sub/c3.png",
   "dog/d1.png",
 ];
-
-async function rejectsWith(fn: () => Promise<unknown>, pattern: RegExp): Promise<DataError> {
-  let caught: unknown;
-  try {
-    await fn();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof DataError, `expected a DataError, got ${caught}`);
-  assert.match(caught.message, pattern);
-  return caught;
-}
 
 Deno.test("loadImageFolder() labels sorted class folders and finds a sibling masks folder", async () => {
   await withTempDir(async (dir) => {
