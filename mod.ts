@@ -25,6 +25,8 @@ export { loadCpuBackend, loadWasmBackend, tf, TFJS_VERSION } from "./lib/deps.ts
 export * from "./lib/backend/mod.ts";
 export * from "./lib/util/mod.ts";
 export * from "./lib/layers/mod.ts";
+export * from "./lib/backbones/mod.ts";
+export * from "./lib/heads/mod.ts";
 export * from "./lib/models/mod.ts";
 export * from "./lib/losses/mod.ts";
 export * from "./lib/train/mod.ts";

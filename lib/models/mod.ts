@@ -7,3 +7,4 @@
 export * from "./types.ts";
 export * from "./registry.ts";
 export * from "./reference_net.ts";
+export * from "./two_branch.ts";

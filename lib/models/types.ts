@@ -6,15 +6,8 @@
 import type { tf } from "../deps.ts";
 import type { ApplyOptions } from "../layers/module.ts";
 
-/** One backbone stage, as in timm's `feature_info`. */
-export interface StageInfo {
-  /** The stage's name (`"block1"`), usable as an explainer's `layer`. */
-  name: string;
-  /** Output channels. */
-  channels: number;
-  /** How many input pixels one output pixel spans along each axis. */
-  reduction: number;
-}
+import type { StageInfo } from "../backbones/types.ts";
+export type { StageInfo };
 
 /** The outputs of a two-branch forward pass. The caller owns every tensor. */
 export interface TwoBranchOutput {

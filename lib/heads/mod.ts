@@ -1,0 +1,20 @@
+/**
+ * Heads: the classification head and the saliency heads (`cam`, `decoder`,
+ * `attention`), which all take the same inputs: every backbone stage output
+ * and the model's input size.
+ *
+ * @example Usage
+ * ```ts
+ * import { createSaliencyHead, listSaliencyHeads } from "./mod.ts";
+ * console.log(listSaliencyHeads()); // [ "attention", "cam", "decoder" ]
+ * const head = createSaliencyHead("cam", { featureInfo: [{ name: "s", channels: 8, reduction: 8 }] });
+ * console.log(head.kind, head.gates); // cam false
+ * head.dispose();
+ * ```
+ *
+ * @module
+ */
+export * from "./types.ts";
+export * from "./registry.ts";
+export * from "./classification.ts";
+export * from "./saliency.ts";
