@@ -1,0 +1,805 @@
+/**
+ * The trainer: epochs over a dataset with a schedule, validation, early
+ * stopping, checkpoints that resume exactly, a NaN guard, a progress bar
+ * and a JSON-lines log.
+ *
+ * @module
+ */
+import { tf } from "../deps.ts";
+import { batches, type DataBatch, type SampleTransform } from "../data/batches.ts";
+import type { Dataset } from "../data/types.ts";
+import { crossEntropy } from "../losses/classification.ts";
+import { maskBce } from "../losses/localization.ts";
+import type { TwoBranchModel } from "../models/types.ts";
+import { ProgressBar, type ProgressOptions } from "../util/progress.ts";
+import { Random } from "../util/random.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.ts";
+import { resolveDir, sha256, writeDirAtomic } from "./_files.ts";
+import {
+  checkpointFiles,
+  restoreCheckpoint,
+  type RunIdentity,
+  type TrainerState,
+} from "./_checkpoint.ts";
+import {
+  createOptimizer,
+  learningRateAt,
+  type OptimizerOptions,
+  type ScheduleOptions,
+  setLearningRate,
+  type TrainOptimizer,
+} from "./optim.ts";
+import { collectRunInfo } from "./run_info.ts";
+
+/** Where a loss is being computed. */
+export interface LossContext {
+  /** Training (true: batch statistics, dropout) or validation (false: inference mode). */
+  training: boolean;
+  /** The epoch, counting from 1. */
+  epoch: number;
+  /** In training, the number of this step, counting from 1; in validation, the steps done. */
+  step: number;
+}
+
+/** The loss of one batch. Tensors are made inside the trainer's scopes; it disposes them. */
+export interface LossResult {
+  /** The scalar that is minimised. */
+  total: tf.Scalar;
+  /** Named parts, logged separately (`ce`, `mask`); `loss` and `accuracy` are reserved. */
+  terms: Record<string, tf.Scalar>;
+  /** Logits `[n, numClasses]`, if computed: validation uses them for accuracy instead of another forward pass. */
+  logits?: tf.Tensor2D;
+}
+
+/**
+ * A loss: runs the model on a batch and scores it. Called inside
+ * `tf.variableGrads` in training, so gradients flow through everything it
+ * computes; pass `{ training: context.training }` to the model.
+ */
+export type LossFn = (model: TwoBranchModel, batch: DataBatch, context: LossContext) => LossResult;
+
+/** Options of {@linkcode defaultLoss}. */
+export interface DefaultLossOptions {
+  /** Weight of the mask BCE term; 0 trains the classifier alone. @default {1} */
+  maskWeight?: number;
+}
+
+/**
+ * The default loss, as {@linkcode createTrainStep} computes it:
+ * `ce + maskWeight · mask`, where `ce` is the cross-entropy of the
+ * classifier and `mask` the BCE of the saliency map against the masks,
+ * averaged over the samples that have one.
+ *
+ * @example Usage
+ * ```ts
+ * import { defaultLoss } from "./trainer.ts";
+ * import { createReferenceNet } from "../models/reference_net.ts";
+ * import { tf } from "../deps.ts";
+ * const model = createReferenceNet({ numClasses: 2, inputSize: 8, width: 0.125 });
+ * const loss = defaultLoss({ maskWeight: 0.5 });
+ * tf.tidy(() => {
+ *   const batch = {
+ *     images: tf.zeros([2, 8, 8, 3]) as tf.Tensor4D, labels: tf.tensor1d([0, 1], "int32"),
+ *     masks: tf.zeros([2, 8, 8]) as tf.Tensor3D, hasMask: tf.tensor1d([1, 0]), ids: ["a", "b"],
+ *   };
+ *   const r = loss(model, batch, { training: false, epoch: 1, step: 0 });
+ *   console.log(Object.keys(r.terms)); // [ "ce", "mask" ]
+ * });
+ * model.dispose();
+ * ```
+ */
+export function defaultLoss(options: DefaultLossOptions = {}): LossFn {
+  const maskWeight = options.maskWeight ?? 1;
+  if (!(maskWeight >= 0)) {
+    throw new RangeError(`Option "maskWeight" must be at least 0, got ${maskWeight}`);
+  }
+  return (model, batch, context) => {
+    const out = model.forward(batch.images, { training: context.training });
+    const ce = crossEntropy(out.logits, batch.labels);
+    const mask = maskWeight > 0
+      ? maskBce(out.saliencyLogits, batch.masks, batch.hasMask)
+      : tf.scalar(0);
+    const total = maskWeight > 0 ? tf.add(ce, tf.mul(mask, maskWeight)) as tf.Scalar : ce;
+    return { total, terms: { ce, mask }, logits: out.logits };
+  };
+}
+
+/** The metrics early stopping and the best checkpoint can follow. */
+export type MonitorMetric = "val_accuracy" | "val_loss";
+
+/** Options of {@linkcode train}. */
+export interface TrainOptions {
+  /** The samples. Every image must have the model's input size (resize first). */
+  dataset: Dataset;
+  /** Indices of the training samples. */
+  trainIndices: readonly number[];
+  /** Indices of the validation samples; none means no validation, best checkpoint or early stopping. @default {[]} */
+  valIndices?: readonly number[];
+  /** Epochs to train (in total, counting those before a resume). @default {10} */
+  epochs?: number;
+  /** Samples per training step. @default {32} */
+  batchSize?: number;
+  /** Samples per validation batch. @default {batchSize} */
+  valBatchSize?: number;
+  /**
+   * Seed of the data order and of the augmentation: epoch `e` visits the
+   * samples in an order drawn from `(seed, e)` alone, so a resumed run sees
+   * the same batches as an uninterrupted one. Pass the same seed to the
+   * model's factory so that the initial weights follow it too.
+   *
+   * @default {0}
+   */
+  seed?: number;
+  /** The optimiser; its `lr` is the schedule's peak rate. @default {{ name: "adam", lr: 0.001 }} */
+  optimizer?: OptimizerOptions;
+  /**
+   * The learning-rate schedule, by step (see {@linkcode learningRateAt});
+   * `totalSteps` defaults to `epochs ×` steps per epoch.
+   *
+   * @default {{ schedule: "constant" }}
+   */
+  schedule?: Omit<ScheduleOptions, "baseLr">;
+  /** Weight of the mask term of the default loss; ignored with `loss`. @default {1} */
+  maskWeight?: number;
+  /** The loss. @default {defaultLoss({ maskWeight })} */
+  loss?: LossFn;
+  /** Augmentation: applied to each training sample with its own seeded stream. @default {none} */
+  transform?: SampleTransform;
+  /** Leave out a last training batch smaller than `batchSize` (a batch of 1 upsets batch norm). @default {true} */
+  dropLast?: boolean;
+  /** Batches loaded ahead of the one being trained on. @default {2} */
+  prefetch?: number;
+  /** Validate every this many epochs (and after the last). @default {1} */
+  evalEvery?: number;
+  /** The metric that picks the best checkpoint and drives early stopping. @default {"val_loss"} */
+  metric?: MonitorMetric;
+  /** Stop after this many validations in a row without improvement. @default {Infinity} */
+  patience?: number;
+  /** The smallest change of the metric that counts as an improvement. @default {0} */
+  minDelta?: number;
+  /**
+   * Where the run writes `run.json` (the run record), `train_log.jsonl` (a
+   * line per epoch) and `checkpoints/last/` and `checkpoints/best/` (each a
+   * saved model, loadable with {@linkcode loadModel}, plus optimiser and
+   * trainer state). Without it nothing is written and `resume` is not possible.
+   *
+   * @default {none}
+   */
+  outDir?: string;
+  /** Continue from `outDir/checkpoints/last/` if it exists (else start afresh). @default {false} */
+  resume?: boolean;
+  /** Without `resume`, replace a run already in `outDir` instead of refusing to. @default {false} */
+  overwrite?: boolean;
+  /** Called after each epoch, once its checkpoint is written. Throwing ends training. @default {none} */
+  onEpoch?: (record: EpochRecord) => void | Promise<void>;
+  /** Show a progress bar per epoch and a summary line after it (on standard error), or not. @default {true} */
+  progress?: boolean | ProgressOptions;
+}
+
+/** One epoch's results: a line of `train_log.jsonl`. */
+export interface EpochRecord {
+  /** The epoch, counting from 1. */
+  epoch: number;
+  /** Steps completed so far. */
+  step: number;
+  /** The learning rate of the epoch's last step. */
+  lr: number;
+  /**
+   * `train_loss` and `train_<term>`: means over the epoch's steps;
+   * `val_loss`, `val_<term>` and `val_accuracy` when validated.
+   */
+  metrics: Record<string, number>;
+  /** Whether the monitored metric improved on its best (so `best` was written). */
+  improved: boolean;
+  /** Wall time of the epoch, validation and checkpoint included. */
+  seconds: number;
+}
+
+/** What {@linkcode train} returns. */
+export interface TrainResult {
+  /** Epochs completed, counting those before a resume. */
+  epochs: number;
+  /** Steps completed, counting those before a resume. */
+  steps: number;
+  /** The records of the epochs this call ran. */
+  history: EpochRecord[];
+  /** The best value of the monitored metric and its epoch, or null without validation. */
+  best: { metric: MonitorMetric; epoch: number; value: number } | null;
+  /** Whether early stopping ended the run. */
+  stoppedEarly: boolean;
+  /** The epoch the run resumed after, or null. */
+  resumedFrom: number | null;
+}
+
+/**
+ * Thrown when a loss term, the total or a gradient is NaN or infinite. No
+ * update is applied and no checkpoint written, so the last checkpoint is the
+ * last good state.
+ */
+export class NonFiniteLossError extends Error {
+  /** The step, counting from 1. */
+  readonly step: number;
+  /** The epoch, counting from 1. */
+  readonly epoch: number;
+  /**
+   * The loss term (`loss` for the total), `gradient of "<variable path>"`,
+   * or a validation metric (`val_loss`) after the epoch, before its checkpoint.
+   */
+  readonly term: string;
+  /** The value (NaN, Infinity or -Infinity). */
+  readonly value: number;
+
+  /** Creates the error; `checkpoint` describes the last good checkpoint, if any. */
+  constructor(step: number, epoch: number, term: string, value: number, checkpoint: string) {
+    super(
+      `Training stopped at step ${step} (epoch ${epoch}): ${
+        term.startsWith("gradient")
+          ? term
+          : term.startsWith("val_")
+          ? `validation metric "${term}"`
+          : `loss term "${term}"`
+      } is ${value}; ${
+        term.startsWith("val_") ? "the epoch's checkpoint was not written" : "no update was applied"
+      }. ${checkpoint}`,
+    );
+    this.name = "NonFiniteLossError";
+    this.step = step;
+    this.epoch = epoch;
+    this.term = term;
+    this.value = value;
+  }
+}
+
+/** Options of {@linkcode evaluate}. */
+export interface EvaluateOptions {
+  /** The samples. */
+  dataset: Dataset;
+  /** Indices of the samples to evaluate. */
+  indices: readonly number[];
+  /** Samples per batch. @default {32} */
+  batchSize?: number;
+  /** The loss. @default {defaultLoss()} */
+  loss?: LossFn;
+  /** Batches loaded ahead. @default {2} */
+  prefetch?: number;
+}
+
+/**
+ * Evaluates `model` in inference mode: `val_accuracy`, `val_loss` and
+ * `val_<term>` for each loss term, averaged over samples.
+ *
+ * @example Usage
+ * ```ts
+ * import { evaluate } from "./trainer.ts";
+ * import { createReferenceNet } from "../models/reference_net.ts";
+ * import { syntheticDataset } from "../../datasets/synthetic.ts";
+ * const dataset = syntheticDataset({ size: 16, count: 6, numClasses: 2 });
+ * const model = createReferenceNet({ numClasses: 2, inputSize: 16, width: 0.125 });
+ * const metrics = await evaluate(model, { dataset, indices: [0, 1, 2, 3, 4, 5], batchSize: 4 });
+ * console.log(Object.keys(metrics)); // [ "val_loss", "val_ce", "val_mask", "val_accuracy" ]
+ * model.dispose();
+ * ```
+ */
+export async function evaluate(
+  model: TwoBranchModel,
+  options: EvaluateOptions,
+): Promise<Record<string, number>> {
+  return await validate(model, options, { training: false, epoch: 0, step: 0 });
+}
+
+async function validate(
+  model: TwoBranchModel,
+  options: EvaluateOptions,
+  context: LossContext,
+): Promise<Record<string, number>> {
+  const loss = options.loss ?? defaultLoss();
+  const sums = new Map<string, number>();
+  let count = 0, correct = 0;
+  const stream = batches(options.dataset, options.indices, {
+    batchSize: options.batchSize ?? 32,
+    prefetch: options.prefetch ?? 2,
+  });
+  for await (const batch of stream) {
+    try {
+      const n = batch.labels.shape[0];
+      let names: string[] = [];
+      const packed = tf.tidy(() => {
+        const r = loss(model, batch, context);
+        names = ["loss", ...checkTermNames(Object.keys(r.terms))];
+        const logits = r.logits ?? model.forward(batch.images, { training: false }).logits;
+        const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), batch.labels), "float32"));
+        return tf.stack([r.total, ...names.slice(1).map((k) => r.terms[k]), hits]);
+      });
+      const values = packed.dataSync();
+      packed.dispose();
+      names.forEach((name, i) => sums.set(name, (sums.get(name) ?? 0) + values[i] * n));
+      correct += values[names.length];
+      count += n;
+    } finally {
+      disposeBatch(batch);
+    }
+  }
+  if (count === 0) throw new RangeError("Cannot evaluate: no samples");
+  const out: Record<string, number> = {};
+  for (const [name, sum] of sums) out[`val_${name}`] = sum / count;
+  out.val_accuracy = correct / count;
+  return out;
+}
+
+/**
+ * Trains `model` on `options.dataset`: for each epoch, shuffled batches
+ * (order and augmentation drawn from `seed` and the epoch), one optimiser
+ * step each with the learning rate the schedule gives, then validation in
+ * inference mode, early stopping, the checkpoints and a log line.
+ *
+ * - **Checkpoints.** After every epoch, `outDir/checkpoints/last/` (and
+ *   `best/` when the metric improved) is written atomically: model weights,
+ *   optimiser state (Adam's moments) and trainer state (epoch, step, best
+ *   metric, patience counter, and the position of the two-branch
+ *   classifier's dropout stream). With `resume: true`, a new call with a
+ *   fresh model made from the same config continues from `last/` and
+ *   reaches the weights an uninterrupted run reaches; another config, seed
+ *   or training set is refused.
+ * - **NaN guard.** A NaN or infinite loss term, total or gradient throws a
+ *   {@linkcode NonFiniteLossError} that names the step and the term, before
+ *   the update; so does a non-finite validation metric, before the epoch's
+ *   checkpoint. Checkpoints keep the last good epoch.
+ * - **Freezing.** The trainable variables are re-read every step, so
+ *   {@linkcode setTrainable} in `onEpoch` takes effect at the next epoch.
+ *   Trainable flags are not in checkpoints: set them again before resuming.
+ *
+ * The model keeps the last epoch's weights; load `checkpoints/best/` for the
+ * best ones.
+ *
+ * @example Train for one epoch
+ * ```ts
+ * import { train } from "./trainer.ts";
+ * import { createReferenceNet } from "../models/reference_net.ts";
+ * import { syntheticDataset } from "../../datasets/synthetic.ts";
+ * const dataset = syntheticDataset({ size: 16, count: 8, numClasses: 2 });
+ * const model = createReferenceNet({ numClasses: 2, inputSize: 16, width: 0.125 });
+ * const result = await train(model, {
+ *   dataset, trainIndices: [0, 1, 2, 3], valIndices: [4, 5, 6, 7],
+ *   epochs: 1, batchSize: 4, progress: false,
+ * });
+ * console.log(result.steps, "val_accuracy" in result.history[0].metrics); // 1 true
+ * model.dispose();
+ * ```
+ */
+export async function train(model: TwoBranchModel, options: TrainOptions): Promise<TrainResult> {
+  const o = resolveOptions(options);
+  const perEpoch = o.dropLast
+    ? Math.floor(o.trainIndices.length / o.batchSize)
+    : Math.ceil(o.trainIndices.length / o.batchSize);
+  if (perEpoch === 0) {
+    throw new RangeError(
+      `Cannot train: ${o.trainIndices.length} training samples make no full batch of ${o.batchSize} (set "dropLast" to false or lower "batchSize")`,
+    );
+  }
+  const schedule: ScheduleOptions = {
+    ...o.schedule,
+    baseLr: o.optimizerOptions.lr ?? 1e-3,
+    totalSteps: o.schedule.totalSteps ?? o.epochs * perEpoch,
+  };
+  learningRateAt(0, schedule); // Check the schedule's options before any work.
+  const identity: RunIdentity = {
+    seed: o.seed,
+    batchSize: o.batchSize,
+    dropLast: o.dropLast,
+    trainSize: o.trainIndices.length,
+    trainHash: (await sha256(new Uint8Array(Int32Array.from(o.trainIndices).buffer))).slice(0, 16),
+    metric: o.metric,
+  };
+  const higherIsBetter = o.metric === "val_accuracy";
+  const say = progressWriter(o.progress);
+
+  const optimizer = createOptimizer(o.optimizerOptions);
+  try {
+    let state: TrainerState = { epoch: 0, step: 0, best: null, badEvaluations: 0, stopped: false };
+    let resumedFrom: number | null = null;
+    const dirs = o.outDir === null ? null : {
+      last: `${o.outDir}/checkpoints/last`,
+      best: `${o.outDir}/checkpoints/best`,
+      log: `${o.outDir}/train_log.jsonl`,
+    };
+    if (dirs) {
+      const last = await resolveDir(dirs.last);
+      if (o.resume && last) {
+        state = await restoreCheckpoint(last, model, optimizer, identity);
+        resumedFrom = state.epoch;
+        await truncateLog(dirs.log, state.epoch);
+        say?.(`resuming after epoch ${state.epoch} (step ${state.step}) from ${last}\n`);
+      } else {
+        const leftovers = last !== null || (await resolveDir(dirs.log)) !== null;
+        if (leftovers && !o.overwrite && !o.resume) {
+          throw new Error(
+            `Cannot start a run in "${o.outDir}": it already holds one (${
+              last ?? dirs.log
+            }); pass resume: true to continue it, overwrite: true to replace it, or another outDir`,
+          );
+        }
+        await Deno.remove(`${o.outDir}/checkpoints`, { recursive: true }).catch(() => {});
+        await Deno.mkdir(o.outDir!, { recursive: true });
+        await writeFileAtomic(dirs.log, "");
+        const record = await collectRunInfo("train", runConfig(model, o, schedule), o.seed);
+        await writeJsonAtomic(`${o.outDir}/run.json`, record);
+      }
+    }
+    // Said by the NaN guard.
+    let lastGood = !dirs
+      ? "No checkpoints are kept (no outDir)."
+      : state.epoch > 0
+      ? `The last good checkpoint, after epoch ${state.epoch}, is kept in ${dirs.last}.`
+      : "No checkpoint was written yet.";
+
+    const history: EpochRecord[] = [];
+    while (state.epoch < o.epochs && !state.stopped) {
+      const epoch = state.epoch + 1;
+      const started = performance.now();
+      const sums = new Map<string, number>();
+      let steps = 0, lr = 0;
+      const bar = o.progress === null
+        ? null
+        : new ProgressBar(perEpoch, { ...o.progress, label: `epoch ${epoch}/${o.epochs}` });
+      const stream = batches(o.dataset, o.trainIndices, {
+        batchSize: o.batchSize,
+        shuffle: true,
+        rng: epochRandom(o.seed, epoch),
+        transform: o.transform,
+        prefetch: o.prefetch,
+        dropLast: o.dropLast,
+      });
+      for await (const batch of stream) {
+        try {
+          lr = learningRateAt(state.step, schedule);
+          setLearningRate(optimizer, lr);
+          const context = { training: true, epoch, step: state.step + 1 };
+          const values = trainStep(model, optimizer, o.loss, batch, context, lastGood);
+          for (const [name, v] of Object.entries(values)) sums.set(name, (sums.get(name) ?? 0) + v);
+        } finally {
+          disposeBatch(batch);
+        }
+        state.step += 1;
+        steps += 1;
+        bar?.tick(1, `${formatTerms(sums, steps)}  lr ${lr.toExponential(2)}`);
+      }
+      bar?.done();
+
+      const metrics: Record<string, number> = {};
+      for (const [name, sum] of sums) metrics[`train_${name}`] = sum / steps;
+      let improved = false;
+      const validating = o.valIndices.length > 0 &&
+        (epoch % o.evalEvery === 0 || epoch === o.epochs);
+      if (validating) {
+        Object.assign(
+          metrics,
+          await validate(model, {
+            dataset: o.dataset,
+            indices: o.valIndices,
+            batchSize: o.valBatchSize,
+            loss: o.loss,
+            prefetch: o.prefetch,
+          }, { training: false, epoch, step: state.step }),
+        );
+        for (const [name, v] of Object.entries(metrics)) {
+          if (!Number.isFinite(v)) {
+            throw new NonFiniteLossError(state.step, epoch, name, v, lastGood);
+          }
+        }
+        const value = metrics[o.metric];
+        const best = state.best?.value;
+        improved = best === undefined ||
+          (higherIsBetter ? value > best + o.minDelta : value < best - o.minDelta);
+        if (improved) {
+          state.best = { epoch, value };
+          state.badEvaluations = 0;
+        } else {
+          state.badEvaluations += 1;
+          if (state.badEvaluations >= o.patience) state.stopped = true;
+        }
+      }
+      state.epoch = epoch;
+      const record: EpochRecord = {
+        epoch,
+        step: state.step,
+        lr,
+        metrics,
+        improved,
+        seconds: 0,
+      };
+
+      if (dirs) {
+        const files = await checkpointFiles(model, optimizer, state, identity);
+        record.seconds = (performance.now() - started) / 1000;
+        // The log line first: a resume drops lines past its checkpoint.
+        await Deno.writeTextFile(dirs.log, logLine(record) + "\n", { append: true });
+        await writeDirAtomic(dirs.last, files);
+        if (improved) await writeDirAtomic(dirs.best, files);
+        lastGood = `The last good checkpoint, after epoch ${epoch}, is kept in ${dirs.last}.`;
+      } else {
+        record.seconds = (performance.now() - started) / 1000;
+      }
+      history.push(record);
+      say?.(summary(record, o.epochs, o.metric, state.stopped));
+      await o.onEpoch?.(record);
+    }
+    return {
+      epochs: state.epoch,
+      steps: state.step,
+      history,
+      best: state.best ? { metric: o.metric, ...state.best } : null,
+      stoppedEarly: state.stopped,
+      resumedFrom,
+    };
+  } finally {
+    optimizer.dispose();
+  }
+}
+
+/** One optimisation step; returns `loss` and every term. Throws before updating on a non-finite value. */
+function trainStep(
+  model: TwoBranchModel,
+  optimizer: TrainOptimizer,
+  loss: LossFn,
+  batch: DataBatch,
+  context: LossContext,
+  lastGood: string,
+): Record<string, number> {
+  const variables = model.trainableVariables();
+  if (variables.length === 0) {
+    throw new RangeError(`Cannot train "${model.name}": every variable is frozen`);
+  }
+  let names: string[] = [];
+  let packed: tf.Tensor | null = null;
+  const { value, grads } = tf.variableGrads(() => {
+    const r = loss(model, batch, context);
+    names = checkTermNames(Object.keys(r.terms));
+    packed = tf.keep(tf.stack([r.total, ...names.map((k) => r.terms[k])]));
+    return r.total;
+  }, variables);
+  const gradList = Object.entries(grads).filter(([, g]) => g !== null && g !== undefined) as [
+    string,
+    tf.Tensor,
+  ][];
+  try {
+    const values = packed!.dataSync();
+    const out: Record<string, number> = {};
+    ["loss", ...names].forEach((name, i) => (out[name] = values[i]));
+    // Terms first, so the message names the term that went bad rather than the total.
+    for (const name of [...names, "loss"]) {
+      if (!Number.isFinite(out[name])) {
+        throw new NonFiniteLossError(context.step, context.epoch, name, out[name], lastGood);
+      }
+    }
+    // Σ 0·g is 0 unless some element of some gradient is NaN or infinite.
+    const check = tf.tidy(() => tf.addN(gradList.map(([, g]) => tf.sum(tf.mul(g, 0)))));
+    const ok = Number.isFinite(check.dataSync()[0]);
+    check.dispose();
+    if (!ok) {
+      const pathOf = new Map([...model.variables()].map(([p, v]) => [v.name, p]));
+      for (const [name, g] of gradList) {
+        const bad = tf.tidy(() => tf.sum(tf.mul(g, 0)));
+        const v = bad.dataSync()[0];
+        bad.dispose();
+        if (!Number.isFinite(v)) {
+          const path = pathOf.get(name) ?? name;
+          throw new NonFiniteLossError(
+            context.step,
+            context.epoch,
+            `gradient of "${path}"`,
+            v,
+            lastGood,
+          );
+        }
+      }
+    }
+    optimizer.applyGradients(Object.fromEntries(gradList));
+    return out;
+  } finally {
+    tf.dispose([value, packed!, ...gradList.map(([, g]) => g)]);
+  }
+}
+
+const RESERVED_TERMS = new Set(["loss", "accuracy"]);
+
+function checkTermNames(names: string[]): string[] {
+  for (const name of names) {
+    if (RESERVED_TERMS.has(name)) {
+      throw new RangeError(
+        `A loss term may not be named "${name}": "loss" is the total and "accuracy" a metric`,
+      );
+    }
+  }
+  return names;
+}
+
+/** The stream of epoch `epoch`'s order and augmentation: a function of (seed, epoch) only. */
+function epochRandom(seed: number, epoch: number): Random {
+  return new Random((Math.imul(seed | 0, 0x85ebca6b) ^ Math.imul(epoch, 0x9e3779b1)) | 0);
+}
+
+function disposeBatch(batch: DataBatch): void {
+  tf.dispose([batch.images, batch.labels, batch.masks, batch.hasMask]);
+  if (batch.ignoreMasks) batch.ignoreMasks.dispose();
+}
+
+function formatTerms(sums: Map<string, number>, steps: number): string {
+  return [...sums].map(([k, v]) => `${k} ${(v / steps).toFixed(3)}`).join("  ");
+}
+
+function logLine(record: EpochRecord): string {
+  const { epoch, step, lr, metrics, improved, seconds } = record;
+  return JSON.stringify({ epoch, step, lr, ...metrics, improved, seconds: round(seconds, 3) });
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+function summary(record: EpochRecord, epochs: number, metric: string, stopped: boolean): string {
+  const parts = Object.entries(record.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`);
+  const best = record.improved ? ` (best ${metric})` : "";
+  const stop = stopped ? "; early stop" : "";
+  return `epoch ${record.epoch}/${epochs}: ${parts.join(", ")}${best}, ${
+    record.seconds.toFixed(1)
+  } s${stop}\n`;
+}
+
+async function truncateLog(file: string, epochs: number): Promise<void> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch {
+    return;
+  }
+  const kept = text.split("\n").filter((line) => {
+    if (!line.trim()) return false;
+    try {
+      return JSON.parse(line).epoch <= epochs;
+    } catch {
+      return false;
+    }
+  });
+  await writeFileAtomic(file, kept.map((l) => l + "\n").join(""));
+}
+
+function progressWriter(progress: ProgressOptions | null): ((text: string) => void) | null {
+  if (progress === null) return null;
+  if (progress.write) return progress.write;
+  const encoder = new TextEncoder();
+  return (text) => Deno.stderr.writeSync(encoder.encode(text));
+}
+
+interface Resolved {
+  dataset: Dataset;
+  trainIndices: readonly number[];
+  valIndices: readonly number[];
+  epochs: number;
+  batchSize: number;
+  valBatchSize: number;
+  seed: number;
+  optimizerOptions: OptimizerOptions;
+  schedule: Omit<ScheduleOptions, "baseLr">;
+  maskWeight: number;
+  loss: LossFn;
+  lossName: string;
+  transform?: SampleTransform;
+  dropLast: boolean;
+  prefetch: number;
+  evalEvery: number;
+  metric: MonitorMetric;
+  patience: number;
+  minDelta: number;
+  outDir: string | null;
+  resume: boolean;
+  overwrite: boolean;
+  onEpoch?: (record: EpochRecord) => void | Promise<void>;
+  progress: ProgressOptions | null;
+}
+
+function resolveOptions(options: TrainOptions): Resolved {
+  const integer = (field: string, value: number, min: number) => {
+    if (!Number.isInteger(value) || value < min) {
+      throw new RangeError(`Option "${field}" must be an integer of at least ${min}, got ${value}`);
+    }
+    return value;
+  };
+  if (!options.dataset) throw new TypeError(`Option "dataset" is required`);
+  if (!Array.isArray(options.trainIndices) || options.trainIndices.length === 0) {
+    throw new RangeError(`Option "trainIndices" must be a non-empty array of sample indices`);
+  }
+  const batchSize = integer("batchSize", options.batchSize ?? 32, 1);
+  const maskWeight = options.maskWeight ?? 1;
+  const metric = options.metric ?? "val_loss";
+  if (metric !== "val_loss" && metric !== "val_accuracy") {
+    throw new RangeError(
+      `Option "metric" must be "val_loss" or "val_accuracy", got ${JSON.stringify(metric)}`,
+    );
+  }
+  const patience = options.patience ?? Infinity;
+  if (!(patience >= 1)) {
+    throw new RangeError(`Option "patience" must be at least 1, got ${patience}`);
+  }
+  const valIndices = options.valIndices ?? [];
+  if (patience !== Infinity && valIndices.length === 0) {
+    throw new RangeError(`Option "patience" needs validation samples: "valIndices" is empty`);
+  }
+  const minDelta = options.minDelta ?? 0;
+  if (!(minDelta >= 0)) {
+    throw new RangeError(`Option "minDelta" must be at least 0, got ${minDelta}`);
+  }
+  const seed = options.seed ?? 0;
+  if (!Number.isInteger(seed)) {
+    throw new RangeError(`Option "seed" must be an integer, got ${seed}`);
+  }
+  if (options.resume && !options.outDir) {
+    throw new RangeError(`Option "resume" needs "outDir", where the checkpoints are`);
+  }
+  return {
+    dataset: options.dataset,
+    trainIndices: options.trainIndices,
+    valIndices,
+    epochs: integer("epochs", options.epochs ?? 10, 1),
+    batchSize,
+    valBatchSize: integer("valBatchSize", options.valBatchSize ?? batchSize, 1),
+    seed,
+    optimizerOptions: options.optimizer ?? {},
+    schedule: options.schedule ?? {},
+    maskWeight,
+    loss: options.loss ?? defaultLoss({ maskWeight }),
+    lossName: options.loss ? options.loss.name || "custom" : "default",
+    transform: options.transform,
+    dropLast: options.dropLast ?? true,
+    prefetch: integer("prefetch", options.prefetch ?? 2, 0),
+    evalEvery: integer("evalEvery", options.evalEvery ?? 1, 1),
+    metric,
+    patience,
+    minDelta,
+    outDir: options.outDir ? options.outDir.replace(/\/+$/, "") || "/" : null,
+    resume: options.resume ?? false,
+    overwrite: options.overwrite ?? false,
+    onEpoch: options.onEpoch,
+    progress: options.progress === false
+      ? null
+      : options.progress === true || options.progress === undefined
+      ? {}
+      : options.progress,
+  };
+}
+
+/** The run's settings as JSON, for `run.json`. */
+function runConfig(
+  model: TwoBranchModel,
+  o: Resolved,
+  schedule: ScheduleOptions,
+): Record<string, unknown> {
+  return {
+    model: model.config,
+    parameters: model.countParams(),
+    dataset: { name: o.dataset.name, size: o.dataset.size, classes: o.dataset.classNames },
+    trainSize: o.trainIndices.length,
+    valSize: o.valIndices.length,
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    valBatchSize: o.valBatchSize,
+    seed: o.seed,
+    optimizer: createOptimizerOptionsRecord(o.optimizerOptions),
+    schedule,
+    loss: o.lossName,
+    maskWeight: o.lossName === "default" ? o.maskWeight : null,
+    augmentation: o.transform ? o.transform.name || "custom" : null,
+    dropLast: o.dropLast,
+    evalEvery: o.evalEvery,
+    metric: o.metric,
+    patience: Number.isFinite(o.patience) ? o.patience : null,
+    minDelta: o.minDelta,
+  };
+}
+
+function createOptimizerOptionsRecord(options: OptimizerOptions): Record<string, unknown> {
+  const opt = createOptimizer(options);
+  const record = { ...opt.options };
+  opt.dispose();
+  return record;
+}
