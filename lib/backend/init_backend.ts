@@ -13,6 +13,7 @@ import {
 } from "../deps.ts";
 import { registerKernelFixes, registerWasmTrainingKernels } from "./wasm_kernels.ts";
 import { prepareWasmThreads, shutdownWasmThreads } from "./wasm_threads.ts";
+import { registerSecondOrderGradients } from "./second_order.ts";
 
 /** The engines saliency-lab can run on, fastest first. */
 export const ENGINES = ["tensorflow", "webgpu", "wasm", "cpu"] as const;
@@ -218,7 +219,8 @@ function probe(engine: EngineName, threads: number): Promise<Probe> {
  * engine and why each faster one was passed over. An engine asked for by
  * name that cannot start throws {@linkcode EngineUnavailableError}, whose
  * message says how to get it. On `wasm` it also registers the training
- * kernels the engine lacks.
+ * kernels the engine lacks, and on every engine the second-order gradients
+ * tfjs lacks.
  *
  * @example Usage
  * ```ts
@@ -243,6 +245,8 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Eng
     if (tf.getBackend() !== current.tfBackend) await tf.setBackend(current.tfBackend);
     return current.engine;
   }
+  // Gradients of gradients (RRR, GAIN, a differentiable Grad-CAM) on every engine.
+  registerSecondOrderGradients();
   const candidates = requested === "auto" ? ENGINES : [requested];
   const passedOver: Partial<Record<EngineName, string>> = {};
   for (const engine of candidates) {

@@ -6,3 +6,4 @@
  */
 export * from "./init_backend.ts";
 export * from "./wasm_kernels.ts";
+export * from "./second_order.ts";

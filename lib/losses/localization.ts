@@ -3,14 +3,16 @@
  *
  * @module
  */
-import { tf } from "../deps.ts";
+import type { tf } from "../deps.ts";
+import { bceSaliencyLoss } from "./mask.ts";
 
 /**
  * Binary cross-entropy between a saliency map (as logits, `[n, h, w]`) and a
  * mask in [0, 1] (`[n, h, w]`, soft masks allowed), averaged over pixels and
- * then over the samples whose `weights` (`[n]`, 1 for annotated, 0 for not)
- * are positive. A batch with no annotated sample gives 0. Uses the stable
- * form `max(z, 0) − z·y + log(1 + e^−|z|)`. The caller owns the result.
+ * then over the samples by `weights` (`[n]`, 1 for annotated, 0 for not).
+ * A batch with no annotated sample gives 0. The same as
+ * {@linkcode bceSaliencyLoss} with `{ weights }`, kept for the code that
+ * already calls it. The caller owns the result.
  *
  * @example Usage
  * ```ts
@@ -30,15 +32,5 @@ export function maskBce(
       `maskBce needs maps and masks of one shape, got [${saliencyLogits.shape}] and [${masks.shape}]`,
     );
   }
-  return tf.tidy(() => {
-    const z = saliencyLogits;
-    const perPixel = tf.add(
-      tf.sub(tf.relu(z), tf.mul(z, masks)),
-      tf.log1p(tf.exp(tf.neg(tf.abs(z)))),
-    );
-    const perSample = tf.mean(perPixel, [1, 2]);
-    if (!weights) return tf.mean(perSample);
-    const w = tf.cast(weights, "float32");
-    return tf.div(tf.sum(tf.mul(perSample, w)), tf.maximum(tf.sum(w), 1));
-  });
+  return bceSaliencyLoss(saliencyLogits, masks, { weights });
 }
