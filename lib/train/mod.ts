@@ -11,3 +11,4 @@ export * from "./optim.ts";
 export * from "./trainer.ts";
 export * from "./save_load.ts";
 export * from "./transfer.ts";
+export * from "./mixed_loss.ts";
