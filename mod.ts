@@ -27,6 +27,7 @@ export * from "./lib/util/mod.ts";
 export * from "./lib/layers/mod.ts";
 export * from "./lib/backbones/mod.ts";
 export * from "./lib/heads/mod.ts";
+export * from "./lib/explainers/mod.ts";
 export * from "./lib/models/mod.ts";
 export * from "./lib/losses/mod.ts";
 export * from "./lib/train/mod.ts";

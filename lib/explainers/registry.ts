@@ -1,0 +1,139 @@
+/**
+ * Every explainer by name: `explain(model, images, { method, … })` and
+ * `listExplainers()`.
+ *
+ * @module
+ */
+import type { tf } from "../deps.ts";
+import type { TwoBranchModel } from "../models/types.ts";
+import { getExplainer, registeredExplainers } from "./core.ts";
+import type { AblationCamOptions } from "./ablation_cam.ts";
+import type { BranchSaliencyOptions } from "./branch.ts";
+import type { EigenCamOptions } from "./eigen_cam.ts";
+import type { GradCamOptions } from "./grad_cam.ts";
+import type { GradCamPlusPlusOptions } from "./grad_cam_plus_plus.ts";
+import type { GradientXInputOptions } from "./gradient_x_input.ts";
+import type { GuidedBackpropOptions } from "./guided_backprop.ts";
+import type { HiResCamOptions } from "./hires_cam.ts";
+import type { IntegratedGradientsOptions } from "./integrated_gradients.ts";
+import type { LayerCamOptions } from "./layer_cam.ts";
+import type { OcclusionOptions } from "./occlusion.ts";
+import type { RiseOptions } from "./rise.ts";
+import type { ScoreCamOptions } from "./score_cam.ts";
+import type { SmoothGradOptions } from "./smooth_grad.ts";
+import type { VanillaGradientOptions } from "./vanilla_gradient.ts";
+import type { XGradCamOptions } from "./xgrad_cam.ts";
+// Each method registers itself at the bottom of its file.
+import "./vanilla_gradient.ts";
+import "./gradient_x_input.ts";
+import "./smooth_grad.ts";
+import "./integrated_gradients.ts";
+import "./guided_backprop.ts";
+import "./grad_cam.ts";
+import "./grad_cam_plus_plus.ts";
+import "./xgrad_cam.ts";
+import "./hires_cam.ts";
+import "./layer_cam.ts";
+import "./eigen_cam.ts";
+import "./score_cam.ts";
+import "./ablation_cam.ts";
+import "./occlusion.ts";
+import "./rise.ts";
+import "./branch.ts";
+
+/** The built-in methods' options, by name. */
+export interface ExplainerOptionsByName {
+  /** {@linkcode vanillaGradient} */
+  "vanilla-gradient": VanillaGradientOptions;
+  /** {@linkcode gradientXInput} */
+  "gradient-x-input": GradientXInputOptions;
+  /** {@linkcode smoothGrad} */
+  "smooth-grad": SmoothGradOptions;
+  /** {@linkcode integratedGradients} */
+  "integrated-gradients": IntegratedGradientsOptions;
+  /** {@linkcode guidedBackprop} */
+  "guided-backprop": GuidedBackpropOptions;
+  /** {@linkcode gradCam} */
+  "grad-cam": GradCamOptions;
+  /** {@linkcode gradCamPlusPlus} */
+  "grad-cam++": GradCamPlusPlusOptions;
+  /** {@linkcode xGradCam} */
+  "xgrad-cam": XGradCamOptions;
+  /** {@linkcode hiResCam} */
+  "hires-cam": HiResCamOptions;
+  /** {@linkcode layerCam} */
+  "layer-cam": LayerCamOptions;
+  /** {@linkcode eigenCam} */
+  "eigen-cam": EigenCamOptions;
+  /** {@linkcode scoreCam} */
+  "score-cam": ScoreCamOptions;
+  /** {@linkcode ablationCam} */
+  "ablation-cam": AblationCamOptions;
+  /** {@linkcode occlusion} */
+  "occlusion": OcclusionOptions;
+  /** {@linkcode rise} */
+  "rise": RiseOptions;
+  /** {@linkcode branchSaliency} */
+  "branch": BranchSaliencyOptions;
+}
+
+/** A built-in method's name. */
+export type ExplainerName = keyof ExplainerOptionsByName;
+
+/** The options of {@linkcode explain}: `method` and that method's options. */
+export type ExplainRequest = {
+  [K in ExplainerName]: { method: K } & ExplainerOptionsByName[K];
+}[ExplainerName];
+
+/**
+ * Runs the explainer registered as `options.method` with the rest of
+ * `options`. Images `[n, h, w, c]` → maps `[n, h, w]` in [0, 1]; the caller
+ * disposes them. An unknown method throws a `TypeError` listing the names.
+ *
+ * @example Usage
+ * ```ts
+ * import { explain } from "./registry.ts";
+ * import { createReferenceNet } from "../models/reference_net.ts";
+ * import { tf } from "../deps.ts";
+ * const model = createReferenceNet({ numClasses: 3, inputSize: 16, width: 0.125 });
+ * const images = tf.randomUniform([2, 16, 16, 3]) as tf.Tensor4D;
+ * const maps = explain(model, images, { method: "grad-cam", layer: "block1", target: 2 });
+ * console.log(maps.shape); // [2, 16, 16]
+ * tf.dispose([images, maps]);
+ * model.dispose();
+ * ```
+ */
+export function explain(
+  model: TwoBranchModel,
+  images: tf.Tensor4D,
+  options: ExplainRequest,
+): tf.Tensor3D {
+  const { method, ...rest } = options ?? {};
+  const fn = typeof method === "string" ? getExplainer(method) : undefined;
+  if (!fn) {
+    throw new TypeError(
+      `Unknown explainer ${JSON.stringify(method)}: expected one of ${
+        registeredExplainers().join(", ")
+      }`,
+    );
+  }
+  return fn(model, images, rest as Record<string, unknown>);
+}
+
+/**
+ * The registered explainer names, sorted; `pattern` keeps those it matches,
+ * where `*` stands for any run of characters (`"*cam*"`).
+ *
+ * @example Usage
+ * ```ts
+ * import { listExplainers } from "./registry.ts";
+ * console.log(listExplainers("*cam*")); // ["ablation-cam", "eigen-cam", "grad-cam", "grad-cam++", …]
+ * ```
+ */
+export function listExplainers(pattern?: string): string[] {
+  const names = registeredExplainers();
+  if (pattern === undefined) return names;
+  const escaped = pattern.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&"));
+  const re = new RegExp(`^${escaped.join(".*")}$`);
+  return names.filter((n) => re.test(n));
+}
