@@ -4,11 +4,68 @@
 import { tf } from "../deps.ts";
 import { composeKernel, dilate, padOrCrop, tap, wrapInput } from "./_kernel_util.ts";
 
-interface MaxPoolGradAttrs {
+/** The attributes of the pooling gradient kernels. */
+export interface MaxPoolGradAttrs {
   filterSize: [number, number] | number;
   strides: [number, number] | number;
   pad: "same" | "valid" | number | tf.backend_util.ExplicitPadding;
   dimRoundingMode?: "floor" | "round" | "ceil";
+}
+
+/** The windows of a 2-D pool: padding, output size, strides and window size. */
+export interface PoolGeometry {
+  top: number;
+  left: number;
+  bottom: number;
+  right: number;
+  oh: number;
+  ow: number;
+  sh: number;
+  sw: number;
+  kh: number;
+  kw: number;
+}
+
+/** The window geometry of a pool over an NHWC input of shape `xShape`. */
+export function poolGeometry(
+  xShape: [number, number, number, number],
+  attrs: MaxPoolGradAttrs,
+): PoolGeometry {
+  const info = tf.backend_util.computePool2DInfo(
+    xShape,
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+  const { top, left } = info.padInfo;
+  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw } = info;
+  const { filterHeight: kh, filterWidth: kw } = info;
+  const [, h, w] = xShape;
+  const bottom = Math.max(0, (oh - 1) * sh + kh - h - top);
+  const right = Math.max(0, (ow - 1) * sw + kw - w - left);
+  return { top, left, bottom, right, oh, ow, sh, sw, kh, kw };
+}
+
+/**
+ * For each window tap (row-major), 1 where that tap is the window's first
+ * maximum (the `cpu` engine's tie rule), `[n, oh, ow, c]` each. `y` is the
+ * pool's output.
+ */
+export function firstMaxHits(x: tf.Tensor4D, y: tf.Tensor4D, geo: PoolGeometry): tf.Tensor4D[] {
+  const { top, left, bottom, right, oh, ow, sh, sw, kh, kw } = geo;
+  const xp = padOrCrop(x, top, bottom, left, right, -Infinity);
+  let free: tf.Tensor4D = tf.onesLike(y);
+  const hits: tf.Tensor4D[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const hit = tf.mul(tf.cast(tf.equal(tap(xp, i, j, oh, ow, sh, sw), y), "float32"), free);
+      free = tf.sub(free, hit);
+      hits.push(hit as tf.Tensor4D);
+    }
+  }
+  return hits;
 }
 
 /**
@@ -23,43 +80,10 @@ export function maxPoolGrad(
   y: tf.Tensor4D,
   attrs: MaxPoolGradAttrs,
 ): tf.Tensor4D {
-  const info = tf.backend_util.computePool2DInfo(
-    x.shape,
-    attrs.filterSize,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-  );
-  const { top, left } = info.padInfo;
-  const {
-    outHeight: oh,
-    outWidth: ow,
-    strideHeight: sh,
-    strideWidth: sw,
-    filterHeight: kh,
-    filterWidth: kw,
-  } = info;
+  const geo = poolGeometry(x.shape, attrs);
+  const { top, left, bottom, right, oh, ow, sh, sw, kh, kw } = geo;
   const [n, h, w, c] = x.shape;
-  const needH = (oh - 1) * sh + kh, needW = (ow - 1) * sw + kw;
-  const xp = padOrCrop(
-    x,
-    top,
-    Math.max(0, needH - h - top),
-    left,
-    Math.max(0, needW - w - left),
-    -Infinity,
-  );
-  // Route each window's gradient to its first maximal tap.
-  let free: tf.Tensor4D = tf.onesLike(dy);
-  const grads: tf.Tensor4D[] = [];
-  for (let i = 0; i < kh; i++) {
-    for (let j = 0; j < kw; j++) {
-      const hit = tf.mul(tf.cast(tf.equal(tap(xp, i, j, oh, ow, sh, sw), y), "float32"), free);
-      free = tf.sub(free, hit);
-      grads.push(tf.mul(hit, dy));
-    }
-  }
+  const grads = firstMaxHits(x, y, geo).map((hit) => tf.mul(hit, dy) as tf.Tensor4D);
   const disjoint2x2 = kh === 2 && kw === 2 && sh === 2 && sw === 2 && top === 0 &&
     left === 0 && h === 2 * oh && w === 2 * ow;
   if (disjoint2x2) {
@@ -67,7 +91,7 @@ export function maxPoolGrad(
     const row1 = tf.stack([grads[2], grads[3]], 3);
     return tf.reshape(tf.stack([row0, row1], 2), [n, h, w, c]);
   }
-  const hp = xp.shape[1], wp = xp.shape[2];
+  const hp = top + h + bottom, wp = left + w + right;
   let dxp: tf.Tensor4D | null = null;
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {

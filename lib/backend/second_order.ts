@@ -34,6 +34,7 @@
  */
 import { tf } from "../deps.ts";
 import { padOrCrop, tap } from "./_kernel_util.ts";
+import { firstMaxHits, poolGeometry } from "./_pool_grads.ts";
 
 type PadAttr = "same" | "valid" | number | tf.backend_util.ExplicitPadding;
 type Pair = [number, number] | number;
@@ -81,39 +82,14 @@ function maxPoolGradGradDy(
   y: tf.Tensor4D,
   attrs: PoolGradAttrs,
 ): tf.Tensor4D {
-  const info = tf.backend_util.computePool2DInfo(
-    x.shape,
-    attrs.filterSize,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-  );
-  const { top, left } = info.padInfo;
-  const {
-    outHeight: oh,
-    outWidth: ow,
-    strideHeight: sh,
-    strideWidth: sw,
-    filterHeight: kh,
-    filterWidth: kw,
-  } = info;
-  const [, h, w] = x.shape;
-  const bottom = Math.max(0, (oh - 1) * sh + kh - h - top);
-  const right = Math.max(0, (ow - 1) * sw + kw - w - left);
-  const xp = padOrCrop(x, top, bottom, left, right, -Infinity);
+  const geo = poolGeometry(x.shape, attrs);
+  const { top, left, bottom, right, oh, ow, sh, sw, kh, kw } = geo;
   const ddxp = padOrCrop(ddx, top, bottom, left, right);
-  let free: tf.Tensor = tf.onesLike(y);
-  let ddy: tf.Tensor | null = null;
-  for (let i = 0; i < kh; i++) {
-    for (let j = 0; j < kw; j++) {
-      const hit = tf.mul(tf.cast(tf.equal(tap(xp, i, j, oh, ow, sh, sw), y), "float32"), free);
-      free = tf.sub(free, hit);
-      const routed = tf.mul(hit, tap(ddxp, i, j, oh, ow, sh, sw));
-      ddy = ddy === null ? routed : tf.add(ddy, routed);
-    }
-  }
-  return ddy as tf.Tensor4D;
+  const hits = firstMaxHits(x, y, geo);
+  const routed = hits.map((hit, t) =>
+    tf.mul(hit, tap(ddxp, Math.floor(t / kw), t % kw, oh, ow, sh, sw))
+  );
+  return (routed.length === 1 ? routed[0] : tf.addN(routed)) as tf.Tensor4D;
 }
 
 /**

@@ -12,6 +12,7 @@ import type { ApplyOptions } from "../layers/module.ts";
 import { Module } from "../layers/module.ts";
 import { BatchNorm } from "../layers/normalization.ts";
 import { Random } from "../util/random.ts";
+import { assertImageShape } from "./_checks.ts";
 import type { ModelConfig, StageInfo, TwoBranchModel, TwoBranchOutput } from "./types.ts";
 import { registerArchitecture } from "./registry.ts";
 
@@ -193,16 +194,7 @@ class ReferenceNet extends Module implements TwoBranchModel {
   }
 
   forward(images: tf.Tensor4D, options: ApplyOptions = {}): TwoBranchOutput {
-    const [h, w, c] = this.inputShape;
-    if (
-      images.rank !== 4 || images.shape[1] !== h || images.shape[2] !== w || images.shape[3] !== c
-    ) {
-      throw new RangeError(
-        `${this.name} expects images of shape [n, ${h}, ${w}, ${c}], got [${
-          images.shape.join(", ")
-        }]`,
-      );
-    }
+    assertImageShape(this.name, this.inputShape, images);
     return tf.tidy(() => {
       const stages = this.forwardStages(images, options);
       const logits = this.forwardHead(stages[stages.length - 1], options);

@@ -13,6 +13,7 @@ import type { ApplyOptions } from "../layers/module.ts";
 import { Module } from "../layers/module.ts";
 import { Random } from "../util/random.ts";
 import { registerArchitecture } from "./registry.ts";
+import { assertImageShape } from "./_checks.ts";
 import type { ModelConfig, StageInfo, TwoBranchModel, TwoBranchOutput } from "./types.ts";
 
 /** The backbone options a two-branch model passes on (it sets `inputChannels` and `seed` itself). */
@@ -147,16 +148,8 @@ class TwoBranch extends Module implements TwoBranchNet {
   }
 
   forward(images: tf.Tensor4D, options: ApplyOptions = {}): TwoBranchOutput {
-    const [h, w, c] = this.inputShape;
-    if (
-      images.rank !== 4 || images.shape[1] !== h || images.shape[2] !== w || images.shape[3] !== c
-    ) {
-      throw new RangeError(
-        `${this.name} expects images of shape [n, ${h}, ${w}, ${c}], got [${
-          images.shape.join(", ")
-        }]`,
-      );
-    }
+    assertImageShape(this.name, this.inputShape, images);
+    const [h, w] = this.inputShape;
     return tf.tidy(() => {
       const stages = this.backbone.forwardStages(images, options);
       const { saliencyLogits, gated } = this.saliencyHead.applyAndGate(stages, [h, w], options);
