@@ -1,8 +1,10 @@
 /**
  * `deno task bench`: times the reference two-branch network on the active
  * engine (training step, forward pass, Grad-CAM at a middle and the last
- * stage) and, where Debian's PyTorch is installed, the same network in
- * PyTorch on the same machine, with the ratio of each figure.
+ * stage, and the images per second of Grad-CAM, vanilla gradients, Score-CAM
+ * and RISE through `explain()`) and, where Debian's PyTorch is installed, the
+ * same network and the same computations in PyTorch on the same machine, with
+ * the ratio of each figure.
  *
  * @module
  */
@@ -21,10 +23,21 @@ import {
 import type { TwoBranchModel } from "../mod.ts";
 import { backendFlag, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
 import type { BenchDataResult } from "./bench_data.ts";
+import {
+  benchExplainers,
+  DEFAULT_EXPLAINER_BENCH,
+  type ExplainerTiming,
+} from "./bench_explainers.ts";
+
+/** Images in the explainers' batch (fewer when --batch is smaller). */
+const EXPLAINER_IMAGES = 8;
 
 const SUMMARY =
   "Time the reference two-branch network: a training step (Adam) and a forward pass at --batch,\n" +
   "and Grad-CAM for one image at a middle stage and at the last stage. Medians after warm-up.\n" +
+  "Then (--explainers on) the images per second of Grad-CAM, vanilla gradients, Score-CAM and\n" +
+  `RISE, each with its default options, on a batch of min(${EXPLAINER_IMAGES}, --batch) images ` +
+  "at --size,\nwith at most one warm-up run each (a RISE run is 1000 masked copies per image).\n" +
   "Where /usr/bin/python3 has torch, runs its PyTorch twin (tasks/bench_torch.py) beside it.";
 
 const FLAGS = {
@@ -37,6 +50,11 @@ const FLAGS = {
   warmup: { type: "string", default: "2", help: "untimed runs before timing" },
   repeats: { type: "string", default: "5", help: "timed runs (the median is reported)" },
   torch: { type: "string", default: "auto", help: "run the PyTorch twin: auto, on, off" },
+  explainers: {
+    type: "string",
+    default: "on",
+    help: "also time the explainers (Grad-CAM, vanilla gradient, Score-CAM, RISE): on, off",
+  },
   python: { type: "string", default: "/usr/bin/python3", help: "the Python that has torch" },
   out: { type: "string", default: "runs/bench", help: "output folder for results.json" },
   data: {
@@ -110,6 +128,7 @@ async function main(): Promise<void> {
     warmup: numberFlag(flags, "warmup", { integer: true, min: 0 }),
     repeats: numberFlag(flags, "repeats", { integer: true, min: 1 }),
     torch: String(flags.torch),
+    explainers: String(flags.explainers),
     python: String(flags.python),
     out: String(flags.out),
     data: numberFlag(flags, "data", { integer: true, min: 0 }),
@@ -117,6 +136,13 @@ async function main(): Promise<void> {
   if (!["auto", "on", "off"].includes(config.torch)) {
     throw new UsageError(`Flag --torch must be one of auto, on, off; got "${config.torch}"`);
   }
+  if (!["on", "off"].includes(config.explainers)) {
+    throw new UsageError(`Flag --explainers must be on or off; got "${config.explainers}"`);
+  }
+  // The explainers' batch and warm-up: one RISE run is 1000 masked copies of
+  // every image, so more than one warm-up run adds minutes and no accuracy.
+  const explainerImages = config.explainers === "on" ? Math.min(EXPLAINER_IMAGES, config.batch) : 0;
+  const explainerWarmup = Math.min(config.warmup, 1);
   const engine = await initBackend({ backend: config.backend, threads: config.threads });
   const threads = engineThreads();
   const run = await collectRunInfo("bench", config, config.seed);
@@ -148,7 +174,13 @@ async function main(): Promise<void> {
     ["gradcam_last_ms", () => void gradCamOnce(model, one, model.featureInfo.length - 1)],
   ];
   const ours = {} as Figures;
-  const bar = new ProgressBar(cases.length * (config.warmup + config.repeats), { label: engine });
+  const explainerRuns = explainerImages > 0
+    ? DEFAULT_EXPLAINER_BENCH.length * (explainerWarmup + config.repeats)
+    : 0;
+  const bar = new ProgressBar(
+    cases.length * (config.warmup + config.repeats) + explainerRuns,
+    { label: engine },
+  );
   for (const [key, fn] of cases) {
     const times: number[] = [];
     for (let i = 0; i < config.warmup + config.repeats; i++) {
@@ -161,14 +193,31 @@ async function main(): Promise<void> {
     }
     ours[key] = median(times);
   }
-  bar.done();
   // The engine's own count of the most tensor bytes alive at once during a step.
   const peakBytes = (await tf.profile(() => void step({ images, labels, masks }))).peakBytes;
   sample();
+  // The explainers come after the last RSS sample, so that peak RSS covers the
+  // same work as PyTorch's figure (which it reads before its explainers).
+  let explainerTimings: ExplainerTiming[] = [];
+  if (explainerImages > 0) {
+    const batchOf = tf.tidy(() => images.slice(0, explainerImages));
+    try {
+      explainerTimings = await benchExplainers(model, batchOf, {
+        warmup: explainerWarmup,
+        repeats: config.repeats,
+        onProgress: (method, run, runs) => bar.tick(1, `${method} ${run}/${runs}`),
+      });
+    } finally {
+      batchOf.dispose();
+    }
+  }
+  bar.done();
   tf.dispose([images, labels, masks, one]);
   model.dispose();
 
-  const torchRuns = config.torch === "off" ? [] : await runTorch(config, threads);
+  const torchRuns = config.torch === "off"
+    ? []
+    : await runTorch({ ...config, explainerImages, explainerWarmup }, threads);
   printTable(engine, threads, ours, torchRuns);
   console.log(
     `\npeak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB; peak tensor memory in a training step ${
@@ -177,6 +226,33 @@ async function main(): Promise<void> {
       model.countParams().toLocaleString("en")
     } parameters; batch ${batch}, ${size}×${size}×3`,
   );
+  let explainers = null;
+  if (explainerImages > 0) {
+    console.log();
+    printExplainerTable(engine, threads, explainerTimings, torchRuns);
+    console.log(
+      `explainers: a batch of ${explainerImages} image(s) at ${size}×${size}×3, each method's ` +
+        `default options, median of ${config.repeats} after ${explainerWarmup} warm-up`,
+    );
+    explainers = {
+      images: explainerImages,
+      size,
+      warmup: explainerWarmup,
+      repeats: config.repeats,
+      ours: explainerTimings,
+      torch: torchRuns.map((t) => ({
+        threads: t.threads,
+        imagesPerSecond: t.explainers,
+        // Ours / PyTorch time per image: below 1 means we are faster.
+        ratio: Object.fromEntries(
+          explainerTimings.flatMap((e) => {
+            const theirs = t.explainers?.[e.method];
+            return theirs === undefined ? [] : [[e.method, theirs / e.imagesPerSecond]];
+          }),
+        ),
+      })),
+    };
+  }
   let data = null;
   if (config.data > 0) {
     // In a fresh process: wasm memory never shrinks, so after the training
@@ -198,6 +274,7 @@ async function main(): Promise<void> {
     peakRssMiB: peakRss / 2 ** 20,
     peakTensorMiB: peakBytes / 2 ** 20,
     torch: torchRuns,
+    explainers,
   });
   console.log(`wrote ${config.out}/results.json`);
 }
@@ -238,6 +315,10 @@ interface TorchRun extends Figures {
   torch_version: string;
   params: number;
   peak_rss_mib: number;
+  /** Images in the explainers' batch (0: not timed). */
+  explainer_images?: number;
+  /** Images per second of each explainer, by method name, or null. */
+  explainers?: Record<string, number> | null;
 }
 
 async function runTorch(
@@ -249,6 +330,8 @@ async function runTorch(
     warmup: number;
     repeats: number;
     seed: number;
+    explainerImages: number;
+    explainerWarmup: number;
   },
   threads: number,
 ): Promise<TorchRun[]> {
@@ -286,6 +369,10 @@ async function runTorch(
         String(config.repeats),
         "--seed",
         String(config.seed),
+        "--explainers",
+        String(config.explainerImages),
+        "--explainer-warmup",
+        String(config.explainerWarmup),
       ],
       stdout: "piped",
       stderr: "piped",
@@ -299,6 +386,52 @@ async function runTorch(
   return runs;
 }
 
+function printRows(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+  console.log(
+    [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join(
+      "\n",
+    ),
+  );
+}
+
+/** Images per second with three significant figures, or more before the point. */
+function rate(imagesPerSecond: number): string {
+  const digits = imagesPerSecond >= 100 ? 0 : imagesPerSecond >= 10 ? 1 : 2;
+  return imagesPerSecond.toFixed(digits);
+}
+
+/**
+ * The explainers' images per second, ours beside each PyTorch run's; ratio
+ * = ours / PyTorch time per image (PyTorch's images/s over ours), as the
+ * figures' table: below 1 means we are faster.
+ */
+function printExplainerTable(
+  engine: string,
+  threads: number,
+  ours: ExplainerTiming[],
+  torch: TorchRun[],
+): void {
+  const header = ["explainer", `ours images/s (${engine}, ${threads} thread(s))`];
+  for (const t of torch) header.push(`PyTorch images/s (${t.threads} thread(s))`, "ratio");
+  const rows = ours.map((e) => {
+    const row = [e.method, rate(e.imagesPerSecond)];
+    for (const t of torch) {
+      const theirs = t.explainers?.[e.method];
+      row.push(
+        theirs === undefined ? "–" : rate(theirs),
+        theirs === undefined ? "–" : `${(theirs / e.imagesPerSecond).toFixed(2)}×`,
+      );
+    }
+    return row;
+  });
+  printRows(header, rows);
+  if (torch.length) {
+    console.log("ratio = ours / PyTorch time per image (below 1 means we are faster)");
+  }
+}
+
 function printTable(engine: string, threads: number, ours: Figures, torch: TorchRun[]): void {
   const header = [`figure (median)`, `${engine}, ${threads} thread(s)`];
   for (const t of torch) header.push(`PyTorch ${t.torch_version}, ${t.threads} thread(s)`, "ratio");
@@ -309,13 +442,7 @@ function printTable(engine: string, threads: number, ours: Figures, torch: Torch
     }
     return row;
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
-  console.log(
-    [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join(
-      "\n",
-    ),
-  );
+  printRows(header, rows);
   if (torch.length) console.log("ratio = ours / PyTorch (below 1 means we are faster)");
 }
 

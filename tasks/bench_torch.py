@@ -3,7 +3,10 @@
 Mirrors lib/models/reference_net.ts layer for layer (NCHW here, NHWC there) and
 is run by `deno task bench` beside the tfjs timings. It times one training step,
 an inference forward pass and Grad-CAM on the middle (block1) and last (block2)
-stages, and prints a table, or one line of JSON with --json.
+stages and, with --explainers B (default 8), the images per second of Grad-CAM,
+vanilla gradients, Score-CAM and RISE on a batch of B images, each computing what
+lib/explainers/ computes with its default options; it prints a table, or one line
+of JSON with --json.
 
 Run it with Debian's interpreter, which sees torch:
     /usr/bin/python3 tasks/bench_torch.py --threads 1 --json
@@ -75,10 +78,22 @@ class ReferenceNet(nn.Module):
         self.sal_up = nn.ConvTranspose2d(cs, cu, 3, 2, padding=1, output_padding=1)
         self.sal_out = nn.Conv2d(cu, 1, 1)
 
+    def features(self, x):
+        """The last stage's activations (block2), [n, c3, h/4, w/4]."""
+        return self.block2(self.block1(self.stem(x)))
+
+    def head(self, feats):
+        """Logits [n, classes] from the last stage's activations."""
+        return self.fc(feats.mean(dim=(2, 3)))
+
+    def classify(self, x):
+        """Logits only, without the saliency branch: what the explainers explain."""
+        return self.head(self.features(x))
+
     def forward(self, x):
         """Returns (logits [n, classes], saliency logits [n, h, w])."""
-        feats = self.block2(self.block1(self.stem(x)))
-        logits = self.fc(feats.mean(dim=(2, 3)))
+        feats = self.features(x)
+        logits = self.head(feats)
         s = F.relu(self.sal_up(F.relu(self.sal_reduce(feats))))
         s = F.interpolate(s, size=(self.input_size,) * 2, mode="bilinear", align_corners=False)
         return logits, self.sal_out(s).squeeze(1)
@@ -124,6 +139,131 @@ def bench_gradcam(model, target, image, warmup, repeats):
         handle.remove()
 
 
+def normalize_maps(maps):
+    """Divides each map [n, h, w] by its maximum; an all-zero map stays zero (ours: divNoNan)."""
+    peak = maps.amax(dim=(1, 2), keepdim=True)
+    return torch.where(peak > 0, maps / peak, torch.zeros_like(maps))
+
+
+def upsample(maps, size):
+    """Bilinear, half-pixel centres ([n, k, h', w'] -> [n, k, h, w]), as tfjs's resizeBilinear."""
+    return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
+
+
+def picked(logits, classes):
+    """The logit of each row's class: [m]."""
+    return logits.gather(1, classes[:, None]).squeeze(1)
+
+
+def explain_grad_cam(model, images):
+    """Grad-CAM at the last stage (block2) for the batch, the predicted class's logit.
+
+    A forward hook keeps block2's output; torch.autograd.grad takes the gradient of
+    the summed picked logits with respect to it only (no parameter gradients, as
+    ours). Weights: the gradient's spatial mean; map: ReLU(sum_k w_k A_k),
+    upsampled to the input, divided by its maximum.
+    """
+    saved = {}
+    handle = model.block2.register_forward_hook(lambda _m, _i, out: saved.update(act=out))
+    try:
+        logits = model.classify(images)
+    finally:
+        handle.remove()
+    act = saved["act"]
+    (grad,) = torch.autograd.grad(picked(logits, logits.argmax(1)).sum(), act)
+    weights = grad.mean(dim=(2, 3), keepdim=True)
+    cam = F.relu((weights * act).sum(dim=1, keepdim=True)).detach()
+    return normalize_maps(upsample(cam, images.shape[-2:])[:, 0]).numpy()
+
+
+def explain_vanilla_gradient(model, images):
+    """Vanilla gradient: |d logit_predicted / d x|, max over colour channels, / max."""
+    x = images.detach().requires_grad_(True)
+    logits = model.classify(x)
+    (grad,) = torch.autograd.grad(picked(logits, logits.argmax(1)).sum(), x)
+    return normalize_maps(grad.abs().amax(dim=1)).numpy()
+
+
+@torch.no_grad()
+def explain_score_cam(model, images, batch_size=64):
+    """Score-CAM at the last stage, as lib/explainers/score_cam.ts by default.
+
+    One forward pass gives block2's activations and the predicted classes; each of
+    the k channels of each image, upsampled to the input and min-max scaled to
+    [0, 1] (a constant channel gives a zero mask), multiplies its image; the n*k
+    masked images run batch_size at a time; the weights are the softmax over
+    channels of the predicted class's logit; map: ReLU(sum_k w_k A_k), upsampled,
+    divided by its maximum.
+    """
+    n, _, h, w = images.shape
+    act = model.features(images)
+    classes = model.head(act).argmax(1)
+    k = act.shape[1]
+    up = upsample(act, (h, w))
+    lo = up.amin(dim=(2, 3), keepdim=True)
+    span = up.amax(dim=(2, 3), keepdim=True) - lo
+    masks = torch.where(span > 0, (up - lo) / span, torch.zeros_like(up)).reshape(n * k, 1, h, w)
+    src = torch.arange(n).repeat_interleave(k)  # row r: image r // k, channel r % k
+    scores = []
+    for r0 in range(0, n * k, batch_size):
+        rows = src[r0:r0 + batch_size]
+        logits = model.classify(images[rows] * masks[r0:r0 + batch_size])
+        scores.append(picked(logits, classes[rows]))
+    weights = torch.cat(scores).view(n, k).softmax(dim=1)
+    cam = F.relu((weights[:, :, None, None] * act).sum(dim=1, keepdim=True))
+    return normalize_maps(upsample(cam, (h, w))[:, 0]).numpy()
+
+
+@torch.no_grad()
+def explain_rise(model, images, masks=1000, cells=8, p=0.5, batch_size=64, seed=0):
+    """RISE, as lib/explainers/rise.ts by default (1000 masks, 8x8 cells, p = 0.5, batch 64).
+
+    Inside each call, as ours: draws `masks` cells x cells grids kept with
+    probability p, upsamples them bilinearly to (cells + 1) cell sizes and crops
+    each at a random shift; then scores the n*masks masked images batch_size at a
+    time (row t: image t % n, mask t // n, as ours), takes the predicted class's
+    logit (classes from one clean forward pass), and forms
+    sum_j (s_j - mean s) M_j / (masks * p), ReLU, divided by its maximum.
+    """
+    n, _, h, w = images.shape
+    gen = torch.Generator().manual_seed(seed)
+    grid = (torch.rand(masks, 1, cells, cells, generator=gen) < p).float()
+    ch, cw = -(-h // cells), -(-w // cells)
+    up = upsample(grid, ((cells + 1) * ch, (cells + 1) * cw))[:, 0]
+    dy = torch.randint(ch, (masks,), generator=gen).tolist()
+    dx = torch.randint(cw, (masks,), generator=gen).tolist()
+    m = torch.stack([up[j, dy[j]:dy[j] + h, dx[j]:dx[j] + w] for j in range(masks)])  # [N, h, w]
+    classes = model.classify(images).argmax(1)
+    total = masks * n
+    scores = []
+    for t0 in range(0, total, batch_size):
+        t = torch.arange(t0, min(total, t0 + batch_size))
+        img, idx = t % n, t // n
+        logits = model.classify(images[img] * m[idx, None])
+        scores.append(picked(logits, classes[img]))
+    s = torch.cat(scores).view(masks, n)
+    centred = s - s.mean(dim=0, keepdim=True)
+    sal = (centred.T @ m.view(masks, h * w)).view(n, h, w) / (masks * p)
+    return normalize_maps(F.relu(sal)).numpy()
+
+
+EXPLAINERS = {
+    "grad-cam": explain_grad_cam,
+    "vanilla-gradient": explain_vanilla_gradient,
+    "score-cam": explain_score_cam,
+    "rise": explain_rise,
+}
+
+
+def bench_explainers(model, images, warmup, repeats):
+    """Images per second of each explainer on `images` (model in eval mode), medians."""
+    n = images.shape[0]
+    return {
+        name: round(1e3 * n / time_ms(lambda: fn(model, images), warmup, repeats), 3)
+        for name, fn in EXPLAINERS.items()
+    }
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's)")
@@ -134,12 +274,18 @@ def main():
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--explainers", type=int, default=8, metavar="B",
+                   help="time the explainers on a batch of B images (0: skip them)")
+    p.add_argument("--explainer-warmup", type=int, default=1,
+                   help="untimed runs of each explainer first")
     p.add_argument("--json", action="store_true", help="print one line of JSON only")
     args = p.parse_args()
     if args.size < 4 or args.size % 4:
         p.error(f"--size must be a positive multiple of 4, got {args.size}")
     if args.repeats < 1 or args.warmup < 0 or args.batch < 1 or args.classes < 2:
         p.error("--repeats and --batch must be at least 1, --warmup at least 0, --classes at least 2")
+    if args.explainers < 0 or args.explainer_warmup < 0:
+        p.error("--explainers and --explainer-warmup must be at least 0")
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -177,6 +323,13 @@ def main():
     one = images[:1].clone()
     middle_ms = bench_gradcam(model, model.block1, one, args.warmup, args.repeats)
     last_ms = bench_gradcam(model, model.block2, one, args.warmup, args.repeats)
+    # Read before the explainers, so that it covers the same work as ours.
+    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    explainers = None
+    if args.explainers:
+        # Uniform [0, 1) pixels, as our bench's images.
+        batch = torch.rand(args.explainers, 3, s, s)
+        explainers = bench_explainers(model, batch, args.explainer_warmup, args.repeats)
 
     result = {
         "torch_version": torch.__version__,
@@ -186,7 +339,9 @@ def main():
         "forward_ms": round(forward_ms, 3),
         "gradcam_middle_ms": round(middle_ms, 3),
         "gradcam_last_ms": round(last_ms, 3),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": round(peak_rss_mib, 1),
+        "explainer_images": args.explainers,
+        "explainers": explainers,
     }
     if args.json:
         print(json.dumps(result))
@@ -194,7 +349,10 @@ def main():
     print(f"PyTorch reference net: batch {b}, {s}x{s}x3, width {args.width}, "
           f"{args.classes} classes, median of {args.repeats} after {args.warmup} warm-up")
     for key, value in result.items():
-        print(f"  {key:<18} {value}")
+        if key != "explainers":
+            print(f"  {key:<18} {value}")
+    for name, rate in (explainers or {}).items():
+        print(f"  {name:<18} {rate} images/s")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ function maxPoolGradGradDy(
   attrs: PoolGradAttrs,
 ): tf.Tensor4D {
   const geo = poolGeometry(x.shape, attrs);
-  const { top, left, bottom, right, oh, ow, sh, sw, kh, kw } = geo;
+  const { top, left, bottom, right, oh, ow, sh, sw, kw } = geo;
   const ddxp = padOrCrop(ddx, top, bottom, left, right);
   const hits = firstMaxHits(x, y, geo);
   const routed = hits.map((hit, t) =>
