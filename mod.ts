@@ -28,6 +28,7 @@ export * from "./lib/layers/mod.ts";
 export * from "./lib/backbones/mod.ts";
 export * from "./lib/heads/mod.ts";
 export * from "./lib/explainers/mod.ts";
+export * from "./lib/metrics/mod.ts";
 export * from "./lib/models/mod.ts";
 export * from "./lib/losses/mod.ts";
 export * from "./lib/train/mod.ts";
