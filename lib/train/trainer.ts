@@ -250,8 +250,8 @@ export class NonFiniteLossError extends Error {
   }
 }
 
-/** Options of {@linkcode evaluate}. */
-export interface EvaluateOptions {
+/** Options of {@linkcode validationMetrics}. */
+export interface ValidationOptions {
   /** The samples. */
   dataset: Dataset;
   /** Indices of the samples to evaluate. */
@@ -270,26 +270,26 @@ export interface EvaluateOptions {
  *
  * @example Usage
  * ```ts
- * import { evaluate } from "./trainer.ts";
+ * import { validationMetrics } from "./trainer.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { syntheticDataset } from "../../datasets/synthetic.ts";
  * const dataset = syntheticDataset({ size: 16, count: 6, numClasses: 2 });
  * const model = createReferenceNet({ numClasses: 2, inputSize: 16, width: 0.125 });
- * const metrics = await evaluate(model, { dataset, indices: [0, 1, 2, 3, 4, 5], batchSize: 4 });
+ * const metrics = await validationMetrics(model, { dataset, indices: [0, 1, 2, 3, 4, 5], batchSize: 4 });
  * console.log(Object.keys(metrics)); // [ "val_loss", "val_ce", "val_mask", "val_accuracy" ]
  * model.dispose();
  * ```
  */
-export async function evaluate(
+export async function validationMetrics(
   model: TwoBranchModel,
-  options: EvaluateOptions,
+  options: ValidationOptions,
 ): Promise<Record<string, number>> {
   return await validate(model, options, { training: false, epoch: 0, step: 0 });
 }
 
 async function validate(
   model: TwoBranchModel,
-  options: EvaluateOptions,
+  options: ValidationOptions,
   context: LossContext,
 ): Promise<Record<string, number>> {
   const loss = options.loss ?? defaultLoss();
