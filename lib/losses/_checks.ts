@@ -116,24 +116,6 @@ export function sampleWeights(
   return weights === undefined ? undefined : vectorOption(loss, "weights", weights, n, "sample");
 }
 
-/** Throws unless `images` is `[n, h, w, c]` with the model's input shape. */
-export function assertImages(
-  loss: string,
-  inputShape: readonly [number, number, number],
-  images: tf.Tensor,
-): void {
-  const [h, w, c] = inputShape;
-  if (
-    images.rank !== 4 || images.shape[1] !== h || images.shape[2] !== w || images.shape[3] !== c
-  ) {
-    throw new RangeError(
-      `${loss}: "images" must have shape [n, ${h}, ${w}, ${c}] for this model, got ${
-        shapeText(images.shape)
-      }`,
-    );
-  }
-}
-
 /** Throws unless `value` is a finite number of at least 0. */
 export function assertNonNegative(loss: string, option: string, value: number): void {
   if (!(value >= 0 && Number.isFinite(value))) {

@@ -5,9 +5,9 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { assertImageShape } from "../models/image_shape.ts";
 import type { TwoBranchModel } from "../models/types.ts";
 import {
-  assertImages,
   assertNonNegative,
   oneHotLabels,
   type SampleWeights,
@@ -129,7 +129,7 @@ export function gainLoss(
   assertNonNegative(name, "omega", omega);
   assertNonNegative(name, "weight", weight);
   const k = stageIndex(model, options.layer);
-  assertImages(name, model.inputShape, images);
+  assertImageShape(name, model.inputShape, images);
   const [n, h, w] = images.shape;
   const last = model.featureInfo.length - 1;
   return tf.tidy(() => {

@@ -5,9 +5,9 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { assertImageShape } from "../models/image_shape.ts";
 import type { TwoBranchModel } from "../models/types.ts";
 import {
-  assertImages,
   assertNonNegative,
   assertRank,
   oneHotLabels,
@@ -136,7 +136,7 @@ export function rrrLoss(
       `${name}: option "classes" must be "all" or "label", got ${JSON.stringify(classes)}`,
     );
   }
-  assertImages(name, model.inputShape, images);
+  assertImageShape(name, model.inputShape, images);
   const [n, h, w] = images.shape;
   if (!(region instanceof tf.Tensor)) {
     throw new TypeError(`${name}: option "region" must be a tensor [${n}, ${h}, ${w}]`);

@@ -6,5 +6,6 @@
  */
 export * from "./types.ts";
 export * from "./registry.ts";
+export * from "./image_shape.ts";
 export * from "./reference_net.ts";
 export * from "./two_branch.ts";

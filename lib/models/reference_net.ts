@@ -12,7 +12,7 @@ import type { ApplyOptions } from "../layers/module.ts";
 import { Module } from "../layers/module.ts";
 import { BatchNorm } from "../layers/normalization.ts";
 import { Random } from "../util/random.ts";
-import { assertImageShape } from "./_checks.ts";
+import { assertImageShape } from "./image_shape.ts";
 import type { ModelConfig, StageInfo, TwoBranchModel, TwoBranchOutput } from "./types.ts";
 import { registerArchitecture } from "./registry.ts";
 

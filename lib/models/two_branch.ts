@@ -13,7 +13,7 @@ import type { ApplyOptions } from "../layers/module.ts";
 import { Module } from "../layers/module.ts";
 import { Random } from "../util/random.ts";
 import { registerArchitecture } from "./registry.ts";
-import { assertImageShape } from "./_checks.ts";
+import { assertImageShape } from "./image_shape.ts";
 import type { ModelConfig, StageInfo, TwoBranchModel, TwoBranchOutput } from "./types.ts";
 
 /** The backbone options a two-branch model passes on (it sets `inputChannels` and `seed` itself). */

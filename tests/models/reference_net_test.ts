@@ -52,7 +52,7 @@ Deno.test("forward() rejects images of the wrong shape, naming both shapes", () 
   const x = tf.zeros([1, 16, 16, 1]) as tf.Tensor4D;
   assert.throws(
     () => model.forward(x),
-    /expects images of shape \[n, 16, 16, 3\], got \[1, 16, 16, 1\]/,
+    /reference_net: "images" must have shape \[n, 16, 16, 3\] for this model, got \[1, 16, 16, 1\]/,
   );
   assert.throws(() => model.forwardStages(x, { from: 2, to: 5 }), /stages 0 to 2/);
   x.dispose();

@@ -362,7 +362,7 @@ Deno.test("forward() and the heads reject inputs of the wrong shape, naming both
   tf.tidy(() => {
     assert.throws(
       () => model.forward(tf.zeros([1, 32, 32, 1]) as tf.Tensor4D),
-      /two_branch expects images of shape \[n, 32, 32, 3\], got \[1, 32, 32, 1\]/,
+      /two_branch: "images" must have shape \[n, 32, 32, 3\] for this model, got \[1, 32, 32, 1\]/,
     );
     const stages = model.forwardStages(tf.zeros([1, 32, 32, 3]) as tf.Tensor4D);
     assert.throws(
