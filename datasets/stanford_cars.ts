@@ -28,6 +28,7 @@ import { DataError } from "../lib/data/errors.ts";
 import type { Box, Dataset, Sample, SampleRecord, SkippedSample } from "../lib/data/types.ts";
 import { decodeImage, readFileBytes } from "../lib/io/image.ts";
 import { type MatValue, readMat5 } from "../lib/io/mat5.ts";
+import { pathExists } from "../lib/util/fs.ts";
 
 /** A split of Stanford Cars. */
 export type StanfordCarsSplit = "train" | "test";
@@ -438,21 +439,11 @@ async function listDirs(dir: string): Promise<string[]> {
   return names.sort();
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 /** The first of `candidates` (relative to `root`) that exists. */
 async function firstExisting(root: string, candidates: string[]): Promise<string | undefined> {
   for (const candidate of candidates) {
     const path = join(root, candidate);
-    if (await exists(path)) return path;
+    if (await pathExists(path)) return path;
   }
   return undefined;
 }
@@ -472,7 +463,7 @@ async function detectFormat(
     }
     return format;
   }
-  if (!(await exists(root))) throw new DataError("dataset folder not found", { file: root });
+  if (!(await pathExists(root))) throw new DataError("dataset folder not found", { file: root });
   const devkit = await firstExisting(root, [
     ...devkitCandidates("cars_meta.mat"),
     ...devkitCandidates(MAT_FILES.train),
@@ -592,7 +583,7 @@ function describe(value: MatValue): string {
 
 async function readCsvClassNames(root: string): Promise<string[]> {
   const path = join(root, "names.csv");
-  if (!(await exists(path))) {
+  if (!(await pathExists(path))) {
     return Array.from({ length: NUM_CLASSES }, (_, k) => `class ${k + 1}`);
   }
   const lines = (await Deno.readTextFile(path)).replace(/^\uFEFF/, "").split(/\r?\n/);

@@ -2,6 +2,7 @@
 // and checkpoints. Private to lib/train/.
 import { tf } from "../deps.ts";
 import { DataError } from "../data/errors.ts";
+import { pathExists } from "../util/fs.ts";
 
 /** The dtypes a tensor file holds, 4 bytes each, little-endian. */
 export type StoredDtype = "float32" | "int32";
@@ -273,7 +274,7 @@ export async function writeDirAtomic(
       else await Deno.writeFile(`${tmp}/${name}`, data);
     }
     // A complete folder left at dir.old by an earlier crash is older than dir, if dir exists.
-    if (await exists(dir)) {
+    if (await pathExists(dir)) {
       await Deno.remove(old, { recursive: true }).catch(() => {});
       await Deno.rename(dir, old);
     }
@@ -291,17 +292,7 @@ export async function writeDirAtomic(
  * crash between the renames, or null when neither exists.
  */
 export async function resolveDir(dir: string): Promise<string | null> {
-  if (await exists(dir)) return dir;
-  if (await exists(`${dir}.old`)) return `${dir}.old`;
+  if (await pathExists(dir)) return dir;
+  if (await pathExists(`${dir}.old`)) return `${dir}.old`;
   return null;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
