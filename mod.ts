@@ -30,6 +30,7 @@ export * from "./lib/heads/mod.ts";
 export * from "./lib/explainers/mod.ts";
 export * from "./lib/metrics/mod.ts";
 export * from "./lib/eval/mod.ts";
+export * from "./lib/viz/mod.ts";
 export * from "./lib/models/mod.ts";
 export * from "./lib/losses/mod.ts";
 export * from "./lib/train/mod.ts";

@@ -93,3 +93,23 @@ export async function loadSharp(): Promise<Sharp> {
   const mod = await import("npm:sharp@0.35.5");
   return mod.default;
 }
+
+/** The exact plotly.js-dist version inlined into HTML reports. */
+export const PLOTLY_VERSION = "3.7.0";
+
+/**
+ * Loads the source text of Plotly's browser bundle (plotly.js-dist), for
+ * inlining into a self-contained HTML report. It is imported as text, never
+ * run by Deno, and needs no read permission. Only `lib/viz/` calls this.
+ *
+ * @example Usage
+ * ```ts
+ * import { loadPlotlySource } from "./deps.ts";
+ * const source = await loadPlotlySource();
+ * console.log(source.length > 1_000_000); // true
+ * ```
+ */
+export async function loadPlotlySource(): Promise<string> {
+  const mod = await import("npm:plotly.js-dist@3.7.0", { with: { type: "text" } });
+  return mod.default;
+}

@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { loadSharp } from "../../lib/deps.ts";
+import { createReferenceNet } from "../../lib/models/reference_net.ts";
+import { saveModel } from "../../lib/train/save_load.ts";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys"];
+
+async function explainTask(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMS, "tasks/explain.ts", "--threads=1", ...args],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+// A saved 3-class model with a 16 × 16 input and a 40 × 30 PNG "bird" in a temp folder.
+async function fixture(): Promise<{ dir: string; model: string; image: string }> {
+  const dir = await Deno.makeTempDir();
+  const net = createReferenceNet({ numClasses: 3, inputSize: 16, width: 0.125, seed: 3 });
+  await saveModel(net, `${dir}/model`);
+  net.dispose();
+  const sharp = await loadSharp();
+  await sharp({ create: { width: 40, height: 30, channels: 3, background: "#3060a0" } })
+    .composite([{
+      input: { create: { width: 12, height: 10, channels: 3, background: "#f0c020" } },
+      left: 20,
+      top: 8,
+    }])
+    .png()
+    .toFile(`${dir}/bird.png`);
+  return { dir, model: `${dir}/model`, image: `${dir}/bird.png` };
+}
+
+Deno.test("deno task explain writes an input | overlay PNG titled with the predicted class", async () => {
+  const f = await fixture();
+  try {
+    const out = `${f.dir}/sub/overlay.png`;
+    const r = await explainTask([
+      `--model=${f.model}`,
+      `--image=${f.image}`,
+      "--method=grad-cam",
+      "--layer=-1",
+      "--cell=64",
+      `--out=${out}`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /predicted class [0-2] \(p = 0\.\d{3}\); explained class [0-2] with grad-cam/,
+    );
+    assert.match(r.stdout, new RegExp(`wrote ${out.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+    const sharp = await loadSharp();
+    const meta = await sharp(await Deno.readFile(out)).metadata();
+    assert.equal(meta.format, "png");
+    // Two 64-px panels with 4-px padding: 2 · 64 + 3 · 4 wide; a 21-px title band above.
+    assert.equal(meta.width, 140);
+    assert.equal(meta.height, 21 + 64 + 8);
+  } finally {
+    await Deno.remove(f.dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task explain prints --help, and names a missing image, model or unknown method", async () => {
+  const help = await explainTask(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Usage: deno task explain/);
+  assert.match(help.stdout, /--method <value>\s+explainer: .*grad-cam/);
+
+  const f = await fixture();
+  try {
+    const noImage = await explainTask([`--model=${f.model}`, `--image=${f.dir}/nope.jpg`]);
+    assert.equal(noImage.code, 1);
+    assert.match(noImage.stderr, new RegExp(`${f.dir}/nope\\.jpg: file not found`));
+
+    const noModel = await explainTask([`--model=${f.dir}/missing`, `--image=${f.image}`]);
+    assert.equal(noModel.code, 1);
+    assert.match(noModel.stderr, /Cannot load model ".*\/missing": no such folder/);
+
+    const badMethod = await explainTask([
+      `--model=${f.model}`,
+      `--image=${f.image}`,
+      "--method=magic",
+    ]);
+    assert.equal(badMethod.code, 2);
+    assert.match(badMethod.stderr, /Flag --method must be one of .*grad-cam.*; got "magic"/);
+
+    const noFlag = await explainTask([`--image=${f.image}`]);
+    assert.equal(noFlag.code, 2);
+    assert.match(noFlag.stderr, /Flag --model is required/);
+
+    const badTarget = await explainTask([`--model=${f.model}`, `--image=${f.image}`, "--target=7"]);
+    assert.equal(badTarget.code, 2);
+    assert.match(badTarget.stderr, /Flag --target must be below the model's 3 classes, got 7/);
+  } finally {
+    await Deno.remove(f.dir, { recursive: true });
+  }
+});
