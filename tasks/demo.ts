@@ -11,14 +11,20 @@ import {
   collectRunInfo,
   createReferenceNet,
   createTrainStep,
+  evaluate,
+  explain,
+  imagePng,
   initBackend,
+  overlay,
   ProgressBar,
+  Random,
+  saliencyGrid,
   syntheticDataset,
-  syntheticTensors,
   tf,
   writeJsonAtomic,
-  writePng,
+  writeReport,
 } from "../mod.ts";
+import type { ExplainerName, GridRow } from "../mod.ts";
 import { backendFlag, numberFlag, parseFlags, runMain } from "./_cli.ts";
 
 const SUMMARY =
@@ -114,83 +120,134 @@ async function main(): Promise<void> {
   bar.done();
   const trainSeconds = (performance.now() - started) / 1000;
 
-  let correct = 0, onObject = 0, objectArea = 0;
-  for await (const batch of batches(data, testIdx, { batchSize: 64 })) {
-    const scores = tf.tidy(() => {
-      const out = model.forward(batch.images);
-      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, 1), batch.labels), "float32"));
-      // Share of each saliency map's mass that lies on the object (energy-based pointing).
-      const mass = tf.sum(
-        tf.div(
-          tf.sum(tf.mul(out.saliency, batch.masks), [1, 2]),
-          tf.add(tf.sum(out.saliency, [1, 2]), 1e-8),
-        ),
-      );
-      return tf.stack([hits, mass, tf.sum(tf.mean(batch.masks, [1, 2]))]);
-    });
-    const [h, m, a] = scores.dataSync();
-    correct += h;
-    onObject += m;
-    objectArea += a;
-    tf.dispose([scores, batch.images, batch.labels, batch.masks, batch.hasMask]);
-  }
-  const evaluation = {
-    samples: testIdx.length,
-    accuracy: correct / testIdx.length,
-    saliencyOnObject: onObject / testIdx.length,
-    objectArea: objectArea / testIdx.length,
-  };
-
-  const shown = Math.min(8, testIdx.length);
-  const gallery = syntheticTensors(data, testIdx.slice(0, shown));
-  const grid = tf.tidy(() => {
-    const images = gallery.images;
-    const masks = tf.expandDims(gallery.masks, 3);
-    const maps = tf.expandDims(model.forward(images).saliency, 3);
-    const grey = (m: tf.Tensor) => tf.tile(m, [1, 1, 1, 3]);
-    const red = tf.reshape(tf.tensor1d([1, 0.1, 0]), [1, 1, 1, 3]);
-    const overlay = tf.add(
-      tf.mul(images, tf.sub(1, tf.mul(maps, 0.7))),
-      tf.mul(red, tf.mul(maps, 0.7)),
-    );
-    // Columns: image | ground-truth mask | saliency branch | overlay; one row per image,
-    // each panel in a 1-px white frame.
-    const frame = (t: tf.Tensor4D) => tf.pad(t, [[0, 0], [1, 1], [1, 1], [0, 0]], 1);
-    const framed = tf.concat(
-      [images, grey(masks), grey(maps), overlay].map((t) => frame(t as tf.Tensor4D)),
-      2,
-    );
-    const [, h, w, c] = framed.shape;
-    const sheet = tf.reshape(framed, [1, shown * h, w, c]) as tf.Tensor4D;
-    // Enlarge with nearest-neighbour sampling, so pixels stay sharp.
-    const scale = Math.max(1, Math.round(160 / config.size));
-    return tf.squeeze(
-      tf.image.resizeNearestNeighbor(sheet, [shown * h * scale, w * scale]),
-      [0],
-    ) as tf.Tensor3D;
+  // Every metric of the trained model on the test split, for the classifier and three explainers.
+  const explainers: ExplainerName[] = ["grad-cam", "vanilla-gradient", "branch"];
+  const evaluation = await evaluate(model, data, {
+    indices: testIdx,
+    explainers,
+    batchSize: 32,
+    faithfulnessSteps: 8,
+    seed: config.seed,
   });
-  const gridPath = `${config.out}/saliency.png`;
-  await writePng(gridPath, grid);
-  tf.dispose([grid, gallery.images, gallery.labels, gallery.masks]);
 
+  // The gallery: best and worst test images by the branch map's share of energy on the object,
+  // and a few at random; each with the image, its mask and every explainer's overlay.
+  const byEnergy = evaluation.perImage
+    .filter((r) => r.scores.branch.energyPointingGame !== null)
+    .sort((x, y) => y.scores.branch.energyPointingGame! - x.scores.branch.energyPointingGame!);
+  const rng = new Random(config.seed);
+  const sections = [
+    { title: "Best (branch map most on the object)", records: byEnergy.slice(0, 4) },
+    { title: "Worst", records: byEnergy.slice(-4).reverse() },
+    { title: "Random", records: rng.shuffle([...evaluation.perImage]).slice(0, 4) },
+  ];
+  const images: Record<string, Uint8Array> = {};
+  const gridRows: GridRow[] = [];
+  const gallery = [];
+  for (const section of sections) {
+    const items = [];
+    for (const record of section.records) {
+      const sample = await data.load(record.index);
+      const x = tf.tensor4d(sample.image.data, [1, config.size, config.size, 3]);
+      const maps: Record<string, Float32Array> = {};
+      for (const method of explainers) {
+        const m = explain(model, x, { method });
+        maps[method] = m.dataSync() as Float32Array;
+        m.dispose();
+      }
+      x.dispose();
+      if (gridRows.length < 8) gridRows.push({ image: sample.image, mask: sample.mask, maps });
+      const pictures = [{ label: "image", key: `${record.id}/image`, img: sample.image }];
+      pictures.push({
+        label: "ground truth",
+        key: `${record.id}/mask`,
+        img: overlay(sample.image, sample.mask!, { alpha: 0, mask: sample.mask }),
+      });
+      for (const method of explainers) {
+        pictures.push({
+          label: method,
+          key: `${record.id}/${method}`,
+          img: overlay(sample.image, maps[method], { mask: sample.mask }),
+        });
+      }
+      for (const p of pictures) images[p.key] = await imagePng(p.img);
+      items.push({
+        id: record.id,
+        label: data.classNames[record.label],
+        predicted: data.classNames[record.predicted],
+        confidence: record.confidence,
+        images: pictures.map((p) => ({ label: p.label, image: p.key })),
+        scores: record.scores,
+      });
+    }
+    gallery.push({ title: section.title, items });
+  }
+
+  const gridPath = `${config.out}/saliency.png`;
+  await saliencyGrid(gridRows, { columns: explainers, path: gridPath });
+
+  // One epoch record per pass over the training split: means of each loss term.
+  const epochs = new Map<number, { loss: number[]; ce: number[]; mask: number[] }>();
+  const perEpoch = Math.floor(trainIdx.length / config.batch);
+  for (const h of history) {
+    const e = Math.floor((h.step - 1) / perEpoch) + 1;
+    const acc = epochs.get(e) ?? { loss: [], ce: [], mask: [] };
+    acc.loss.push(h.loss);
+    acc.ce.push(h.ce);
+    acc.mask.push(h.mask);
+    epochs.set(e, acc);
+  }
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+  const pick = [
+    "pointingGame",
+    "energyPointingGame",
+    "maskAuc",
+    "bestIou",
+    "deletionAuc",
+    "insertionAuc",
+  ];
   const results = {
+    title: "saliency-lab demo: reference two-branch network on the synthetic set",
+    subtitle:
+      `${trainIdx.length} training and ${testIdx.length} test images, ${config.steps} steps on ${engine}`,
     run,
     engine,
     parameters: model.countParams(),
     trainSeconds,
     secondsPerStep: trainSeconds / config.steps,
+    trainLog: [...epochs].map(([epoch, v]) => ({
+      epoch,
+      metrics: { train_loss: mean(v.loss), train_ce: mean(v.ce), train_mask: mean(v.mask) },
+    })),
+    comparisons: [{
+      title: "Explainers on the test split",
+      groups: explainers.map((name) => ({
+        name,
+        metrics: Object.fromEntries(pick.map((m) => [m, evaluation.explainers[name].metrics[m]])),
+      })),
+    }],
+    classification: { classNames: data.classNames, ...evaluation.classification },
+    gallery,
+    evaluation,
     history,
-    test: evaluation,
-    files: { saliency: "saliency.png" },
   };
   await writeJsonAtomic(`${config.out}/results.json`, results);
+  await writeReport(`${config.out}/report.html`, results, { images });
+  const onObject = evaluation.explainers.branch.metrics.energyPointingGame;
+  const objectArea = mean(
+    await Promise.all(
+      testIdx.map(async (i) => mean(Array.from((await data.load(i)).mask!))),
+    ),
+  );
   console.log(
-    `\ntest accuracy ${(100 * evaluation.accuracy).toFixed(1)}% ` +
+    `\ntest accuracy ${(100 * evaluation.classification.accuracy.mean).toFixed(1)}% ` +
       `(chance ${(100 / data.classNames.length).toFixed(1)}%); ` +
-      `saliency mass on the object ${(100 * evaluation.saliencyOnObject).toFixed(1)}% ` +
-      `(objects cover ${(100 * evaluation.objectArea).toFixed(1)}% of the image)\n` +
+      `saliency mass on the object ${(100 * onObject.mean).toFixed(1)}% ` +
+      `[${(100 * onObject.ci[0]).toFixed(1)}, ${(100 * onObject.ci[1]).toFixed(1)}] ` +
+      `(objects cover ${(100 * objectArea).toFixed(1)}% of the image)\n` +
       `${(1000 * trainSeconds / config.steps).toFixed(0)} ms per step on ${engine}\n` +
-      `wrote ${gridPath} (columns: image | mask | saliency branch | overlay) and ${config.out}/results.json`,
+      `wrote ${gridPath} (image | ground truth | ${explainers.join(" | ")}), ` +
+      `${config.out}/report.html and ${config.out}/results.json`,
   );
   model.dispose();
 }

@@ -39,15 +39,27 @@ Deno.test("deno task demo trains, then writes a readable saliency grid and resul
     assert.equal(results.run.seed, 0);
     assert.equal(results.run.versions.tfjs, "4.22.0");
     assert.equal(results.run.config.steps, 4);
-    assert.ok(results.test.accuracy >= 0 && results.test.accuracy <= 1);
+    const evaluation = results.evaluation;
+    assert.ok(evaluation.samples >= 3 && evaluation.samples <= 5, `${evaluation.samples}`);
+    const accuracy = evaluation.classification.accuracy.mean;
+    assert.ok(accuracy >= 0 && accuracy <= 1);
+    assert.deepEqual(Object.keys(evaluation.explainers), [
+      "grad-cam",
+      "vanilla-gradient",
+      "branch",
+    ]);
+    // The report embeds the very object results.json holds.
+    const html = await Deno.readTextFile(`${dir}/report.html`);
+    const embedded = html.match(
+      /<script type="application\/json" id="report-data">([^<]*)<\/script>/,
+    );
+    assert.ok(embedded, "report.html embeds its data");
+    assert.deepEqual(JSON.parse(embedded[1]), results);
     const sharp = await loadSharp();
     const meta = await sharp(await Deno.readFile(`${dir}/saliency.png`)).metadata();
     assert.equal(meta.format, "png");
-    // Rows of four 16-px panels, each in a 1-px frame, one row per test image (at most 8),
-    // enlarged 10× (160 / 16).
-    assert.ok(results.test.samples >= 3 && results.test.samples <= 5, `${results.test.samples}`);
-    assert.equal(meta.width, 4 * 18 * 10);
-    assert.equal(meta.height, results.test.samples * 18 * 10);
+    // Columns image | ground truth | three explainers, each cell at least 160 px.
+    assert.ok(meta.width! >= 5 * 160 && meta.height! >= 160, `${meta.width}×${meta.height}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
