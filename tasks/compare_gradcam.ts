@@ -1,0 +1,1034 @@
+/**
+ * `deno task compare-gradcam`: the headline study. Trains (a) a baseline
+ * classifier (cross-entropy only) and (b) the same network with location
+ * supervision of its saliency branch, on the same data, seed, batch order
+ * and step budget; evaluates both on the test split (classification,
+ * Grad-CAM and vanilla gradients of both, the branch map of (b),
+ * localisation and deletion/insertion), tests each difference with a paired
+ * bootstrap and the Wilcoxon signed-rank test, and writes `results.json`,
+ * `summary.md`, `report.html` and an overlay grid under `--out`.
+ *
+ * @module
+ */
+import {
+  aggregateSeeds,
+  augment,
+  batches,
+  bootstrapCi,
+  boxesToMask,
+  collectRunInfo,
+  createReferenceNet,
+  createTwoBranchModel,
+  energyPointingGame,
+  evaluate,
+  explain,
+  imagePng,
+  initBackend,
+  injectShortcut,
+  listBackbones,
+  loadBusi,
+  loadCub,
+  loadIdx,
+  loadImageFolder,
+  loadStanfordCars,
+  mixedLoss,
+  overlay,
+  pairedBootstrap,
+  pathExists,
+  ProgressBar,
+  resizeSample,
+  saliencyGrid,
+  stratifiedSplit,
+  syntheticDataset,
+  tf,
+  wilcoxonSignedRank,
+  writeFileAtomic,
+  writeJsonAtomic,
+  writeReport,
+} from "../mod.ts";
+import type {
+  Dataset,
+  EvaluationResult,
+  GridRow,
+  LossFn,
+  MetricSummary,
+  Sample,
+  TwoBranchModel,
+} from "../mod.ts";
+import { backendFlag, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
+
+const DATASETS = ["synthetic", "cub", "cars", "busi", "folder", "idx"] as const;
+const LOSSES = ["bce", "dice", "rrr", "gain"] as const;
+type LossName = typeof LOSSES[number];
+
+const SUMMARY =
+  "Train (a) a baseline classifier (cross-entropy only) and (b) the same network with location\n" +
+  "supervision of its saliency branch, on the same data, seed, batch order and steps; compare\n" +
+  "their accuracy and where their saliency maps land (Grad-CAM, vanilla gradients, branch map),\n" +
+  "with bootstrap intervals and paired tests. Writes results.json, summary.md, report.html and\n" +
+  "saliency.png to --out.";
+
+const FLAGS = {
+  dataset: {
+    type: "string",
+    default: "synthetic",
+    help: `dataset: ${DATASETS.join(", ")} (all but synthetic need --root)`,
+  },
+  root: { type: "string", help: "folder of the dataset (not for synthetic)" },
+  loss: {
+    type: "string",
+    default: "bce",
+    help: `location loss of model (b): ${LOSSES.join(", ")}`,
+  },
+  "loss-weight": { type: "string", default: "1", help: "weight of the location loss of (b)" },
+  backbone: {
+    type: "string",
+    default: "reference",
+    help: "reference (the reference network) or a registered backbone (e.g. resnet18)",
+  },
+  steps: { type: "string", default: "600", help: "training steps of each model" },
+  batch: { type: "string", default: "16", help: "batch size" },
+  size: { type: "string", default: "48", help: "image size in pixels (a multiple of 4)" },
+  width: { type: "string", default: "0.5", help: "width multiplier of the network" },
+  count: {
+    type: "string",
+    default: "1200",
+    help: "images in the synthetic set (80% train, 20% test)",
+  },
+  classes: { type: "string", default: "4", help: "classes in the synthetic set (2 to 6)" },
+  lr: { type: "string", default: "0.003", help: "Adam learning rate" },
+  seeds: {
+    type: "string",
+    default: "1",
+    help: "repeat the whole comparison with this many training seeds (--seed, --seed+1, …)",
+  },
+  shortcut: {
+    type: "boolean",
+    default: false,
+    help: "put a class-coded decoy patch on the training images (random on the test images)",
+  },
+  out: { type: "string", default: "runs/compare-gradcam", help: "output folder" },
+} as const;
+
+/** The localisation and faithfulness metrics the tables show, with how they read. */
+const METRICS: { key: string; label: string; higher: boolean }[] = [
+  { key: "pointingGame", label: "pointing game", higher: true },
+  { key: "energyPointingGame", label: "energy on object", higher: true },
+  { key: "maskAuc", label: "mask AUC", higher: true },
+  { key: "bestIou", label: "best IoU", higher: true },
+  { key: "deletionAuc", label: "deletion AUC (lower is better)", higher: false },
+  { key: "insertionAuc", label: "insertion AUC", higher: true },
+];
+
+/** The comparisons tested pairwise, per image: (b)'s map against (a)'s. */
+const PAIRS: { name: string; a: string; b: string }[] = [
+  { name: "branch (b) vs Grad-CAM (a)", a: "grad-cam", b: "branch" },
+  { name: "branch (b) vs vanilla gradient (a)", a: "vanilla-gradient", b: "branch" },
+  { name: "Grad-CAM (b) vs Grad-CAM (a)", a: "grad-cam", b: "grad-cam" },
+  {
+    name: "vanilla gradient (b) vs vanilla gradient (a)",
+    a: "vanilla-gradient",
+    b: "vanilla-gradient",
+  },
+];
+
+const EXPLAINERS_A = ["grad-cam", "vanilla-gradient"];
+const EXPLAINERS_B = ["grad-cam", "vanilla-gradient", "branch"];
+
+interface Config {
+  dataset: string;
+  root: string | null;
+  loss: LossName;
+  lossWeight: number;
+  backbone: string;
+  backend: ReturnType<typeof backendFlag>;
+  threads: number;
+  seed: number;
+  seeds: number;
+  steps: number;
+  batch: number;
+  size: number;
+  width: number;
+  count: number;
+  classes: number;
+  lr: number;
+  shortcut: boolean;
+  out: string;
+}
+
+function readConfig(flags: Record<string, string | boolean>): Config {
+  const dataset = String(flags.dataset);
+  if (!(DATASETS as readonly string[]).includes(dataset)) {
+    throw new UsageError(
+      `Flag --dataset must be one of ${DATASETS.join(", ")}; got "${dataset}"`,
+    );
+  }
+  const root = typeof flags.root === "string" && flags.root !== "" ? flags.root : null;
+  if (dataset !== "synthetic" && root === null) {
+    throw new UsageError(
+      `Flag --dataset ${dataset} needs --root PATH, the dataset's folder ` +
+        `(choices: ${DATASETS.join(", ")}; only synthetic needs no --root)`,
+    );
+  }
+  const loss = String(flags.loss);
+  if (!(LOSSES as readonly string[]).includes(loss)) {
+    throw new UsageError(`Flag --loss must be one of ${LOSSES.join(", ")}; got "${loss}"`);
+  }
+  const backbone = String(flags.backbone);
+  if (backbone !== "reference" && !listBackbones().includes(backbone)) {
+    throw new UsageError(
+      `Flag --backbone must be reference or one of ${
+        listBackbones().join(", ")
+      }; got "${backbone}"`,
+    );
+  }
+  return {
+    dataset,
+    root,
+    loss: loss as LossName,
+    lossWeight: numberFlag(flags, "loss-weight", { min: 0 }),
+    backbone,
+    backend: backendFlag(flags),
+    threads: numberFlag(flags, "threads", { integer: true, min: 1 }),
+    seed: numberFlag(flags, "seed", { integer: true }),
+    seeds: numberFlag(flags, "seeds", { integer: true, min: 1, max: 100 }),
+    steps: numberFlag(flags, "steps", { integer: true, min: 1 }),
+    batch: numberFlag(flags, "batch", { integer: true, min: 2 }),
+    size: numberFlag(flags, "size", { integer: true, min: 16 }),
+    width: numberFlag(flags, "width", { min: 0.01 }),
+    count: numberFlag(flags, "count", { integer: true, min: 10 }),
+    classes: numberFlag(flags, "classes", { integer: true, min: 2, max: 6 }),
+    lr: numberFlag(flags, "lr", { min: 0 }),
+    shortcut: flags.shortcut === true,
+    out: String(flags.out),
+  };
+}
+
+/** The chosen dataset at the model's size, with boxes drawn into masks, and its split. */
+async function loadData(
+  config: Config,
+): Promise<{ dataset: Dataset; train: number[]; test: number[] }> {
+  if (config.dataset === "synthetic") {
+    const data = syntheticDataset({
+      size: config.size,
+      numClasses: config.classes,
+      count: config.count,
+      seed: config.seed,
+    });
+    return {
+      dataset: data,
+      train: [...data.officialSplit.train],
+      test: [...data.officialSplit.test],
+    };
+  }
+  const root = config.root!;
+  let raw: Dataset;
+  switch (config.dataset) {
+    case "cub":
+      raw = await loadCub(root, { channels: 3 });
+      break;
+    case "cars":
+      raw = await loadStanfordCars(root);
+      break;
+    case "busi":
+      raw = await loadBusi(root, { channels: 3 });
+      break;
+    case "folder":
+      raw = await loadImageFolder(root, { channels: 3 });
+      break;
+    default: {
+      const find = async (part: string) => {
+        for (const ext of ["", ".gz"]) {
+          const file = `${root}/train-${part}${ext}`;
+          if (await pathExists(file)) return file;
+        }
+        throw new UsageError(
+          `Flag --root: "${root}" holds no train-${part} (or train-${part}.gz) for --dataset idx`,
+        );
+      };
+      raw = await loadIdx({
+        images: await find("images-idx3-ubyte"),
+        labels: await find("labels-idx1-ubyte"),
+        channels: 3,
+      });
+    }
+  }
+  const size = config.size;
+  const dataset: Dataset = {
+    name: raw.name,
+    classNames: raw.classNames,
+    size: raw.size,
+    records: raw.records,
+    officialSplit: raw.officialSplit,
+    skipped: raw.skipped,
+    async load(index: number): Promise<Sample> {
+      let sample = await raw.load(index);
+      if (sample.image.channels !== 3) {
+        const { width, height, data } = sample.image;
+        const rgb = new Float32Array(width * height * 3);
+        for (let i = 0; i < width * height; i++) rgb.fill(data[i], 3 * i, 3 * i + 3);
+        sample = { ...sample, image: { width, height, channels: 3, data: rgb } };
+      }
+      sample = resizeSample(sample, { size });
+      if (!sample.mask && sample.boxes && sample.boxes.length > 0) {
+        sample = { ...sample, mask: boxesToMask(sample.boxes, sample.image) };
+      }
+      return sample;
+    },
+  };
+  const split = raw.officialSplit ?? stratifiedSplit(raw.records.map((r) => r.label), {
+    train: 0.8,
+    val: 0,
+    test: 0.2,
+    seed: config.seed,
+  });
+  return { dataset, train: [...split.train], test: [...split.test] };
+}
+
+function createNet(config: Config, numClasses: number, seed: number): TwoBranchModel {
+  if (config.backbone === "reference") {
+    return createReferenceNet({ numClasses, inputSize: config.size, width: config.width, seed });
+  }
+  return createTwoBranchModel({
+    backbone: config.backbone,
+    backboneOptions: { width: config.width },
+    numClasses,
+    inputSize: config.size,
+    seed,
+  });
+}
+
+/** One optimiser step of `loss`; returns the loss terms. Disposes every tensor it makes. */
+function makeStep(
+  model: TwoBranchModel,
+  loss: LossFn,
+  lr: number,
+): { step: (batch: Parameters<LossFn>[1], n: number) => Record<string, number>; dispose(): void } {
+  const optimizer: tf.Optimizer = tf.train.adam(lr);
+  const variables = model.trainableVariables();
+  return {
+    step(batch, n) {
+      let names: string[] = [];
+      let packed: tf.Tensor | null = null;
+      const { value, grads } = tf.variableGrads(() => {
+        const r = loss(model, batch, { training: true, epoch: 1, step: n });
+        names = Object.keys(r.terms);
+        packed = tf.keep(tf.stack([r.total, ...names.map((k) => r.terms[k])]));
+        return r.total;
+      }, variables);
+      optimizer.applyGradients(grads);
+      const values = packed!.dataSync();
+      tf.dispose([value, packed!, ...Object.values(grads)]);
+      const out: Record<string, number> = {};
+      ["loss", ...names].forEach((k, i) => (out[k] = values[i]));
+      if (!Number.isFinite(out.loss)) {
+        throw new Error(`Training of "${model.name}" diverged at step ${n}: loss is ${out.loss}`);
+      }
+      return out;
+    },
+    dispose: () => optimizer.dispose(),
+  };
+}
+
+/** Per-image shares of Grad-CAM (or branch) energy on the decoy patch. */
+async function cueEnergy(
+  model: TwoBranchModel,
+  dataset: Dataset,
+  indices: readonly number[],
+  methods: readonly string[],
+): Promise<Record<string, number[]>> {
+  const out: Record<string, number[]> = Object.fromEntries(methods.map((m) => [m, []]));
+  for await (const batch of batches(dataset, indices, { batchSize: 32 })) {
+    try {
+      const [n, h, w] = batch.images.shape;
+      const ignore = batch.ignoreMasks?.dataSync() ?? new Float32Array(n * h * w);
+      for (const method of methods) {
+        const maps = explain(model, batch.images, { method } as Parameters<typeof explain>[2]);
+        const data = maps.dataSync();
+        maps.dispose();
+        for (let k = 0; k < n; k++) {
+          const v = energyPointingGame(
+            { width: w, height: h, data: data.subarray(k * h * w, (k + 1) * h * w) },
+            { mask: ignore.subarray(k * h * w, (k + 1) * h * w) },
+          );
+          out[method].push(v ?? NaN);
+        }
+      }
+    } finally {
+      tf.dispose([batch.images, batch.labels, batch.masks, batch.hasMask]);
+      batch.ignoreMasks?.dispose();
+    }
+  }
+  return out;
+}
+
+interface PairedTest {
+  comparison: string;
+  metric: string;
+  /** Images where both scores exist. */
+  n: number;
+  meanA: number;
+  meanB: number;
+  /** Mean of b − a with its paired bootstrap interval. */
+  difference: { estimate: number; ci: [number, number] };
+  wilcoxonP: number;
+}
+
+function pairedTest(
+  comparison: string,
+  metric: string,
+  a: (number | null)[],
+  b: (number | null)[],
+  seed: number,
+): PairedTest {
+  const xa: number[] = [], xb: number[] = [];
+  a.forEach((v, i) => {
+    const u = b[i];
+    if (v !== null && u !== null && Number.isFinite(v) && Number.isFinite(u)) {
+      xa.push(v);
+      xb.push(u);
+    }
+  });
+  if (xa.length === 0) {
+    return {
+      comparison,
+      metric,
+      n: 0,
+      meanA: NaN,
+      meanB: NaN,
+      difference: { estimate: NaN, ci: [NaN, NaN] },
+      wilcoxonP: NaN,
+    };
+  }
+  const d = pairedBootstrap(xb, xa, { seed, resamples: 2000 });
+  const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
+  return {
+    comparison,
+    metric,
+    n: xa.length,
+    meanA: mean(xa),
+    meanB: mean(xb),
+    difference: { estimate: d.estimate, ci: [d.low, d.high] },
+    wilcoxonP: wilcoxonSignedRank(xb, xa).pValue,
+  };
+}
+
+function summarize(values: number[], seed: number): MetricSummary {
+  const ok = values.filter(Number.isFinite);
+  if (ok.length === 0) return { mean: NaN, ci: [NaN, NaN], scored: 0, excluded: values.length };
+  const b = bootstrapCi(ok, { seed, resamples: 1000 });
+  return {
+    mean: b.estimate,
+    ci: [b.low, b.high],
+    scored: ok.length,
+    excluded: values.length - ok.length,
+  };
+}
+
+/** One seed's comparison. */
+interface SeedRun {
+  seed: number;
+  trainSeconds: number;
+  history: { step: number; a: Record<string, number>; b: Record<string, number> }[];
+  a: EvaluationResult;
+  b: EvaluationResult;
+  pairedTests: PairedTest[];
+  /** Per image, whether each model was right (a, b), for pooled tests. */
+  correct: { a: number[]; b: number[] };
+  shortcut: null | {
+    cueEnergy: Record<string, MetricSummary>;
+    pairedTests: PairedTest[];
+    perImage: Record<string, number[]>;
+  };
+}
+
+async function runSeed(
+  config: Config,
+  data: { dataset: Dataset; train: number[]; test: number[] },
+  seed: number,
+  label: string,
+): Promise<{ run: SeedRun; models: { a: TwoBranchModel; b: TwoBranchModel } }> {
+  const { dataset, train: trainIdx, test: testIdx } = data;
+  const numClasses = dataset.classNames.length;
+  const a = createNet(config, numClasses, seed);
+  const b = createNet(config, numClasses, seed);
+  const lossB = mixedLoss({ ce: 1, [config.loss]: config.lossWeight });
+  const stepA = makeStep(a, mixedLoss({ ce: 1 }), config.lr);
+  const stepB = makeStep(b, lossB, config.lr);
+  const history: SeedRun["history"] = [];
+  const bar = new ProgressBar(config.steps, { label: `train ${label}` });
+  const started = performance.now();
+  try {
+    for (let epoch = 0; history.length < config.steps; epoch++) {
+      // Both models take each step on the very same batch: same data order and augmentation.
+      const stream = batches(dataset, trainIdx, {
+        batchSize: config.batch,
+        shuffle: true,
+        seed: seed * 1009 + epoch,
+        dropLast: true,
+        transform: (sample, rng) => augment(sample, rng, { flipProbability: 0.5 }),
+      });
+      let any = false;
+      for await (const batch of stream) {
+        any = true;
+        try {
+          if (history.length >= config.steps) break;
+          const n = history.length + 1;
+          const la = stepA.step(batch, n);
+          const lb = stepB.step(batch, n);
+          history.push({ step: n, a: la, b: lb });
+          bar.tick(
+            1,
+            `epoch ${epoch + 1}  (a) ce ${la.ce.toFixed(3)}  (b) ce ${
+              lb.ce.toFixed(3)
+            } ${config.loss} ${(lb[config.loss] ?? 0).toFixed(3)}`,
+          );
+        } finally {
+          tf.dispose([batch.images, batch.labels, batch.masks, batch.hasMask]);
+          batch.ignoreMasks?.dispose();
+        }
+      }
+      if (!any) {
+        throw new UsageError(
+          `Cannot train: ${trainIdx.length} training images make no batch of ${config.batch} (lower --batch)`,
+        );
+      }
+    }
+  } finally {
+    bar.done();
+    stepA.dispose();
+    stepB.dispose();
+  }
+  const trainSeconds = (performance.now() - started) / 1000;
+
+  const options = { indices: testIdx, batchSize: 32, faithfulnessSteps: 8, seed };
+  console.error(`evaluating (a) baseline, seed ${seed}`);
+  const evalA = await evaluate(a, dataset, { ...options, explainers: EXPLAINERS_A });
+  console.error(`evaluating (b) supervised, seed ${seed}`);
+  const evalB = await evaluate(b, dataset, { ...options, explainers: EXPLAINERS_B });
+
+  const correct = {
+    a: evalA.perImage.map((r) => (r.label === r.predicted ? 1 : 0)),
+    b: evalB.perImage.map((r) => (r.label === r.predicted ? 1 : 0)),
+  };
+  const pairedTests: PairedTest[] = [
+    pairedTest("classifier (b) vs (a)", "accuracy", correct.a, correct.b, seed),
+  ];
+  for (const pair of PAIRS) {
+    for (const m of METRICS) {
+      pairedTests.push(pairedTest(
+        pair.name,
+        m.key,
+        evalA.perImage.map((r) => r.scores[pair.a][m.key] ?? null),
+        evalB.perImage.map((r) => r.scores[pair.b][m.key] ?? null),
+        seed,
+      ));
+    }
+  }
+
+  let shortcut: SeedRun["shortcut"] = null;
+  if (config.shortcut) {
+    const ea = await cueEnergy(a, dataset, testIdx, ["grad-cam", "vanilla-gradient"]);
+    const eb = await cueEnergy(b, dataset, testIdx, ["grad-cam", "vanilla-gradient", "branch"]);
+    const perImage: Record<string, number[]> = {
+      "(a) grad-cam": ea["grad-cam"],
+      "(a) vanilla-gradient": ea["vanilla-gradient"],
+      "(b) grad-cam": eb["grad-cam"],
+      "(b) vanilla-gradient": eb["vanilla-gradient"],
+      "(b) branch": eb.branch,
+    };
+    shortcut = {
+      cueEnergy: Object.fromEntries(
+        Object.entries(perImage).map(([k, v]) => [k, summarize(v, seed)]),
+      ),
+      pairedTests: PAIRS.map((p) => pairedTest(p.name, "cueEnergy", ea[p.a], eb[p.b], seed)),
+      perImage,
+    };
+  }
+  return {
+    run: { seed, trainSeconds, history, a: evalA, b: evalB, pairedTests, correct, shortcut },
+    models: { a, b },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Formatting
+
+const pct = (v: number) => Number.isFinite(v) ? (100 * v).toFixed(1) : "n/a";
+const num = (v: number) => Number.isFinite(v) ? v.toFixed(3) : "n/a";
+const pValue = (p: number) => !Number.isFinite(p) ? "n/a" : p < 1e-4 ? "<0.0001" : p.toFixed(4);
+
+/** A figure with its interval: over images (one seed) or over seeds. */
+interface Figure {
+  mean: number;
+  ci: [number, number];
+}
+
+function figure(values: number[], single: MetricSummary | null): Figure {
+  if (single) return { mean: single.mean, ci: single.ci };
+  const ok = values.filter(Number.isFinite);
+  if (ok.length === 0) return { mean: NaN, ci: [NaN, NaN] };
+  const g = aggregateSeeds(ok);
+  return { mean: g.mean, ci: [g.low, g.high] };
+}
+
+const fmtFigure = (f: Figure, scale: (v: number) => string) =>
+  `${scale(f.mean)} [${scale(f.ci[0])}, ${scale(f.ci[1])}]`;
+
+/** Every headline figure, across seeds when there are several. */
+function headline(runs: SeedRun[]) {
+  const one = runs.length === 1;
+  const fig = (get: (r: SeedRun) => MetricSummary | undefined) =>
+    figure(runs.map((r) => get(r)?.mean ?? NaN), one ? get(runs[0]) ?? null : null);
+  const accuracy = {
+    a: fig((r) => r.a.classification.accuracy),
+    b: fig((r) => r.b.classification.accuracy),
+  };
+  const maps: Record<string, Record<string, Figure>> = {};
+  for (const [model, names] of [["a", EXPLAINERS_A], ["b", EXPLAINERS_B]] as const) {
+    for (const e of names) {
+      maps[`(${model}) ${e}`] = Object.fromEntries(
+        METRICS.map((m) => [m.key, fig((r) => r[model].explainers[e].metrics[m.key])]),
+      );
+    }
+  }
+  // Paired tests: per image on one seed; on several, the seeds' mean difference with a t
+  // interval and the Wilcoxon test over every (seed, image) pair pooled.
+  const keys = runs[0].pairedTests.map((t) => [t.comparison, t.metric] as const);
+  const tests = keys.map(([comparison, metric], i) => {
+    if (one) return runs[0].pairedTests[i];
+    const diffs = runs.map((r) => r.pairedTests[i].difference.estimate);
+    const f = figure(diffs, null);
+    const pooled = pooledPairs(runs, comparison, metric);
+    return {
+      comparison,
+      metric,
+      n: pooled.a.length,
+      meanA: meanOf(runs.map((r) => r.pairedTests[i].meanA)),
+      meanB: meanOf(runs.map((r) => r.pairedTests[i].meanB)),
+      difference: { estimate: f.mean, ci: f.ci },
+      wilcoxonP: pooled.a.length > 0 ? wilcoxonSignedRank(pooled.b, pooled.a).pValue : NaN,
+    };
+  });
+  let shortcut = null;
+  if (runs[0].shortcut) {
+    const names = Object.keys(runs[0].shortcut.cueEnergy);
+    shortcut = {
+      cueEnergy: Object.fromEntries(
+        names.map((k) => [k, fig((r) => r.shortcut!.cueEnergy[k])]),
+      ),
+      pairedTests: runs[0].shortcut.pairedTests.map((t, i) => {
+        if (one) return t;
+        const f = figure(runs.map((r) => r.shortcut!.pairedTests[i].difference.estimate), null);
+        const p = PAIRS[i];
+        const pa = runs.flatMap((r) => r.shortcut!.perImage[`(a) ${p.a}`]);
+        const pb = runs.flatMap((r) => r.shortcut!.perImage[`(b) ${p.b}`]);
+        const pooled = pairedTest(t.comparison, "cueEnergy", pa, pb, 0);
+        return { ...pooled, difference: { estimate: f.mean, ci: f.ci } };
+      }),
+    };
+  }
+  return {
+    seeds: runs.map((r) => r.seed),
+    over: one ? "images" : "seeds",
+    accuracy,
+    maps,
+    tests,
+    shortcut,
+  };
+}
+
+function meanOf(v: number[]): number {
+  const ok = v.filter(Number.isFinite);
+  return ok.length ? ok.reduce((s, x) => s + x, 0) / ok.length : NaN;
+}
+
+function pooledPairs(runs: SeedRun[], comparison: string, metric: string) {
+  const a: number[] = [], b: number[] = [];
+  for (const r of runs) {
+    let xa: (number | null)[], xb: (number | null)[];
+    if (metric === "accuracy") {
+      xa = r.correct.a;
+      xb = r.correct.b;
+    } else {
+      const p = PAIRS.find((q) => q.name === comparison)!;
+      xa = r.a.perImage.map((x) => x.scores[p.a][metric] ?? null);
+      xb = r.b.perImage.map((x) => x.scores[p.b][metric] ?? null);
+    }
+    xa.forEach((v, i) => {
+      const u = xb[i];
+      if (v !== null && u !== null && Number.isFinite(v) && Number.isFinite(u)) {
+        a.push(v);
+        b.push(u);
+      }
+    });
+  }
+  return { a, b };
+}
+
+function summaryMarkdown(
+  config: Config,
+  dataset: Dataset,
+  h: ReturnType<typeof headline>,
+  sizes: { train: number; test: number },
+): string {
+  const over = h.over === "images"
+    ? "95% percentile bootstrap intervals over test images"
+    : `mean over ${h.seeds.length} seeds with 95% t intervals across seeds`;
+  const lines: string[] = [];
+  lines.push(`# compare-gradcam: baseline (a) vs location-supervised (b)`, "");
+  lines.push(
+    `Dataset ${dataset.name}${
+      config.shortcut ? " with the decoy shortcut on the training split" : ""
+    }: ` +
+      `${sizes.train} training and ${sizes.test} test images of ${config.size}×${config.size}, ` +
+      `${dataset.classNames.length} classes. Backbone ${config.backbone} (width ${config.width}); ` +
+      `${config.steps} steps of batch ${config.batch} for each model, the same batches in the same order. ` +
+      `(a): cross-entropy only. (b): cross-entropy + ${config.lossWeight} × ${config.loss} on the masks. ` +
+      `Seeds ${h.seeds.join(", ")}. Figures: ${over}.`,
+    "",
+  );
+  lines.push("## Classification", "");
+  lines.push("| model | test accuracy (%) |", "|---|---|");
+  lines.push(`| (a) baseline | ${fmtFigure(h.accuracy.a, pct)} |`);
+  lines.push(`| (b) supervised | ${fmtFigure(h.accuracy.b, pct)} |`, "");
+  lines.push("## Saliency on the test split", "");
+  lines.push(`| map | ${METRICS.map((m) => m.label).join(" | ")} |`);
+  lines.push(`|---|${METRICS.map(() => "---").join("|")}|`);
+  for (const [name, metrics] of Object.entries(h.maps)) {
+    lines.push(`| ${name} | ${METRICS.map((m) => fmtFigure(metrics[m.key], num)).join(" | ")} |`);
+  }
+  lines.push("");
+  lines.push("## Paired tests, (b) − (a)", "");
+  lines.push(
+    h.over === "images"
+      ? "Per test image: mean difference with its paired bootstrap 95% interval, and the two-sided Wilcoxon signed-rank p-value."
+      : "Mean over seeds of each seed's mean difference, with a t 95% interval across seeds; the Wilcoxon p-value pools every (seed, image) pair.",
+    "",
+  );
+  lines.push("| comparison | metric | n | (a) | (b) | difference [95% CI] | Wilcoxon p |");
+  lines.push("|---|---|---|---|---|---|---|");
+  for (const t of h.tests) {
+    const scale = t.metric === "accuracy" ? pct : num;
+    lines.push(
+      `| ${t.comparison} | ${t.metric} | ${t.n} | ${scale(t.meanA)} | ${scale(t.meanB)} | ` +
+        `${fmtFigure({ mean: t.difference.estimate, ci: t.difference.ci }, scale)} | ${
+          pValue(t.wilcoxonP)
+        } |`,
+    );
+  }
+  lines.push("");
+  if (h.shortcut) {
+    lines.push("## Shortcut: saliency energy on the decoy patch (test split)", "");
+    lines.push("| map | share of energy on the patch |", "|---|---|");
+    for (const [k, f] of Object.entries(h.shortcut.cueEnergy)) {
+      lines.push(`| ${k} | ${fmtFigure(f, num)} |`);
+    }
+    lines.push("", "| comparison | n | difference (b) − (a) [95% CI] | Wilcoxon p |");
+    lines.push("|---|---|---|---|");
+    for (const t of h.shortcut.pairedTests) {
+      lines.push(
+        `| ${t.comparison} | ${t.n} | ${
+          fmtFigure({ mean: t.difference.estimate, ci: t.difference.ci }, num)
+        } | ${pValue(t.wilcoxonP)} |`,
+      );
+    }
+    lines.push("");
+  }
+  lines.push("## Verdict", "", verdict(h), "");
+  return lines.join("\n");
+}
+
+/** Plain sentences on what the tests show, including when they show nothing. */
+function verdict(h: ReturnType<typeof headline>): string {
+  const say: string[] = [];
+  const find = (c: string, m: string) => h.tests.find((t) => t.comparison === c && t.metric === m)!;
+  const describe = (t: PairedTest, what: string, scale: (v: number) => string) => {
+    const d = t.difference;
+    const sig = d.ci[0] > 0 || d.ci[1] < 0;
+    if (!Number.isFinite(d.estimate)) return `${what}: no pairs to compare.`;
+    return sig
+      ? `${what}: (b) ${d.estimate > 0 ? "higher" : "lower"} than (a) by ${
+        scale(Math.abs(d.estimate))
+      } ` +
+        `(interval excludes 0; Wilcoxon p ${pValue(t.wilcoxonP)}).`
+      : `${what}: no clear difference (interval [${scale(d.ci[0])}, ${
+        scale(d.ci[1])
+      }] includes 0; ` +
+        `Wilcoxon p ${pValue(t.wilcoxonP)}).`;
+  };
+  say.push(
+    describe(find("classifier (b) vs (a)", "accuracy"), "Test accuracy", (v) => `${pct(v)} points`),
+  );
+  say.push(
+    describe(
+      find(PAIRS[0].name, "energyPointingGame"),
+      "Energy on the object, branch (b) vs Grad-CAM (a)",
+      num,
+    ),
+  );
+  say.push(
+    describe(
+      find(PAIRS[2].name, "energyPointingGame"),
+      "Energy on the object, Grad-CAM (b) vs Grad-CAM (a)",
+      num,
+    ),
+  );
+  if (h.shortcut) {
+    say.push(describe(h.shortcut.pairedTests[2], "Grad-CAM energy on the decoy patch", num));
+  }
+  return say.join("\n");
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags("compare-gradcam", SUMMARY, FLAGS, Deno.args);
+  const config = readConfig(flags);
+  if (config.root !== null && !(await pathExists(config.root))) {
+    throw new UsageError(
+      `Flag --root: the folder "${config.root}" for --dataset ${config.dataset} does not exist ` +
+        `(choices: ${DATASETS.join(", ")}; only synthetic needs no --root)`,
+    );
+  }
+  const engine = await initBackend({ backend: config.backend, threads: config.threads });
+  const loaded = await loadData(config);
+  if (config.shortcut) {
+    loaded.dataset = injectShortcutOn(loaded.dataset, loaded.train, config);
+  }
+  const { dataset, train: trainIdx, test: testIdx } = loaded;
+  if (testIdx.length === 0) throw new UsageError(`The test split of ${dataset.name} is empty`);
+  await Deno.mkdir(config.out, { recursive: true });
+  const run = await collectRunInfo("compare-gradcam", { ...config }, config.seed);
+  console.error(
+    `data: ${dataset.name} (${dataset.classNames.join(", ")}), ${trainIdx.length} training and ` +
+      `${testIdx.length} test images of ${config.size}×${config.size}; backbone ${config.backbone}`,
+  );
+
+  const runs: SeedRun[] = [];
+  let last: { a: TwoBranchModel; b: TwoBranchModel } | null = null;
+  const started = performance.now();
+  for (let s = 0; s < config.seeds; s++) {
+    const seed = config.seed + s;
+    const { run: r, models } = await runSeed(
+      config,
+      loaded,
+      seed,
+      config.seeds > 1 ? `seed ${seed} (${s + 1}/${config.seeds})` : `seed ${seed}`,
+    );
+    runs.push(r);
+    if (last) {
+      last.a.dispose();
+      last.b.dispose();
+    }
+    last = models;
+  }
+  const h = headline(runs);
+  const { images, gallery, gridPath } = await pictures(
+    config,
+    dataset,
+    runs.at(-1)!,
+    last!,
+  );
+  last!.a.dispose();
+  last!.b.dispose();
+
+  const lastRun = runs.at(-1)!;
+  const toSummary = (f: Figure): MetricSummary => ({
+    mean: f.mean,
+    ci: f.ci,
+    scored: testIdx.length,
+    excluded: 0,
+  });
+  const metricsOf = (name: string) =>
+    Object.fromEntries(METRICS.map((m) => [m.key, toSummary(h.maps[name][m.key])]));
+  const comparisons = [
+    {
+      title: "Test accuracy: (a) baseline vs (b) supervised",
+      groups: [
+        { name: "(a) baseline", metrics: { accuracy: toSummary(h.accuracy.a) } },
+        { name: "(b) supervised", metrics: { accuracy: toSummary(h.accuracy.b) } },
+      ],
+    },
+    ...EXPLAINERS_A.map((e) => ({
+      title: `${e}: (a) baseline vs (b) supervised`,
+      groups: [
+        { name: `(a) ${e}`, metrics: metricsOf(`(a) ${e}`) },
+        { name: `(b) ${e}`, metrics: metricsOf(`(b) ${e}`) },
+      ],
+    })),
+    {
+      title: "Branch map of (b) vs Grad-CAM and vanilla gradients of (a)",
+      groups: [
+        { name: "(a) grad-cam", metrics: metricsOf("(a) grad-cam") },
+        { name: "(a) vanilla-gradient", metrics: metricsOf("(a) vanilla-gradient") },
+        { name: "(b) branch", metrics: metricsOf("(b) branch") },
+      ],
+    },
+    ...(h.shortcut
+      ? [{
+        title: "Shortcut: share of saliency energy on the decoy patch",
+        groups: Object.entries(h.shortcut.cueEnergy).map(([name, f]) => ({
+          name,
+          metrics: { cueEnergy: toSummary(f) },
+        })),
+      }]
+      : []),
+  ];
+  const trainSeconds = runs.reduce((s, r) => s + r.trainSeconds, 0);
+  const results = {
+    title: "compare-gradcam: baseline (a) vs location-supervised (b)",
+    subtitle: `${dataset.name}${config.shortcut ? " + decoy shortcut" : ""}: ${trainIdx.length} ` +
+      `training and ${testIdx.length} test images, ${config.steps} steps each, ` +
+      `seeds ${h.seeds.join(", ")}, on ${engine}`,
+    run,
+    engine,
+    config,
+    dataset: {
+      name: dataset.name,
+      classNames: dataset.classNames,
+      train: trainIdx.length,
+      test: testIdx.length,
+    },
+    trainSeconds,
+    wallSeconds: (performance.now() - started) / 1000,
+    summary: h,
+    comparisons,
+    trainLog: epochLog(lastRun, Math.floor(trainIdx.length / config.batch)),
+    classification: { classNames: dataset.classNames, ...lastRun.b.classification },
+    gallery,
+    seeds: runs,
+  };
+  await writeJsonAtomic(`${config.out}/results.json`, results);
+  const markdown = summaryMarkdown(config, dataset, h, {
+    train: trainIdx.length,
+    test: testIdx.length,
+  });
+  await writeFileAtomic(`${config.out}/summary.md`, markdown);
+  await writeReport(`${config.out}/report.html`, results, { images });
+  console.log(`\n${markdown}`);
+  console.log(
+    `${trainSeconds.toFixed(0)} s training on ${engine}; wrote ${config.out}/summary.md, ` +
+      `${config.out}/results.json, ${config.out}/report.html and ${gridPath}`,
+  );
+}
+
+function injectShortcutOn(dataset: Dataset, train: number[], config: Config): Dataset {
+  const patch = Math.max(2, Math.round(config.size / 8));
+  return injectShortcut(dataset, { split: train, seed: config.seed, patch });
+}
+
+/** Epoch means of each model's loss terms, for the report's training curves. */
+function epochLog(run: SeedRun, perEpoch: number) {
+  const epochs = new Map<number, Map<string, number[]>>();
+  for (const h of run.history) {
+    const e = Math.floor((h.step - 1) / Math.max(1, perEpoch)) + 1;
+    const acc = epochs.get(e) ?? new Map<string, number[]>();
+    for (const [model, terms] of [["a", h.a], ["b", h.b]] as const) {
+      for (const [k, v] of Object.entries(terms)) {
+        const key = `${model}_${k}`;
+        acc.set(key, [...(acc.get(key) ?? []), v]);
+      }
+    }
+    epochs.set(e, acc);
+  }
+  return [...epochs].map(([epoch, acc]) => ({
+    epoch,
+    metrics: Object.fromEntries([...acc].map(([k, v]) => [k, meanOf(v)])),
+  }));
+}
+
+/** The overlay grid and the report's gallery, from the last seed's models. */
+async function pictures(
+  config: Config,
+  dataset: Dataset,
+  run: SeedRun,
+  models: { a: TwoBranchModel; b: TwoBranchModel },
+) {
+  const columns = [
+    "(a) grad-cam",
+    "(a) vanilla-gradient",
+    "(b) grad-cam",
+    "(b) vanilla-gradient",
+    "(b) branch",
+  ];
+  const byGain = run.b.perImage
+    .map((r, i) => ({
+      r,
+      gain: (r.scores.branch.energyPointingGame ?? NaN) -
+        (run.a.perImage[i].scores["grad-cam"].energyPointingGame ?? NaN),
+    }))
+    .filter((x) => Number.isFinite(x.gain))
+    .sort((x, y) => y.gain - x.gain);
+  const sections = [
+    {
+      title: "Largest gain of (b)'s branch map over (a)'s Grad-CAM (energy on object)",
+      picks: byGain.slice(0, 4),
+    },
+    { title: "Smallest gain", picks: byGain.slice(Math.max(4, byGain.length - 4)).reverse() },
+  ];
+  if (byGain.length === 0) {
+    sections.splice(0, 2, {
+      title: "Test images",
+      picks: run.b.perImage.slice(0, 4).map((r) => ({ r, gain: NaN })),
+    });
+  }
+  const images: Record<string, Uint8Array> = {};
+  const rows: GridRow[] = [];
+  const gallery = [];
+  const size = config.size;
+  for (const section of sections) {
+    const items = [];
+    for (const { r } of section.picks) {
+      const sample = await dataset.load(r.index);
+      const x = tf.tensor4d(sample.image.data, [1, size, size, 3]);
+      const maps: Record<string, Float32Array> = {};
+      for (const column of columns) {
+        const [model, method] = column.split(" ") as [string, string];
+        const m = explain(
+          model === "(a)" ? models.a : models.b,
+          x,
+          { method } as Parameters<typeof explain>[2],
+        );
+        maps[column] = m.dataSync() as Float32Array;
+        m.dispose();
+      }
+      x.dispose();
+      if (rows.length < 8) rows.push({ image: sample.image, mask: sample.mask, maps });
+      const pics = [{ label: "image", key: `${r.id}/image`, img: sample.image }];
+      if (sample.mask) {
+        pics.push({
+          label: "ground truth",
+          key: `${r.id}/mask`,
+          img: overlay(sample.image, sample.mask, { alpha: 0, mask: sample.mask }),
+        });
+      }
+      for (const column of columns) {
+        pics.push({
+          label: column,
+          key: `${r.id}/${column}`,
+          img: overlay(sample.image, maps[column], { mask: sample.mask }),
+        });
+      }
+      for (const p of pics) images[p.key] = await imagePng(p.img);
+      const recA = run.a.perImage.find((q) => q.index === r.index)!;
+      items.push({
+        id: r.id,
+        label: dataset.classNames[r.label],
+        predicted: `(a) ${dataset.classNames[recA.predicted]}, (b) ${
+          dataset.classNames[r.predicted]
+        }`,
+        confidence: r.confidence,
+        images: pics.map((p) => ({ label: p.label, image: p.key })),
+        scores: {
+          ...Object.fromEntries(Object.entries(recA.scores).map(([k, v]) => [`(a) ${k}`, v])),
+          ...Object.fromEntries(Object.entries(r.scores).map(([k, v]) => [`(b) ${k}`, v])),
+        },
+      });
+    }
+    gallery.push({ title: section.title, items });
+  }
+  const gridPath = `${config.out}/saliency.png`;
+  await saliencyGrid(rows, { columns, path: gridPath });
+  return { images, gallery, gridPath };
+}
+
+if (import.meta.main) await runMain(main);

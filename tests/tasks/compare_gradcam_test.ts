@@ -1,0 +1,184 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { loadSharp } from "../../lib/deps.ts";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const PERMS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-ffi",
+  "--allow-sys",
+  "--allow-run",
+];
+const TINY = [
+  "--steps=4",
+  "--size=16",
+  "--count=24",
+  "--classes=2",
+  "--width=0.25",
+  "--batch=4",
+];
+
+async function runTask(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMS, "tasks/compare_gradcam.ts", ...args],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** The row of a markdown table whose first cell is `first`, split into cells. */
+function tableRow(markdown: string, first: string): string[] {
+  const line = markdown.split("\n").find((l) => l.startsWith(`| ${first} |`));
+  assert.ok(line, `summary.md has a row "${first}"`);
+  return line.split("|").slice(1, -1).map((c) => c.trim());
+}
+
+Deno.test("compare-gradcam trains both models and writes results, summary, report and grid that agree", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await runTask([...TINY, `--out=${dir}`]);
+    assert.equal(r.code, 0, r.stderr);
+    const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
+    assert.equal(results.run.task, "compare-gradcam");
+    assert.equal(results.run.seed, 0);
+    assert.equal(results.run.config.steps, 4);
+    assert.equal(results.run.versions.tfjs, "4.22.0");
+    assert.ok("gitCommit" in results.run);
+    // One seed: both models evaluated on the same test images, with the explainers asked for.
+    assert.equal(results.seeds.length, 1);
+    const seed = results.seeds[0];
+    assert.equal(seed.history.length, 4);
+    assert.deepEqual(Object.keys(seed.a.explainers), ["grad-cam", "vanilla-gradient"]);
+    assert.deepEqual(Object.keys(seed.b.explainers), ["grad-cam", "vanilla-gradient", "branch"]);
+    assert.deepEqual(
+      seed.a.perImage.map((x: { index: number }) => x.index),
+      seed.b.perImage.map((x: { index: number }) => x.index),
+    );
+    // The baseline trains on cross-entropy alone; (b) adds the mask term.
+    assert.deepEqual(Object.keys(seed.history[0].a), ["loss", "ce"]);
+    assert.deepEqual(Object.keys(seed.history[0].b), ["loss", "ce", "bce"]);
+    // The paired accuracy test is the difference of the two accuracies, image by image.
+    const acc = results.summary.tests.find((t: { metric: string }) => t.metric === "accuracy");
+    const accA = seed.a.classification.accuracy.mean, accB = seed.b.classification.accuracy.mean;
+    assert.ok(Math.abs(acc.difference.estimate - (accB - accA)) < 1e-9);
+    assert.ok(acc.wilcoxonP >= 0 && acc.wilcoxonP <= 1);
+    // Every pair of maps is tested on every metric.
+    const energy = results.summary.tests.filter((t: { metric: string }) =>
+      t.metric === "energyPointingGame"
+    );
+    assert.deepEqual(energy.map((t: { comparison: string }) => t.comparison), [
+      "branch (b) vs Grad-CAM (a)",
+      "branch (b) vs vanilla gradient (a)",
+      "Grad-CAM (b) vs Grad-CAM (a)",
+      "vanilla gradient (b) vs vanilla gradient (a)",
+    ]);
+    const e0 = energy[0];
+    assert.ok(e0.difference.ci[0] <= e0.difference.estimate + 1e-12);
+    assert.ok(Math.abs(e0.meanB - e0.meanA - e0.difference.estimate) < 1e-9);
+
+    // summary.md shows the very numbers of results.json.
+    const summary = await Deno.readTextFile(`${dir}/summary.md`);
+    const pct = (v: number) => (100 * v).toFixed(1);
+    const rowA = tableRow(summary, "(a) baseline");
+    const rowB = tableRow(summary, "(b) supervised");
+    const ciA = results.summary.accuracy.a.ci;
+    assert.equal(rowA[1], `${pct(accA)} [${pct(ciA[0])}, ${pct(ciA[1])}]`);
+    assert.ok(rowB[1].startsWith(`${pct(accB)} [`));
+    const branch = tableRow(summary, "(b) branch");
+    const bEnergy = seed.b.explainers.branch.metrics.energyPointingGame.mean;
+    assert.ok(branch[2].startsWith(bEnergy.toFixed(3)), `${branch[2]} vs ${bEnergy}`);
+    assert.match(summary, /## Paired tests/);
+    assert.match(r.stdout, /## Verdict/);
+
+    // The report embeds results.json; the grid is a PNG with a column per map.
+    const html = await Deno.readTextFile(`${dir}/report.html`);
+    const embedded = html.match(
+      /<script type="application\/json" id="report-data">([^<]*)<\/script>/,
+    );
+    assert.ok(embedded, "report.html embeds its data");
+    assert.deepEqual(JSON.parse(embedded[1]), results);
+    const meta = await (await loadSharp())(await Deno.readFile(`${dir}/saliency.png`)).metadata();
+    assert.equal(meta.format, "png");
+    // Columns image | ground truth | five maps, one row per distinct test image (4 here).
+    assert.ok(meta.width! >= 7 * 160 && meta.height! >= 4 * 160, `${meta.width}×${meta.height}`);
+    assert.ok(meta.height! < 5 * 300, `${meta.width}×${meta.height}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("compare-gradcam --shortcut --seeds 2 reports cue energy and aggregates over seeds", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await runTask([...TINY, "--shortcut", "--seeds=2", "--seed=5", `--out=${dir}`]);
+    assert.equal(r.code, 0, r.stderr);
+    const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
+    assert.deepEqual(results.summary.seeds, [5, 6]);
+    assert.equal(results.summary.over, "seeds");
+    assert.match(results.dataset.name, /\+shortcut$/);
+    const cue = results.summary.shortcut.cueEnergy;
+    assert.deepEqual(Object.keys(cue), [
+      "(a) grad-cam",
+      "(a) vanilla-gradient",
+      "(b) grad-cam",
+      "(b) vanilla-gradient",
+      "(b) branch",
+    ]);
+    // Across seeds: the mean of the two seeds' figures.
+    const per = results.seeds.map((
+      s: { shortcut: { cueEnergy: Record<string, { mean: number }> } },
+    ) => s.shortcut.cueEnergy["(a) grad-cam"].mean);
+    assert.ok(Math.abs(cue["(a) grad-cam"].mean - (per[0] + per[1]) / 2) < 1e-9);
+    for (const f of Object.values(cue) as { mean: number }[]) {
+      assert.ok(f.mean >= 0 && f.mean <= 1);
+    }
+    const accs = results.seeds.map((s: { a: { classification: { accuracy: { mean: number } } } }) =>
+      s.a.classification.accuracy.mean
+    );
+    assert.ok(Math.abs(results.summary.accuracy.a.mean - (accs[0] + accs[1]) / 2) < 1e-9);
+    const summary = await Deno.readTextFile(`${dir}/summary.md`);
+    assert.match(summary, /## Shortcut: saliency energy on the decoy patch/);
+    assert.match(summary, /mean over 2 seeds/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("compare-gradcam refuses an unknown dataset or a missing root, listing the choices", async () => {
+  const choices = /synthetic, cub, cars, busi, folder, idx/;
+  const unknown = await runTask(["--dataset=mnist"]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /Flag --dataset must be one of .*got "mnist"/);
+  assert.match(unknown.stderr, choices);
+  const noRoot = await runTask(["--dataset=cub"]);
+  assert.equal(noRoot.code, 2);
+  assert.match(noRoot.stderr, /--dataset cub needs --root PATH/);
+  assert.match(noRoot.stderr, choices);
+  const dir = await Deno.makeTempDir();
+  try {
+    const gone = await runTask(["--dataset=busi", `--root=${dir}/missing`]);
+    assert.equal(gone.code, 2);
+    assert.match(
+      gone.stderr,
+      /Flag --root: the folder ".*missing" for --dataset busi does not exist/,
+    );
+    assert.match(gone.stderr, choices);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  const loss = await runTask(["--loss=mse"]);
+  assert.equal(loss.code, 2);
+  assert.match(loss.stderr, /Flag --loss must be one of bce, dice, rrr, gain; got "mse"/);
+  const help = await runTask(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Usage: deno task compare-gradcam \[flags\]/);
+  for (const flag of ["--dataset", "--root", "--seeds", "--shortcut", "--backbone", "--loss"]) {
+    assert.match(help.stdout, new RegExp(`${flag}\\b`));
+  }
+});
