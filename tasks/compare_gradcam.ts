@@ -15,7 +15,6 @@ import {
   augment,
   batches,
   bootstrapCi,
-  boxesToMask,
   collectRunInfo,
   createReferenceNet,
   createTwoBranchModel,
@@ -26,20 +25,12 @@ import {
   initBackend,
   injectShortcut,
   listBackbones,
-  loadBusi,
-  loadCub,
-  loadIdx,
-  loadImageFolder,
-  loadStanfordCars,
   mixedLoss,
   overlay,
   pairedBootstrap,
   pathExists,
   ProgressBar,
-  resizeSample,
   saliencyGrid,
-  stratifiedSplit,
-  syntheticDataset,
   tf,
   wilcoxonSignedRank,
   writeFileAtomic,
@@ -52,12 +43,11 @@ import type {
   GridRow,
   LossFn,
   MetricSummary,
-  Sample,
   TwoBranchModel,
 } from "../mod.ts";
+import { datasetFlags, DATASETS, openDataset, type OpenedDataset } from "./_datasets.ts";
 import { backendFlag, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
 
-const DATASETS = ["synthetic", "cub", "cars", "busi", "folder", "idx"] as const;
 const LOSSES = ["bce", "dice", "rrr", "gain"] as const;
 type LossName = typeof LOSSES[number];
 
@@ -157,19 +147,7 @@ interface Config {
 }
 
 function readConfig(flags: Record<string, string | boolean>): Config {
-  const dataset = String(flags.dataset);
-  if (!(DATASETS as readonly string[]).includes(dataset)) {
-    throw new UsageError(
-      `Flag --dataset must be one of ${DATASETS.join(", ")}; got "${dataset}"`,
-    );
-  }
-  const root = typeof flags.root === "string" && flags.root !== "" ? flags.root : null;
-  if (dataset !== "synthetic" && root === null) {
-    throw new UsageError(
-      `Flag --dataset ${dataset} needs --root PATH, the dataset's folder ` +
-        `(choices: ${DATASETS.join(", ")}; only synthetic needs no --root)`,
-    );
-  }
+  const { dataset, root } = datasetFlags(flags);
   const loss = String(flags.loss);
   if (!(LOSSES as readonly string[]).includes(loss)) {
     throw new UsageError(`Flag --loss must be one of ${LOSSES.join(", ")}; got "${loss}"`);
@@ -205,84 +183,15 @@ function readConfig(flags: Record<string, string | boolean>): Config {
 }
 
 /** The chosen dataset at the model's size, with boxes drawn into masks, and its split. */
-async function loadData(
-  config: Config,
-): Promise<{ dataset: Dataset; train: number[]; test: number[] }> {
-  if (config.dataset === "synthetic") {
-    const data = syntheticDataset({
-      size: config.size,
-      numClasses: config.classes,
-      count: config.count,
-      seed: config.seed,
-    });
-    return {
-      dataset: data,
-      train: [...data.officialSplit.train],
-      test: [...data.officialSplit.test],
-    };
-  }
-  const root = config.root!;
-  let raw: Dataset;
-  switch (config.dataset) {
-    case "cub":
-      raw = await loadCub(root, { channels: 3 });
-      break;
-    case "cars":
-      raw = await loadStanfordCars(root);
-      break;
-    case "busi":
-      raw = await loadBusi(root, { channels: 3 });
-      break;
-    case "folder":
-      raw = await loadImageFolder(root, { channels: 3 });
-      break;
-    default: {
-      const find = async (part: string) => {
-        for (const ext of ["", ".gz"]) {
-          const file = `${root}/train-${part}${ext}`;
-          if (await pathExists(file)) return file;
-        }
-        throw new UsageError(
-          `Flag --root: "${root}" holds no train-${part} (or train-${part}.gz) for --dataset idx`,
-        );
-      };
-      raw = await loadIdx({
-        images: await find("images-idx3-ubyte"),
-        labels: await find("labels-idx1-ubyte"),
-        channels: 3,
-      });
-    }
-  }
-  const size = config.size;
-  const dataset: Dataset = {
-    name: raw.name,
-    classNames: raw.classNames,
-    size: raw.size,
-    records: raw.records,
-    officialSplit: raw.officialSplit,
-    skipped: raw.skipped,
-    async load(index: number): Promise<Sample> {
-      let sample = await raw.load(index);
-      if (sample.image.channels !== 3) {
-        const { width, height, data } = sample.image;
-        const rgb = new Float32Array(width * height * 3);
-        for (let i = 0; i < width * height; i++) rgb.fill(data[i], 3 * i, 3 * i + 3);
-        sample = { ...sample, image: { width, height, channels: 3, data: rgb } };
-      }
-      sample = resizeSample(sample, { size });
-      if (!sample.mask && sample.boxes && sample.boxes.length > 0) {
-        sample = { ...sample, mask: boxesToMask(sample.boxes, sample.image) };
-      }
-      return sample;
-    },
-  };
-  const split = raw.officialSplit ?? stratifiedSplit(raw.records.map((r) => r.label), {
-    train: 0.8,
-    val: 0,
-    test: 0.2,
+function loadData(config: Config): Promise<OpenedDataset> {
+  return openDataset({
+    dataset: config.dataset,
+    root: config.root,
+    size: config.size,
+    count: config.count,
+    classes: config.classes,
     seed: config.seed,
   });
-  return { dataset, train: [...split.train], test: [...split.test] };
 }
 
 function createNet(config: Config, numClasses: number, seed: number): TwoBranchModel {
