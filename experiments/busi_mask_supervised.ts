@@ -1,0 +1,58 @@
+/**
+ * Experiment: mask supervision on BUSI (breast ultrasound: benign,
+ * malignant, normal). The two-branch network (ResNet-18 at half width,
+ * decoder saliency head) trained with cross-entropy alone and with BCE +
+ * Dice on the lesion masks, same seed, data order and budget, on a seeded
+ * stratified 80/20 split. Prints test accuracy and the share of Grad-CAM
+ * and branch-map energy on the lesion (normal images, with empty masks,
+ * are left out of it); writes checkpoints, evaluations and `results.json`.
+ *
+ * Run: `deno run --allow-read --allow-write --allow-env --allow-ffi --allow-sys experiments/busi_mask_supervised.ts --root PATH/Dataset_BUSI_with_GT [--size 96] [--epochs 10]`
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import * as lab from "../mod.ts";
+
+if (import.meta.main) {
+  const { values: f } = parseArgs({
+    options: {
+      root: { type: "string" },
+      size: { type: "string", default: "96" },
+      epochs: { type: "string", default: "10" },
+      out: { type: "string", default: "runs/busi-mask-supervised" },
+    },
+  });
+  if (!f.root || !(await lab.pathExists(f.root))) {
+    const why = f.root ? `"${f.root}" was not found` : "is missing";
+    console.error(
+      `Flag --root ${why}: pass the Dataset_BUSI_with_GT folder (benign/, malignant/, normal/)`,
+    );
+    Deno.exit(2);
+  }
+  await lab.initBackend({ threads: navigator.hardwareConcurrency });
+  const size = Number(f.size);
+  const dir = `${f.out}/cache`;
+  const data = lab.cachedDataset(await lab.loadBusi(f.root), { dir, size });
+  const labels = data.records.map((r) => r.label);
+  const split = lab.stratifiedSplit(labels, { train: 0.8, val: 0, test: 0.2, seed: 0 });
+  const [trainIndices, indices] = [split.train, split.test];
+  const net = { backbone: "resnet18", backboneOptions: { width: 0.5 }, saliencyHead: "decoder" };
+  const explainers = ["grad-cam", "vanilla-gradient", "branch"];
+  const evalOptions = { indices, explainers, faithfulness: false };
+  const numClasses = data.classNames.length;
+  const results: Record<string, Record<string, number>> = {};
+  for (const [name, weights] of [["baseline", {}], ["masks", { bce: 1, dice: 1 }]] as const) {
+    const model = lab.createTwoBranchModel({ ...net, numClasses, inputSize: size });
+    const [loss, outDir, epochs] = [lab.mixedLoss(weights), `${f.out}/${name}`, Number(f.epochs)];
+    await lab.train(model, { dataset: data, trainIndices, epochs, loss, outDir, overwrite: true });
+    const r = await lab.evaluate(model, data, { ...evalOptions, outFile: `${outDir}/eval.json` });
+    const on = (m: string) => r.explainers[m].metrics.energyPointingGame.mean;
+    const row = { accuracy: r.classification.accuracy.mean, gradCamOnLesion: on("grad-cam") };
+    results[name] = { ...row, branchOnLesion: on("branch") };
+    model.dispose();
+  }
+  console.table(results);
+  await lab.writeJsonAtomic(`${f.out}/results.json`, { flags: f, results });
+  await lab.shutdownBackend();
+}
