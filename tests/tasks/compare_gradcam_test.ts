@@ -1,16 +1,9 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { runTask } from "./_run.ts";
 import { loadSharp } from "../../lib/deps.ts";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
-const PERMS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-sys",
-  "--allow-run",
-];
+const runCompare = (args: string[]) => runTask("tasks/compare_gradcam.ts", args, ["--allow-run"]);
+
 const TINY = [
   "--steps=4",
   "--size=16",
@@ -19,18 +12,6 @@ const TINY = [
   "--width=0.25",
   "--batch=4",
 ];
-
-async function runTask(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, "tasks/compare_gradcam.ts", ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 /** The row of a markdown table whose first cell is `first`, split into cells. */
 function tableRow(markdown: string, first: string): string[] {
@@ -42,7 +23,7 @@ function tableRow(markdown: string, first: string): string[] {
 Deno.test("compare-gradcam trains both models and writes results, summary, report and grid that agree", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const r = await runTask([...TINY, `--out=${dir}`]);
+    const r = await runCompare([...TINY, `--out=${dir}`]);
     assert.equal(r.code, 0, r.stderr);
     const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
     assert.equal(results.run.task, "compare-gradcam");
@@ -116,7 +97,7 @@ Deno.test("compare-gradcam trains both models and writes results, summary, repor
 Deno.test("compare-gradcam --shortcut --seeds 2 reports cue energy and aggregates over seeds", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const r = await runTask([...TINY, "--shortcut", "--seeds=2", "--seed=5", `--out=${dir}`]);
+    const r = await runCompare([...TINY, "--shortcut", "--seeds=2", "--seed=5", `--out=${dir}`]);
     assert.equal(r.code, 0, r.stderr);
     const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
     assert.deepEqual(results.summary.seeds, [5, 6]);
@@ -152,17 +133,17 @@ Deno.test("compare-gradcam --shortcut --seeds 2 reports cue energy and aggregate
 
 Deno.test("compare-gradcam refuses an unknown dataset or a missing root, listing the choices", async () => {
   const choices = /synthetic, cub, cars, busi, folder, idx/;
-  const unknown = await runTask(["--dataset=mnist"]);
+  const unknown = await runCompare(["--dataset=mnist"]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /Flag --dataset must be one of .*got "mnist"/);
   assert.match(unknown.stderr, choices);
-  const noRoot = await runTask(["--dataset=cub"]);
+  const noRoot = await runCompare(["--dataset=cub"]);
   assert.equal(noRoot.code, 2);
   assert.match(noRoot.stderr, /--dataset cub needs --root PATH/);
   assert.match(noRoot.stderr, choices);
   const dir = await Deno.makeTempDir();
   try {
-    const gone = await runTask(["--dataset=busi", `--root=${dir}/missing`]);
+    const gone = await runCompare(["--dataset=busi", `--root=${dir}/missing`]);
     assert.equal(gone.code, 2);
     assert.match(
       gone.stderr,
@@ -172,10 +153,10 @@ Deno.test("compare-gradcam refuses an unknown dataset or a missing root, listing
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-  const loss = await runTask(["--loss=mse"]);
+  const loss = await runCompare(["--loss=mse"]);
   assert.equal(loss.code, 2);
   assert.match(loss.stderr, /Flag --loss must be one of bce, dice, rrr, gain; got "mse"/);
-  const help = await runTask(["--help"]);
+  const help = await runCompare(["--help"]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: deno task compare-gradcam \[flags\]/);
   for (const flag of ["--dataset", "--root", "--seeds", "--shortcut", "--backbone", "--loss"]) {

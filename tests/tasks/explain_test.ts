@@ -1,23 +1,10 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { runTask } from "./_run.ts";
 import { loadSharp } from "../../lib/deps.ts";
 import { createReferenceNet } from "../../lib/models/reference_net.ts";
 import { saveModel } from "../../lib/train/save_load.ts";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
-const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys"];
-
-async function explainTask(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, "tasks/explain.ts", "--threads=1", ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const explainTask = (args: string[]) => runTask("tasks/explain.ts", ["--threads=1", ...args]);
 
 // A saved 3-class model with a 16 × 16 input and a 40 × 30 PNG "bird" in a temp folder.
 async function fixture(): Promise<{ dir: string; model: string; image: string }> {

@@ -1,20 +1,7 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { runTask } from "./_run.ts";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
-const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys"];
-
-async function runSweep(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, "tasks/sweep.ts", ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const runSweep = (args: string[]) => runTask("tasks/sweep.ts", args);
 
 /** A 2 × 1 × 1 × 1 × 2 grid: 4 cells of 40 synthetic 16 px images, 1 epoch of 4 steps each. */
 const TINY = [

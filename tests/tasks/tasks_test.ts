@@ -1,21 +1,6 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { runTask } from "./_run.ts";
 import { loadSharp } from "../../lib/deps.ts";
-
-const root = fileURLToPath(new URL("../../", import.meta.url));
-const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys"];
-
-async function runTask(script: string, args: string[], extra: string[] = []) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, ...extra, script, ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 Deno.test("deno task demo trains, then writes a readable saliency grid and results.json", async () => {
   const dir = await Deno.makeTempDir();

@@ -1,20 +1,5 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-
-const root = fileURLToPath(new URL("../../", import.meta.url));
-const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys"];
-
-async function runTask(script: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, script, ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { runTask } from "./_run.ts";
 
 /** The tiny preset: 40 synthetic images of 16 px, 2 classes, batches of 8. */
 const TINY = ["--size=16", "--width=0.25", "--count=40", "--classes=2", "--batch=8", "--threads=1"];

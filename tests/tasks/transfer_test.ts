@@ -1,20 +1,7 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { runTask } from "./_run.ts";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
-const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys"];
-
-async function runTransfer(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, "tasks/transfer.ts", ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const runTransfer = (args: string[]) => runTask("tasks/transfer.ts", args);
 
 /** The tiny preset: synthetic 16 px source (40 images) and target (30), one epoch each. */
 const TINY = [
