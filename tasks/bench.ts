@@ -14,6 +14,7 @@ import {
   collectRunInfo,
   createReferenceNet,
   createTrainStep,
+  gradCam,
   initBackend,
   ProgressBar,
   Random,
@@ -86,35 +87,11 @@ function median(values: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/**
- * Grad-CAM for one image at stage `layer`: the stages up to `layer` run
- * forward, the rest runs under `tf.grad` from the activation, the class is
- * the predicted one, weights are the gradient's spatial mean, the map is the
- * ReLU of the weighted sum, upsampled to the input and scaled to [0, 1].
- */
-function gradCamOnce(model: TwoBranchModel, image: tf.Tensor4D, layer: number): Float32Array {
-  const map = tf.tidy(() => {
-    const last = model.featureInfo.length - 1;
-    const act = model.forwardStages(image, { to: layer }).at(-1)!;
-    const score = (a: tf.Tensor) => {
-      const top = layer < last
-        ? model.forwardStages(a as tf.Tensor4D, { from: layer + 1 }).at(-1)!
-        : a;
-      const logits = model.forwardHead(top as tf.Tensor4D);
-      const pick = tf.oneHot(tf.argMax(logits, 1), model.numClasses).toFloat();
-      return tf.sum(tf.mul(logits, pick)) as tf.Scalar;
-    };
-    const grad = tf.grad(score)(act);
-    const weights = tf.mean(grad, [1, 2], true);
-    const cam = tf.relu(tf.sum(tf.mul(act, weights), 3, true)) as tf.Tensor4D;
-    const [h, w] = model.inputShape;
-    const up = tf.image.resizeBilinear(cam, [h, w], false, true);
-    const lo = tf.min(up), hi = tf.max(up);
-    return tf.div(tf.sub(up, lo), tf.add(tf.sub(hi, lo), 1e-8));
-  });
-  const values = map.dataSync() as Float32Array;
+/** Grad-CAM of the library for one image at stage `layer`, read back to JavaScript. */
+function gradCamOnce(model: TwoBranchModel, image: tf.Tensor4D, layer: number): void {
+  const map = gradCam(model, image, { layer });
+  map.dataSync();
   map.dispose();
-  return values;
 }
 
 async function main(): Promise<void> {
