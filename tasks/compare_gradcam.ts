@@ -21,12 +21,10 @@ import {
   energyPointingGame,
   evaluate,
   explain,
-  imagePng,
   initBackend,
   injectShortcut,
   listBackbones,
   mixedLoss,
-  overlay,
   pairedBootstrap,
   pathExists,
   ProgressBar,
@@ -46,6 +44,7 @@ import type {
   TwoBranchModel,
 } from "../mod.ts";
 import { datasetFlags, DATASETS, openDataset, type OpenedDataset } from "./_datasets.ts";
+import { galleryPictures } from "./_gallery.ts";
 import { backendFlag, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
 
 const LOSSES = ["bce", "dice", "rrr", "gain"] as const;
@@ -902,22 +901,7 @@ async function pictures(
       }
       x.dispose();
       if (rows.length < 8) rows.push({ image: sample.image, mask: sample.mask, maps });
-      const pics = [{ label: "image", key: `${r.id}/image`, img: sample.image }];
-      if (sample.mask) {
-        pics.push({
-          label: "ground truth",
-          key: `${r.id}/mask`,
-          img: overlay(sample.image, sample.mask, { alpha: 0, mask: sample.mask }),
-        });
-      }
-      for (const column of columns) {
-        pics.push({
-          label: column,
-          key: `${r.id}/${column}`,
-          img: overlay(sample.image, maps[column], { mask: sample.mask }),
-        });
-      }
-      for (const p of pics) images[p.key] = await imagePng(p.img);
+      const pics = await galleryPictures(sample, maps, images);
       const recA = run.a.perImage.find((q) => q.index === r.index)!;
       items.push({
         id: r.id,
@@ -926,7 +910,7 @@ async function pictures(
           dataset.classNames[r.predicted]
         }`,
         confidence: r.confidence,
-        images: pics.map((p) => ({ label: p.label, image: p.key })),
+        images: pics,
         scores: {
           ...Object.fromEntries(Object.entries(recA.scores).map(([k, v]) => [`(a) ${k}`, v])),
           ...Object.fromEntries(Object.entries(r.scores).map(([k, v]) => [`(b) ${k}`, v])),

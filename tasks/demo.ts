@@ -13,9 +13,7 @@ import {
   createTrainStep,
   evaluate,
   explain,
-  imagePng,
   initBackend,
-  overlay,
   ProgressBar,
   Random,
   saliencyGrid,
@@ -25,6 +23,7 @@ import {
   writeReport,
 } from "../mod.ts";
 import type { ExplainerName, GridRow } from "../mod.ts";
+import { galleryPictures } from "./_gallery.ts";
 import { backendFlag, numberFlag, parseFlags, runMain } from "./_cli.ts";
 
 const SUMMARY =
@@ -157,26 +156,13 @@ async function main(): Promise<void> {
       }
       x.dispose();
       if (gridRows.length < 8) gridRows.push({ image: sample.image, mask: sample.mask, maps });
-      const pictures = [{ label: "image", key: `${record.id}/image`, img: sample.image }];
-      pictures.push({
-        label: "ground truth",
-        key: `${record.id}/mask`,
-        img: overlay(sample.image, sample.mask!, { alpha: 0, mask: sample.mask }),
-      });
-      for (const method of explainers) {
-        pictures.push({
-          label: method,
-          key: `${record.id}/${method}`,
-          img: overlay(sample.image, maps[method], { mask: sample.mask }),
-        });
-      }
-      for (const p of pictures) images[p.key] = await imagePng(p.img);
+      const pictures = await galleryPictures(sample, maps, images);
       items.push({
         id: record.id,
         label: data.classNames[record.label],
         predicted: data.classNames[record.predicted],
         confidence: record.confidence,
-        images: pictures.map((p) => ({ label: p.label, image: p.key })),
+        images: pictures,
         scores: record.scores,
       });
     }

@@ -12,11 +12,9 @@ import {
   collectRunInfo,
   evaluate,
   explain,
-  imagePng,
   initBackend,
   listExplainers,
   loadModel,
-  overlay,
   pathExists,
   tf,
   writeFileAtomic,
@@ -30,6 +28,7 @@ import type {
   MetricSummary,
   TwoBranchModel,
 } from "../mod.ts";
+import { galleryPictures } from "./_gallery.ts";
 import { backendFlag, type FlagSpec, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
 import { datasetFlags, DATASETS, openDataset } from "./_datasets.ts";
 
@@ -180,36 +179,24 @@ async function gallery(
     const items = [];
     for (const record of section.records) {
       const sample = await dataset.load(record.index);
-      const pics = [{ label: "image", key: `${record.id}/image`, img: sample.image }];
-      if (sample.mask) {
-        pics.push({
-          label: "ground truth",
-          key: `${record.id}/mask`,
-          img: overlay(sample.image, sample.mask, { alpha: 0, mask: sample.mask }),
-        });
-      }
+      const maps: Record<string, Float32Array> = {};
       const x = tf.tensor4d(sample.image.data, [1, h, w, c]);
       try {
         for (const method of explainers) {
           const m = explain(model, x, { method } as ExplainRequest);
-          const map = m.dataSync() as Float32Array;
+          maps[method] = m.dataSync() as Float32Array;
           m.dispose();
-          pics.push({
-            label: method,
-            key: `${record.id}/${method}`,
-            img: overlay(sample.image, map, { mask: sample.mask }),
-          });
         }
       } finally {
         x.dispose();
       }
-      for (const p of pics) images[p.key] = await imagePng(p.img);
+      const pics = await galleryPictures(sample, maps, images);
       items.push({
         id: record.id,
         label: dataset.classNames[record.label],
         predicted: dataset.classNames[record.predicted],
         confidence: record.confidence,
-        images: pics.map((p) => ({ label: p.label, image: p.key })),
+        images: pics,
         scores: record.scores,
       });
     }
