@@ -32,6 +32,98 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
+/** The flag names that the command line itself sets (not their defaults). */
+export function givenOnCommandLine(args: readonly string[]): Set<string> {
+  const given = new Set<string>();
+  for (const arg of args) {
+    const m = arg.match(/^--([^=]+)/);
+    if (m) given.add(m[1]);
+  }
+  return given;
+}
+
+/** Every flag of `flags` (and the common ones) at its default. */
+export function defaultFlags(flags: Record<string, FlagSpec>): Record<string, string | boolean> {
+  const all = { ...flags, ...COMMON_FLAGS };
+  return Object.fromEntries(
+    Object.entries(all).filter(([, v]) => v.default !== undefined).map((
+      [k, v],
+    ) => [k, v.default!]),
+  );
+}
+
+/** Reads a JSON config file: an object of flag values. */
+export async function readConfigFile(path: string): Promise<Record<string, unknown>> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await Deno.readTextFile(path));
+  } catch (error) {
+    throw new UsageError(
+      `Config file "${path}": cannot read it as JSON: ${(error as Error).message}`,
+    );
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new UsageError(`Config file "${path}": must hold a JSON object of flag values`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Merges `values` (a config object whose keys are flag names) under `flags`,
+ * leaving the flags in `given` as they are. Fails naming `source` and the key
+ * on an unknown key or a value of the wrong type; null unsets a flag.
+ */
+export function mergeConfigObject(
+  flags: Record<string, string | boolean>,
+  values: Record<string, unknown>,
+  spec: Record<string, FlagSpec>,
+  { source, given = new Set<string>() }: { source: string; given?: Set<string> },
+): Record<string, string | boolean> {
+  const all: Record<string, FlagSpec> = { ...spec, ...COMMON_FLAGS };
+  const merged = { ...flags };
+  for (const [key, value] of Object.entries(values)) {
+    const flag = all[key];
+    if (!flag || key === "config" || key === "help") {
+      const known = Object.keys(all).filter((k) => k !== "config" && k !== "help");
+      throw new UsageError(`${source}: unknown key "${key}" (known keys: ${known.join(", ")})`);
+    }
+    if (given.has(key)) continue;
+    if (flag.type === "boolean") {
+      if (typeof value !== "boolean") {
+        throw new UsageError(`${source}: key "${key}" must be true or false`);
+      }
+      merged[key] = value;
+    } else if (value === null) {
+      delete merged[key];
+    } else {
+      if (typeof value !== "string" && typeof value !== "number") {
+        throw new UsageError(`${source}: key "${key}" must be a string or a number`);
+      }
+      merged[key] = String(value);
+    }
+  }
+  return merged;
+}
+
+/**
+ * Parses `args`, then merges the `--config` file (if given) under the flags
+ * the command line sets: the file's keys are flag names.
+ */
+export async function parseFlagsWithConfig(
+  task: string,
+  summary: string,
+  flags: Record<string, FlagSpec>,
+  args: string[],
+): Promise<Record<string, string | boolean>> {
+  const values = parseFlags(task, summary, flags, args);
+  const path = typeof values.config === "string" && values.config !== "" ? values.config : null;
+  if (path === null) return values;
+  return mergeConfigObject(values, await readConfigFile(path), flags, {
+    source: `Config file "${path}"`,
+    given: givenOnCommandLine(args),
+  });
+}
+
 /** Parses `args` against `flags`; prints help and exits on --help. */
 export function parseFlags(
   task: string,

@@ -14,34 +14,55 @@
  *
  * @module
  */
+import { resolve } from "node:path";
 import {
   aggregateSeeds,
-  augment,
   collectRunInfo,
-  createReferenceNet,
-  createTwoBranchModel,
-  evaluate,
   initBackend,
   listBackbones,
   listExplainers,
   listSaliencyHeads,
-  mixedLoss,
   pathExists,
-  train,
   writeFileAtomic,
   writeJsonAtomic,
   writeReport,
 } from "../mod.ts";
-import type { Dataset, LossWeights, MetricSummary, TwoBranchModel } from "../mod.ts";
-import { backendFlag, type FlagSpec, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
+import type { LossWeights, MetricSummary } from "../mod.ts";
+import {
+  backendFlag,
+  defaultFlags,
+  type FlagSpec,
+  mergeConfigObject,
+  numberFlag,
+  parseFlags,
+  readConfigFile,
+  runMain,
+  UsageError,
+} from "./_cli.ts";
 import { datasetFlags, DATASETS, openDataset } from "./_datasets.ts";
+import {
+  cellPaths,
+  cellStatus,
+  describeIncomplete,
+  sbatchScript,
+  SLURM_FLAGS,
+  slurmSettings,
+  submit,
+  writeCells,
+  writeScript,
+} from "./_slurm.ts";
+import { completedRun, runTraining, trainConfigFrom } from "./train.ts";
 
 const SUMMARY =
   "Sweep a grid of backbones × saliency heads × saliency losses × loss weights × seeds: train\n" +
   "each cell with cross-entropy + weight · loss, evaluate it on the test split, and rank the\n" +
   "configurations (seeds aggregated, mean with a 95% interval). Resumable: each finished cell\n" +
   "writes cells/<cellId>/result.json under --out and a rerun skips it. Writes summary.md,\n" +
-  "results.json and report.html to --out. --seed fixes the data; --seeds are training seeds.";
+  "results.json and report.html to --out. --seed fixes the data; --seeds are training seeds.\n" +
+  "Each cell is a `deno task train` config file, cells/<cellId>.json. With --slurm the cells run\n" +
+  "as a Slurm array job instead (each `deno task train --config <cell>.json`); resubmitting runs\n" +
+  "only the cells without results, and --collect <out> gathers them into the table and report\n" +
+  "(exit status 3 while some cells have no results).";
 
 /** The saliency losses a cell can add to cross-entropy, by their flag spelling. */
 const LOSSES: Record<string, keyof LossWeights> = {
@@ -114,7 +135,31 @@ const FLAGS: Record<string, FlagSpec> = {
   lr: { type: "string", default: "0.003", help: "Adam learning rate" },
   resamples: { type: "string", default: "500", help: "bootstrap resamples of each interval" },
   out: { type: "string", default: "runs/sweep", help: "output folder" },
+  ...SLURM_FLAGS,
 };
+
+/** The flags that define the study (saved to sweep.json for --collect); not how it is run. */
+const STUDY_FLAGS = [
+  "backbones",
+  "heads",
+  "losses",
+  "weights",
+  "seeds",
+  "rank-by",
+  "explainers",
+  "faithfulness",
+  "dataset",
+  "root",
+  "count",
+  "classes",
+  "size",
+  "width",
+  "epochs",
+  "batch",
+  "lr",
+  "resamples",
+  "seed",
+] as const;
 
 /** One cell of the grid. */
 interface Cell {
@@ -273,99 +318,57 @@ function gridCells(c: Config): Cell[] {
   return cells;
 }
 
-function createNet(c: Config, cell: Cell, numClasses: number): TwoBranchModel {
-  if (cell.backbone === "reference") {
-    return createReferenceNet({ numClasses, inputSize: c.size, width: c.width, seed: cell.seed });
-  }
-  return createTwoBranchModel({
+/** The `deno task train` config file of a cell: its run folder is cells/<cellId>/. */
+function cellConfig(c: Config, cell: Cell): Record<string, unknown> {
+  return {
+    dataset: c.dataset,
+    root: c.root,
+    count: c.count,
+    classes: c.classes,
+    size: c.size,
     backbone: cell.backbone,
-    backboneOptions: { width: c.width },
-    saliencyHead: cell.head,
-    numClasses,
-    inputSize: c.size,
+    head: cell.backbone === "reference" ? "cam" : cell.head,
+    width: c.width,
+    loss: `ce=1,${cell.loss}=${cell.weight}`,
+    epochs: c.epochs,
+    batch: c.batch,
+    optimizer: "adam",
+    lr: c.lr,
+    flip: 0.5,
+    val: 0,
+    explainers: c.explainers.join(","),
+    faithfulness: c.faithfulness,
+    resamples: c.resamples,
+    out: resolve(cellPaths(c.out, cell.id).dir),
+    backend: c.backend,
+    threads: c.threads,
     seed: cell.seed,
-  });
+    "data-seed": c.seed,
+  };
 }
 
-async function runCell(
-  c: Config,
-  cell: Cell,
-  data: { dataset: Dataset; train: number[]; test: number[] },
-): Promise<CellResult> {
-  const { dataset } = data;
-  const model = createNet(c, cell, dataset.classNames.length);
-  try {
-    const started = performance.now();
-    const result = await train(model, {
-      dataset,
-      trainIndices: data.train,
-      epochs: c.epochs,
-      batchSize: c.batch,
-      seed: cell.seed,
-      optimizer: { name: "adam", lr: c.lr },
-      loss: mixedLoss({ ce: 1, [LOSSES[cell.loss]]: cell.weight }),
-      transform: (sample, rng) => augment(sample, rng, { flipProbability: 0.5 }),
-    });
-    const trainSeconds = (performance.now() - started) / 1000;
-    const evalStarted = performance.now();
-    const evaluation = await evaluate(model, dataset, {
-      indices: data.test,
-      batchSize: 32,
-      explainers: c.explainers,
-      faithfulness: c.faithfulness,
-      faithfulnessSteps: 8,
-      resamples: c.resamples,
-      seed: cell.seed,
-      progress: false,
-    });
-    const last = result.history.at(-1)?.metrics.train_loss;
-    return {
-      cell,
-      settings: cellSettings(c),
-      model: { name: model.name, parameters: model.countParams() },
-      training: {
-        epochs: result.epochs,
-        steps: result.steps,
-        seconds: trainSeconds,
-        finalLoss: typeof last === "number" ? last : null,
-      },
-      evaluationSeconds: (performance.now() - evalStarted) / 1000,
-      classification: {
-        accuracy: evaluation.classification.accuracy,
-        balancedAccuracy: evaluation.classification.balancedAccuracy,
-        macroF1: evaluation.classification.macroF1,
-      },
-      explainers: Object.fromEntries(
-        Object.entries(evaluation.explainers).map(([name, e]) => [name, { metrics: e.metrics }]),
-      ),
-    };
-  } finally {
-    model.dispose();
-  }
-}
-
-/** Reads a finished cell, or null if it has none; refuses one run with other settings. */
-async function finishedCell(
-  path: string,
-  cell: Cell,
-  settings: Record<string, unknown>,
-): Promise<CellResult | null> {
-  if (!(await pathExists(path))) return null;
-  let done: CellResult;
-  try {
-    done = JSON.parse(await Deno.readTextFile(path));
-  } catch (error) {
-    console.error(`${path}: cannot read it as JSON (${(error as Error).message}); rerunning`);
-    return null;
-  }
-  if (JSON.stringify(done.settings) !== JSON.stringify(settings)) {
-    throw new UsageError(
-      `${path}: cell ${cell.id} was run with other settings ` +
-        `(${JSON.stringify(done.settings)}, now ${JSON.stringify(settings)}); ` +
-        `pass another --out or delete that folder`,
-    );
-  }
-  return done;
+/** A finished cell as the ranking reads it, from the train run's results.json. */
+// deno-lint-ignore no-explicit-any
+function fromTrainResults(c: Config, cell: Cell, r: any): CellResult {
+  const last = r.training.history.at(-1)?.metrics?.train_loss;
+  return {
+    cell,
+    settings: cellSettings(c),
+    model: r.model,
+    training: {
+      epochs: r.training.epochs,
+      steps: r.training.steps,
+      seconds: r.training.seconds,
+      finalLoss: typeof last === "number" ? last : null,
+    },
+    evaluationSeconds: r.evaluationSeconds,
+    classification: {
+      accuracy: r.test.accuracy,
+      balancedAccuracy: r.test.balancedAccuracy,
+      macroF1: r.test.macroF1,
+    },
+    explainers: r.explainers,
+  };
 }
 
 /** One metric of a finished cell, by `accuracy` or `<explainer>.<metric>`. */
@@ -413,10 +416,12 @@ interface Ranked {
 
 function rank(c: Config, cells: Cell[], done: Map<string, CellResult>): Ranked[] {
   const keys = tableMetrics(c);
-  const configs = [...new Set(cells.map((cell) => cell.config))];
+  const configs = [
+    ...new Set(cells.filter((cell) => done.has(cell.id)).map((cell) => cell.config)),
+  ];
   const lowerIsBetter = c.rankBy.endsWith(".deletionAuc");
   const rows = configs.map((config) => {
-    const group = cells.filter((cell) => cell.config === config);
+    const group = cells.filter((cell) => cell.config === config && done.has(cell.id));
     const runs = group.map((cell) => done.get(cell.id)!);
     const first = group[0];
     return {
@@ -474,10 +479,29 @@ function summaryMarkdown(
   return lines.join("\n");
 }
 
+/** Reads a cell's train results if complete; fails if they were run with other settings. */
+async function finishedCell(c: Config, cell: Cell): Promise<CellResult | null> {
+  const done = await completedRun(trainConfigFrom(cellConfig(c, cell), cell.id));
+  return done === null ? null : fromTrainResults(c, cell, done);
+}
+
+/** The study's own flags, as saved to sweep.json. */
+function studyFlags(flags: Record<string, string | boolean>): Record<string, unknown> {
+  return Object.fromEntries(
+    STUDY_FLAGS.filter((k) => flags[k] !== undefined).map((k) => [k, flags[k]]),
+  );
+}
+
 async function main(): Promise<void> {
   const flags = parseFlags("sweep", SUMMARY, FLAGS, Deno.args);
+  if (typeof flags.collect === "string") return await collect(flags.collect, flags);
   const c = readConfig(flags);
   const cells = gridCells(c);
+  await writeCells(c.out, cells.map((cell) => ({ id: cell.id, config: cellConfig(c, cell) })));
+  await writeJsonAtomic(`${c.out}/sweep.json`, studyFlags(flags));
+  if (flags.slurm === true) return await submitCells(c, cells, flags);
+  if (flags["dry-run"] === true) throw new UsageError("Flag --dry-run goes with --slurm");
+
   const engine = await initBackend({ backend: c.backend, threads: c.threads });
   const opened = await openDataset({ ...c, seed: c.seed });
   const { dataset, train: trainIdx, test: testIdx } = opened;
@@ -488,8 +512,6 @@ async function main(): Promise<void> {
     );
   }
   const steps = c.epochs * Math.ceil(trainIdx.length / c.batch);
-  await Deno.mkdir(`${c.out}/cells`, { recursive: true });
-  const settings = cellSettings(c);
   console.error(
     `sweep: ${cells.length} cells (${new Set(cells.map((x) => x.config)).size} configurations × ` +
       `${c.seeds.length} seeds) on ${dataset.name}, ${trainIdx.length} training and ` +
@@ -499,19 +521,21 @@ async function main(): Promise<void> {
   const done = new Map<string, CellResult>();
   let skipped = 0, ran = 0;
   for (const [i, cell] of cells.entries()) {
-    const path = `${c.out}/cells/${cell.id}/result.json`;
     const tag = `[${i + 1}/${cells.length}] ${cell.id}`;
-    const previous = await finishedCell(path, cell, settings);
+    const previous = await finishedCell(c, cell);
     if (previous) {
       done.set(cell.id, previous);
       skipped++;
-      console.log(`${tag}: skipped, already done (${path})`);
+      console.log(`${tag}: skipped, already done (${cellPaths(c.out, cell.id).results})`);
       continue;
     }
     console.log(`${tag}: running`);
-    const result = await runCell(c, cell, { dataset, train: trainIdx, test: testIdx });
-    await Deno.mkdir(`${c.out}/cells/${cell.id}`, { recursive: true });
-    await writeJsonAtomic(path, result);
+    const config = trainConfigFrom(cellConfig(c, cell), cellPaths(c.out, cell.id).config);
+    const result = fromTrainResults(
+      c,
+      cell,
+      await runTraining({ ...config, resume: true }, { opened, report: false }),
+    );
     done.set(cell.id, result);
     ran++;
     const acc = result.classification.accuracy.mean;
@@ -522,15 +546,155 @@ async function main(): Promise<void> {
     );
   }
   console.log(`ran ${ran} cell(s), skipped ${skipped} already done`);
-
-  const ranked = rank(c, cells, done);
-  const markdown = summaryMarkdown(c, ranked, {
-    dataset: dataset.name,
+  await finish(c, cells, done, {
+    mode: "local",
+    engine,
+    dataset: { name: dataset.name, classNames: dataset.classNames },
     train: trainIdx.length,
     test: testIdx.length,
-    cells: cells.length,
     steps,
+    ranThisCall: ran,
+    skippedThisCall: skipped,
+    wallSeconds: (performance.now() - started) / 1000,
+    incomplete: [],
   });
+}
+
+/** --slurm: writes the array script for the cells without results, and submits it. */
+async function submitCells(
+  c: Config,
+  cells: Cell[],
+  flags: Record<string, string | boolean>,
+): Promise<void> {
+  const settings = slurmSettings(flags);
+  const indices: number[] = [];
+  for (const [i, cell] of cells.entries()) {
+    if (await finishedCell(c, cell) === null) indices.push(i);
+  }
+  const complete = cells.length - indices.length;
+  if (indices.length === 0) {
+    console.log(
+      `all ${cells.length} cells of ${c.out} are complete; nothing to submit. ` +
+        `Gather them with: deno task sweep --collect ${c.out}`,
+    );
+    return;
+  }
+  const script = sbatchScript({
+    out: c.out,
+    name: `sweep-${c.out.split("/").filter((x) => x).at(-1)}`,
+    task: "train",
+    taskArgs: ["--skip-complete", "--resume"],
+    indices,
+    settings,
+    root: Deno.cwd(),
+    deno: Deno.execPath(),
+    denoDir: Deno.env.get("DENO_DIR") ?? null,
+  });
+  const path = await writeScript(c.out, script);
+  if (settings.dryRun) {
+    console.log(script);
+    console.log(
+      `# dry run: wrote ${cells.length} cell configs under ${c.out}/cells and ${path}; ` +
+        `${indices.length} cell(s) to run, ${complete} complete. Submit with: sbatch ${path}`,
+    );
+    return;
+  }
+  const job = await submit(path);
+  console.log(
+    `submitted job ${job}: ${indices.length} cell(s) of ${cells.length} ` +
+      `(${complete} already complete), at most ${settings.maxParallel} at once; ${path}\n` +
+      `watch it with: squeue -j ${job}\n` +
+      `when it is done: deno task sweep --collect ${c.out}`,
+  );
+}
+
+/** --collect: gathers the finished cells of a Slurm run into the ranked table and report. */
+async function collect(dir: string, flags: Record<string, string | boolean>): Promise<void> {
+  const path = `${dir}/sweep.json`;
+  if (!(await pathExists(path))) {
+    throw new UsageError(
+      `Flag --collect: ${path} does not exist; pass the --out folder of a sweep run with --slurm`,
+    );
+  }
+  const saved = await readConfigFile(path);
+  const c = readConfig({
+    ...mergeConfigObject(defaultFlags(FLAGS), saved, FLAGS, { source: `"${path}"` }),
+    out: dir,
+    backend: flags.backend,
+    threads: flags.threads,
+  });
+  const cells = gridCells(c);
+  const statuses = await Promise.all(cells.map((cell) => cellStatus(c.out, cell.id)));
+  const done = new Map<string, CellResult>();
+  // deno-lint-ignore no-explicit-any
+  let first: any = null;
+  for (const cell of cells) {
+    const r = await completedRun(trainConfigFrom(cellConfig(c, cell), cell.id));
+    if (r === null) continue;
+    first ??= r;
+    done.set(cell.id, fromTrainResults(c, cell, r));
+  }
+  const report = describeIncomplete(c.out, statuses);
+  if (first === null) {
+    console.error(report);
+    throw new Error(`None of the ${cells.length} cells of ${dir} has results yet`);
+  }
+  await finish(c, cells, done, {
+    mode: "slurm",
+    engine: String(first.engine),
+    dataset: { name: first.dataset.name, classNames: first.dataset.classNames },
+    train: first.dataset.train,
+    test: first.dataset.test,
+    steps: first.training.steps,
+    ranThisCall: 0,
+    skippedThisCall: done.size,
+    wallSeconds: [...done.values()].reduce(
+      (s, r) => s + r.training.seconds + r.evaluationSeconds,
+      0,
+    ),
+    incomplete: statuses.filter((s) => s.state !== "complete"),
+  });
+  if (report) {
+    console.error(`\n${report}`);
+    Deno.exit(3);
+  }
+}
+
+interface Outcome {
+  mode: "local" | "slurm";
+  engine: string;
+  dataset: { name: string; classNames: readonly string[] };
+  train: number;
+  test: number;
+  steps: number;
+  ranThisCall: number;
+  skippedThisCall: number;
+  wallSeconds: number;
+  incomplete: Awaited<ReturnType<typeof cellStatus>>[];
+}
+
+/** Ranks the finished cells and writes summary.md, results.json and report.html. */
+async function finish(
+  c: Config,
+  cells: Cell[],
+  done: Map<string, CellResult>,
+  o: Outcome,
+): Promise<void> {
+  const ranked = rank(c, cells, done);
+  const markdown = summaryMarkdown(c, ranked, {
+    dataset: o.dataset.name,
+    train: o.train,
+    test: o.test,
+    cells: cells.length,
+    steps: o.steps,
+  }) + (o.incomplete.length > 0
+    ? `\n${o.incomplete.length} of ${cells.length} cells have no results yet: ${
+      o.incomplete.map((s) =>
+        `${s.id} (${s.state})`
+      ).join(", ")
+    }.\n`
+    : "");
+  const settings = cellSettings(c);
   const config = {
     ...settings,
     backbones: c.backbones,
@@ -554,17 +718,19 @@ async function main(): Promise<void> {
   const keys = tableMetrics(c);
   const results = {
     title: `sweep: ${ranked.length} configurations ranked by ${c.rankBy}`,
-    subtitle: `${dataset.name}, ${trainIdx.length} training and ${testIdx.length} test images, ` +
-      `${c.epochs} epochs per cell, seeds ${c.seeds.join(", ")}, on ${engine}`,
+    subtitle: `${o.dataset.name}, ${o.train} training and ${o.test} test images, ` +
+      `${c.epochs} epochs per cell, seeds ${c.seeds.join(", ")}, on ${o.engine}` +
+      (o.mode === "slurm" ? " (Slurm array job)" : ""),
     run,
-    engine,
+    engine: o.engine,
+    mode: o.mode,
     config,
     rankBy: c.rankBy,
     dataset: {
-      name: dataset.name,
-      classNames: dataset.classNames,
-      train: trainIdx.length,
-      test: testIdx.length,
+      name: o.dataset.name,
+      classNames: o.dataset.classNames,
+      train: o.train,
+      test: o.test,
     },
     ranking: ranked,
     comparisons: keys.map((k) => ({
@@ -572,10 +738,11 @@ async function main(): Promise<void> {
       xLabel: "configuration",
       groups: ranked.map((r) => ({ name: r.config, metrics: { [k]: asSummary(r.metrics[k]) } })),
     })),
-    cells: cells.map((cell) => done.get(cell.id)!),
-    ranThisCall: ran,
-    skippedThisCall: skipped,
-    wallSeconds: (performance.now() - started) / 1000,
+    cells: cells.filter((cell) => done.has(cell.id)).map((cell) => done.get(cell.id)!),
+    incomplete: o.incomplete.map((s) => ({ id: s.id, state: s.state, reason: s.reason })),
+    ranThisCall: o.ranThisCall,
+    skippedThisCall: o.skippedThisCall,
+    wallSeconds: o.wallSeconds,
   };
   await writeJsonAtomic(`${c.out}/results.json`, results);
   await writeFileAtomic(`${c.out}/summary.md`, markdown);

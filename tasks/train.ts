@@ -4,42 +4,55 @@
  * command line override it). Writes under `--out` the trainer's checkpoints
  * and `train_log.jsonl`, the final model (`model/`, loadable with
  * `loadModel`), the resolved `config.json` (itself a valid `--config` file)
- * and `results.json` (run info, training history and test classification
- * metrics). `--resume` continues an interrupted run.
+ * and `results.json` (run info, training history, test classification
+ * metrics and, with `--explainers`, their localisation metrics). `--resume`
+ * continues an interrupted run (and starts one where there is none);
+ * `--skip-complete` exits at once when `--out` already holds this very run's
+ * `results.json`: the contract of a sweep's Slurm array task.
+ *
+ * The sweep runs its cells through {@linkcode runTraining} in-process, with
+ * the same config files a Slurm array task passes to `--config`.
  *
  * @module
  */
 import {
   augment,
+  backendInfo,
   collectRunInfo,
   createReferenceNet,
   createTwoBranchModel,
   evaluate,
   initBackend,
   listBackbones,
+  listExplainers,
   listSaliencyHeads,
   mixedLoss,
+  pathExists,
   saveModel,
+  tf,
   train,
   writeJsonAtomic,
 } from "../mod.ts";
-import type { LossWeights, TwoBranchModel } from "../mod.ts";
+import type { EngineName, LossWeights, TwoBranchModel } from "../mod.ts";
 import {
   backendFlag,
-  COMMON_FLAGS,
+  defaultFlags,
   type FlagSpec,
+  mergeConfigObject,
   numberFlag,
-  parseFlags,
+  parseFlagsWithConfig,
   runMain,
   UsageError,
 } from "./_cli.ts";
-import { datasetFlags, DATASETS, holdOut, openDataset } from "./_datasets.ts";
+import { datasetFlags, DATASETS, holdOut, openDataset, type OpenedDataset } from "./_datasets.ts";
 
 const SUMMARY =
   "Train a two-branch model (any backbone × saliency head × loss) on a dataset, from flags or a\n" +
   "JSON config file whose keys are the flag names (flags on the command line override it).\n" +
   "Writes checkpoints/, train_log.jsonl, model/, config.json and results.json to --out;\n" +
-  "--resume continues a run from its last checkpoint.";
+  "--resume continues a run from its last checkpoint (or starts one); --skip-complete exits at\n" +
+  "once when --out already holds this run's results.json. --explainers also scores their maps\n" +
+  "on the test split (localisation; deletion/insertion with --faithfulness).";
 
 /** The loss terms `--loss` accepts, by their flag spelling. */
 const LOSS_TERMS: Record<string, keyof LossWeights> = {
@@ -55,7 +68,8 @@ const LOSS_TERMS: Record<string, keyof LossWeights> = {
   gain: "gain",
 };
 
-const FLAGS: Record<string, FlagSpec> = {
+/** The flags of `deno task train`; a `--config` file's keys are these names. */
+export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   config: { type: "string", help: "JSON file of flag values (keys are flag names)" },
   dataset: {
     type: "string",
@@ -108,67 +122,35 @@ const FLAGS: Record<string, FlagSpec> = {
     default: "0",
     help: "stop after this many validations without improvement (0: never)",
   },
-  resume: { type: "boolean", default: false, help: "continue the run in --out" },
+  explainers: {
+    type: "string",
+    default: "",
+    help: "comma list of explainers to score on the test split, e.g. grad-cam,branch (none)",
+  },
+  faithfulness: {
+    type: "boolean",
+    default: false,
+    help: "with --explainers, also score deletion/insertion AUC (slow)",
+  },
+  resamples: { type: "string", default: "1000", help: "bootstrap resamples of each interval" },
+  "data-seed": {
+    type: "string",
+    default: "",
+    help: "seed of the synthetic set and the splits (default: --seed)",
+  },
+  resume: {
+    type: "boolean",
+    default: false,
+    help: "continue the run in --out (start one if there is none)",
+  },
+  "skip-complete": {
+    type: "boolean",
+    default: false,
+    help: "exit at once if --out already holds this run's results.json",
+  },
   overwrite: { type: "boolean", default: false, help: "replace a run already in --out" },
   out: { type: "string", default: "runs/train", help: "output folder" },
 };
-
-/** The flag names that the command line itself sets (not their defaults). */
-function givenOnCommandLine(args: string[]): Set<string> {
-  const given = new Set<string>();
-  for (const arg of args) {
-    const m = arg.match(/^--([^=]+)/);
-    if (m) given.add(m[1]);
-  }
-  return given;
-}
-
-/** Merges a config file under the command line's flags. */
-async function mergeConfigFile(
-  flags: Record<string, string | boolean>,
-  args: string[],
-): Promise<Record<string, string | boolean>> {
-  const path = typeof flags.config === "string" && flags.config !== "" ? flags.config : null;
-  if (path === null) return flags;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await Deno.readTextFile(path));
-  } catch (error) {
-    throw new UsageError(
-      `Config file "${path}": cannot read it as JSON: ${(error as Error).message}`,
-    );
-  }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-    throw new UsageError(`Config file "${path}": must hold a JSON object of flag values`);
-  }
-  const all: Record<string, FlagSpec> = { ...FLAGS, ...COMMON_FLAGS };
-  const given = givenOnCommandLine(args);
-  const merged = { ...flags };
-  for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
-    const spec = all[key];
-    if (!spec || key === "config" || key === "help") {
-      const known = Object.keys(all).filter((k) => k !== "config" && k !== "help");
-      throw new UsageError(
-        `Config file "${path}": unknown key "${key}" (known keys: ${known.join(", ")})`,
-      );
-    }
-    if (given.has(key)) continue;
-    if (spec.type === "boolean") {
-      if (typeof value !== "boolean") {
-        throw new UsageError(`Config file "${path}": key "${key}" must be true or false`);
-      }
-      merged[key] = value;
-    } else if (value === null) {
-      delete merged[key];
-    } else {
-      if (typeof value !== "string" && typeof value !== "number") {
-        throw new UsageError(`Config file "${path}": key "${key}" must be a string or a number`);
-      }
-      merged[key] = String(value);
-    }
-  }
-  return merged;
-}
 
 /** Parses `ce=1,bce=0.5` into loss weights, every unlisted term at 0. */
 function parseLoss(spec: string): LossWeights {
@@ -197,8 +179,60 @@ function parseLoss(spec: string): LossWeights {
   return weights;
 }
 
-function readConfig(flags: Record<string, string | boolean>) {
+/** A checked train config: the flags, typed. */
+export interface TrainConfig {
+  dataset: string;
+  root: string | null;
+  count: number;
+  classes: number;
+  size: number;
+  backbone: string;
+  head: string;
+  width: number;
+  dropout: number;
+  /** The --loss spelling, e.g. "ce=1,bce=1". */
+  loss: string;
+  lossWeights: LossWeights;
+  epochs: number;
+  batch: number;
+  optimizer: "adam" | "sgd";
+  lr: number;
+  weightDecay: number;
+  schedule: "constant" | "cosine" | "step";
+  warmup: number;
+  flip: number;
+  val: number;
+  metric: "val_loss" | "val_accuracy";
+  patience: number;
+  explainers: string[];
+  faithfulness: boolean;
+  resamples: number;
+  resume: boolean;
+  overwrite: boolean;
+  skipComplete: boolean;
+  out: string;
+  backend: EngineName | "auto";
+  threads: number;
+  seed: number;
+  dataSeed: number;
+}
+
+/** Reads and checks the flags (after any config file is merged in). */
+export function readConfig(flags: Record<string, string | boolean>): TrainConfig {
   const { dataset, root } = datasetFlags(flags);
+  const explainers = String(flags.explainers ?? "").split(",").map((s) => s.trim())
+    .filter((s) => s !== "");
+  for (const e of explainers) {
+    if (!listExplainers().includes(e)) {
+      throw new UsageError(
+        `Flag --explainers: unknown explainer "${e}" (choices: ${listExplainers().join(", ")})`,
+      );
+    }
+  }
+  const seed = numberFlag(flags, "seed", { integer: true });
+  const dataSeed = flags["data-seed"] === undefined || flags["data-seed"] === ""
+    ? seed
+    : numberFlag(flags, "data-seed", { integer: true });
   const backbone = String(flags.backbone);
   if (backbone !== "reference" && !listBackbones().includes(backbone)) {
     throw new UsageError(
@@ -249,19 +283,29 @@ function readConfig(flags: Record<string, string | boolean>) {
     val: numberFlag(flags, "val", { min: 0, max: 0.9 }),
     metric: metric as "val_loss" | "val_accuracy",
     patience: numberFlag(flags, "patience", { integer: true, min: 0 }),
+    explainers,
+    faithfulness: flags.faithfulness === true,
+    resamples: numberFlag(flags, "resamples", { integer: true, min: 10 }),
     resume: flags.resume === true,
     overwrite: flags.overwrite === true,
+    skipComplete: flags["skip-complete"] === true,
     out: String(flags.out),
     backend: backendFlag(flags),
     threads: numberFlag(flags, "threads", { integer: true, min: 1 }),
-    seed: numberFlag(flags, "seed", { integer: true }),
+    seed,
+    dataSeed,
   };
 }
 
-type Config = ReturnType<typeof readConfig>;
+type Config = TrainConfig;
+
+/** A train config from a config object (keys are flag names), every other flag at its default. */
+export function trainConfigFrom(values: Record<string, unknown>, source: string): TrainConfig {
+  return readConfig(mergeConfigObject(defaultFlags(TRAIN_FLAGS), values, TRAIN_FLAGS, { source }));
+}
 
 /** The resolved config in the flags' own spelling, so that it reads back as a `--config` file. */
-function configFile(c: Config): Record<string, string | number | boolean | null> {
+export function configFile(c: Config): Record<string, string | number | boolean | null> {
   return {
     dataset: c.dataset,
     root: c.root,
@@ -284,11 +328,47 @@ function configFile(c: Config): Record<string, string | number | boolean | null>
     val: c.val,
     metric: c.metric,
     patience: c.patience,
+    explainers: c.explainers.join(","),
+    faithfulness: c.faithfulness,
+    resamples: c.resamples,
     out: c.out,
     backend: c.backend,
     threads: c.threads,
     seed: c.seed,
+    "data-seed": c.dataSeed,
   };
+}
+
+/** What makes two runs the same run: the config less where and how it runs. */
+function runIdentity(c: Config): Record<string, unknown> {
+  const { out: _out, backend: _backend, threads: _threads, ...rest } = configFile(c);
+  return rest;
+}
+
+/**
+ * The results.json already in `c.out` if it is this very run's (same
+ * {@linkcode runIdentity}); null if there is none. Fails if it belongs to
+ * another run, so that a resubmitted cell never mixes two configurations.
+ */
+export async function completedRun(c: TrainConfig): Promise<Record<string, unknown> | null> {
+  const path = `${c.out}/results.json`;
+  if (!(await pathExists(path))) return null;
+  let done: { config?: Record<string, unknown> };
+  try {
+    done = JSON.parse(await Deno.readTextFile(path));
+  } catch (error) {
+    console.error(`${path}: cannot read it as JSON (${(error as Error).message}); rerunning`);
+    return null;
+  }
+  const { out: _o, backend: _b, threads: _t, ...had } = done.config ?? {};
+  const want = runIdentity(c);
+  if (JSON.stringify(had) !== JSON.stringify(want)) {
+    throw new UsageError(
+      `${path} holds another run (${JSON.stringify(had)}, now ${JSON.stringify(want)}); ` +
+        `pass another --out or delete that folder`,
+    );
+  }
+  return done as Record<string, unknown>;
 }
 
 function createNet(c: Config, numClasses: number): TwoBranchModel {
@@ -306,52 +386,69 @@ function createNet(c: Config, numClasses: number): TwoBranchModel {
   });
 }
 
-async function main(): Promise<void> {
-  const args = Deno.args;
-  const flags = await mergeConfigFile(parseFlags("train", SUMMARY, FLAGS, args), args);
-  const config = readConfig(flags);
-  const engine = await initBackend({ backend: config.backend, threads: config.threads });
-  const opened = await openDataset(config);
+/** Options of {@linkcode runTraining}. */
+export interface RunTrainingOptions {
+  /** The dataset already opened with this config's dataset flags (the sweep shares one). */
+  opened?: OpenedDataset;
+  /** Print the one-line outcome. @default {true} */
+  report?: boolean;
+}
+
+/**
+ * Trains, saves and evaluates one run as `deno task train` does, writing
+ * its files under `c.out`; returns the object written to `results.json`.
+ * The engine must be initialised.
+ */
+export async function runTraining(
+  c: TrainConfig,
+  options: RunTrainingOptions = {},
+): Promise<Record<string, unknown>> {
+  const engine = backendInfo()?.engine ?? tf.getBackend();
+  const opened = options.opened ?? await openDataset({ ...c, seed: c.dataSeed });
   const { dataset, test } = opened;
-  const { train: trainIdx, val: valIdx } = holdOut(dataset, opened.train, config.val, config.seed);
-  const model = createNet(config, dataset.classNames.length);
+  const { train: trainIdx, val: valIdx } = holdOut(dataset, opened.train, c.val, c.dataSeed);
+  const model = createNet(c, dataset.classNames.length);
   try {
     console.error(
       `model: ${model.name}, ${model.countParams().toLocaleString("en")} parameters; data: ` +
         `${dataset.name} (${dataset.classNames.length} classes), ${trainIdx.length} training, ` +
-        `${valIdx.length} validation and ${test.length} test images of ${config.size}×${config.size}`,
+        `${valIdx.length} validation and ${test.length} test images of ${c.size}×${c.size}`,
     );
-    await Deno.mkdir(config.out, { recursive: true });
-    const run = await collectRunInfo("train", configFile(config), config.seed);
+    await Deno.mkdir(c.out, { recursive: true });
+    const run = await collectRunInfo("train", configFile(c), c.seed);
     const started = performance.now();
     const result = await train(model, {
       dataset,
       trainIndices: trainIdx,
       valIndices: valIdx,
-      epochs: config.epochs,
-      batchSize: config.batch,
-      seed: config.seed,
-      optimizer: { name: config.optimizer, lr: config.lr, weightDecay: config.weightDecay },
-      schedule: { schedule: config.schedule, warmupSteps: config.warmup },
-      loss: mixedLoss(config.lossWeights),
-      transform: config.flip > 0
-        ? (sample, rng) => augment(sample, rng, { flipProbability: config.flip })
+      epochs: c.epochs,
+      batchSize: c.batch,
+      seed: c.seed,
+      optimizer: { name: c.optimizer, lr: c.lr, weightDecay: c.weightDecay },
+      schedule: { schedule: c.schedule, warmupSteps: c.warmup },
+      loss: mixedLoss(c.lossWeights),
+      transform: c.flip > 0
+        ? (sample, rng) => augment(sample, rng, { flipProbability: c.flip })
         : undefined,
-      metric: config.metric,
-      patience: config.patience > 0 ? config.patience : Infinity,
-      outDir: config.out,
-      resume: config.resume,
-      overwrite: config.overwrite,
+      metric: c.metric,
+      patience: c.patience > 0 ? c.patience : Infinity,
+      outDir: c.out,
+      resume: c.resume,
+      overwrite: c.overwrite,
     });
     const trainSeconds = (performance.now() - started) / 1000;
-    await saveModel(model, `${config.out}/model`);
-    await writeJsonAtomic(`${config.out}/config.json`, configFile(config));
+    await saveModel(model, `${c.out}/model`);
+    await writeJsonAtomic(`${c.out}/config.json`, configFile(c));
+    const evalStarted = performance.now();
     const evaluation = test.length > 0
       ? await evaluate(model, dataset, {
         indices: test,
-        explainers: [],
-        faithfulness: false,
-        seed: config.seed,
+        batchSize: 32,
+        explainers: c.explainers,
+        faithfulness: c.faithfulness,
+        faithfulnessSteps: 8,
+        resamples: c.resamples,
+        seed: c.seed,
         progress: false,
       })
       : null;
@@ -359,8 +456,8 @@ async function main(): Promise<void> {
       title: `train: ${model.name} on ${dataset.name}`,
       run,
       engine,
-      config: configFile(config),
-      lossWeights: config.lossWeights,
+      config: configFile(c),
+      lossWeights: c.lossWeights,
       model: { name: model.name, parameters: model.countParams() },
       dataset: {
         name: dataset.name,
@@ -379,24 +476,44 @@ async function main(): Promise<void> {
         seconds: trainSeconds,
         history: result.history,
       },
+      evaluationSeconds: (performance.now() - evalStarted) / 1000,
       test: evaluation ? evaluation.classification : null,
+      explainers: evaluation
+        ? Object.fromEntries(
+          Object.entries(evaluation.explainers).map(([name, e]) => [name, { metrics: e.metrics }]),
+        )
+        : {},
     };
-    await writeJsonAtomic(`${config.out}/results.json`, results);
-    const acc = evaluation?.classification.accuracy;
-    console.log(
-      `trained ${result.history.length} epoch(s) this call, ${result.epochs} in all ` +
-        `(${result.steps} steps${result.stoppedEarly ? ", stopped early" : ""}) in ` +
-        `${trainSeconds.toFixed(1)} s on ${engine}` +
-        (acc
-          ? `; test accuracy ${(100 * acc.mean).toFixed(1)}% [${(100 * acc.ci[0]).toFixed(1)}, ${
-            (100 * acc.ci[1]).toFixed(1)
-          }]`
-          : "") +
-        `\nwrote ${config.out}/model, ${config.out}/config.json and ${config.out}/results.json`,
-    );
+    await writeJsonAtomic(`${c.out}/results.json`, results);
+    if (options.report ?? true) {
+      const acc = evaluation?.classification.accuracy;
+      console.log(
+        `trained ${result.history.length} epoch(s) this call, ${result.epochs} in all ` +
+          `(${result.steps} steps${result.stoppedEarly ? ", stopped early" : ""}) in ` +
+          `${trainSeconds.toFixed(1)} s on ${engine}` +
+          (acc
+            ? `; test accuracy ${(100 * acc.mean).toFixed(1)}% [${(100 * acc.ci[0]).toFixed(1)}, ${
+              (100 * acc.ci[1]).toFixed(1)
+            }]`
+            : "") +
+          `\nwrote ${c.out}/model, ${c.out}/config.json and ${c.out}/results.json`,
+      );
+    }
+    return results;
   } finally {
     model.dispose();
   }
+}
+
+async function main(): Promise<void> {
+  const flags = await parseFlagsWithConfig("train", SUMMARY, TRAIN_FLAGS, Deno.args);
+  const config = readConfig(flags);
+  if (config.skipComplete && await completedRun(config) !== null) {
+    console.log(`${config.out}/results.json: this run is already complete; nothing to do`);
+    return;
+  }
+  await initBackend({ backend: config.backend, threads: config.threads });
+  await runTraining(config);
 }
 
 if (import.meta.main) await runMain(main);

@@ -28,7 +28,7 @@ const CELLS = [
 
 async function mtimes(out: string): Promise<number[]> {
   return await Promise.all(
-    CELLS.map(async (id) => (await Deno.stat(`${out}/cells/${id}/result.json`)).mtime!.getTime()),
+    CELLS.map(async (id) => (await Deno.stat(`${out}/cells/${id}/results.json`)).mtime!.getTime()),
   );
 }
 
@@ -50,10 +50,16 @@ Deno.test("sweep: runs a 4-cell grid, a rerun skips every cell, and a deleted ce
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /ran 4 cell\(s\), skipped 0 already done/);
     for (const id of CELLS) {
-      const cell = JSON.parse(await Deno.readTextFile(`${out}/cells/${id}/result.json`));
-      assert.equal(cell.cell.id, id);
+      // Each cell is a `deno task train` run, from the config file cells/<id>.json.
+      const cell = JSON.parse(await Deno.readTextFile(`${out}/cells/${id}/results.json`));
+      const config = JSON.parse(await Deno.readTextFile(`${out}/cells/${id}.json`));
+      assert.equal(cell.run.task, "train");
+      assert.equal(cell.config.seed, Number(id.at(-1)), "the cell's training seed");
+      assert.equal(cell.config["data-seed"], 0, "every cell shares the data of --seed");
+      assert.equal(config.loss, "ce=1,bce=1");
+      assert.equal(config.val, 0);
       assert.equal(cell.training.steps, 4, "32 training images in batches of 8, one epoch");
-      const acc = cell.classification.accuracy;
+      const acc = cell.test.accuracy;
       assert.ok(acc.mean >= 0 && acc.mean <= 1 && acc.ci[0] <= acc.mean && acc.mean <= acc.ci[1]);
       for (const e of ["grad-cam", "branch"]) {
         for (const m of ["energyPointingGame", "pointingGame", "maskAuc"]) {
@@ -83,7 +89,7 @@ Deno.test("sweep: runs a 4-cell grid, a rerun skips every cell, and a deleted ce
     const top = results.ranking[0];
     const seedMeans = await Promise.all(
       top.seeds.map(async (s: number) =>
-        JSON.parse(await Deno.readTextFile(`${out}/cells/${top.config}-s${s}/result.json`))
+        JSON.parse(await Deno.readTextFile(`${out}/cells/${top.config}-s${s}/results.json`))
           .explainers.branch.metrics.energyPointingGame.mean
       ),
     );
@@ -103,7 +109,7 @@ Deno.test("sweep: runs a 4-cell grid, a rerun skips every cell, and a deleted ce
     assert.deepEqual(await mtimes(out), before);
 
     // Deleting one cell's result reruns that cell only.
-    await Deno.remove(`${out}/cells/plain_cnn-cam-bce-w1-s1/result.json`);
+    await Deno.remove(`${out}/cells/plain_cnn-cam-bce-w1-s1/results.json`);
     const third = await runSweep([...TINY, `--out=${out}`]);
     assert.equal(third.code, 0, third.stderr);
     assert.match(third.stdout, /ran 1 cell\(s\), skipped 3 already done/);
@@ -117,7 +123,7 @@ Deno.test("sweep: runs a 4-cell grid, a rerun skips every cell, and a deleted ce
     assert.equal(other.code, 2);
     assert.match(
       other.stderr,
-      /result\.json: cell reference-builtin-bce-w1-s0 was run with other settings/,
+      /reference-builtin-bce-w1-s0\/results\.json holds another run .*"epochs":1.*"epochs":2/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -154,4 +160,120 @@ Deno.test("sweep: a bad backbone, loss, weight or rank-by metric exits 2 naming 
     rankBy.stderr,
     /Flag --rank-by: unknown metric "branch.deletionAuc" \(choices: accuracy, /,
   );
+});
+
+Deno.test("sweep --slurm --dry-run writes one train config per cell and prints an array script", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = `${dir}/grid`;
+    const r = await runSweep([
+      ...TINY,
+      `--out=${out}`,
+      "--slurm",
+      "--dry-run",
+      "--partition=gpu",
+      "--time=00:30:00",
+      "--mem=6G",
+      "--cpus-per-task=4",
+      "--gpus=1",
+      "--max-parallel=2",
+      "--sbatch-arg=--account=lab;--qos=short",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const script = await Deno.readTextFile(`${out}/slurm/array.sbatch`);
+    assert.ok(r.stdout.startsWith(script.trimEnd()), "prints the script it wrote");
+    for (
+      const line of [
+        "#SBATCH --array=0-3%2",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=00:30:00",
+        "#SBATCH --mem=6G",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --gres=gpu:1",
+        "#SBATCH --account=lab",
+        "#SBATCH --qos=short",
+        `#SBATCH --output=${out}/slurm/%A_%a.out`,
+      ]
+    ) assert.ok(script.includes(`${line}\n`), line);
+    assert.match(script, /task train --config "\$CELLS\/\$id\.json" .*--skip-complete --resume/);
+    // Line i + 1 of cells.txt is array index i; each names a config file train can read.
+    const ids = (await Deno.readTextFile(`${out}/cells/cells.txt`)).trim().split("\n");
+    assert.deepEqual(ids, CELLS);
+    for (const id of ids) {
+      const config = JSON.parse(await Deno.readTextFile(`${out}/cells/${id}.json`));
+      assert.equal(config.out, `${out}/cells/${id}`);
+    }
+    assert.match(r.stdout, /dry run: .* 4 cell\(s\) to run, 0 complete/);
+    // Nothing ran.
+    assert.equal(await Deno.stat(`${out}/cells/${CELLS[0]}`).catch(() => null), null);
+
+    // The shell script is valid bash, and a cell's config is a valid `deno task train` config.
+    const bash = await new Deno.Command("bash", { args: ["-n", `${out}/slurm/array.sbatch`] })
+      .output();
+    assert.equal(bash.code, 0, new TextDecoder().decode(bash.stderr));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("sweep --slurm without sbatch on PATH exits 2 and says how to go on", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "tasks/sweep.ts", ...TINY, `--out=${dir}/grid`, "--slurm"],
+      cwd: new URL("../../", import.meta.url),
+      env: { PATH: dir, NO_COLOR: "1" },
+      stderr: "piped",
+      stdout: "piped",
+    }).output();
+    assert.equal(out.code, 2);
+    assert.match(
+      new TextDecoder().decode(out.stderr),
+      /Flag --slurm: sbatch is not on PATH\. .*--dry-run/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("sweep --collect ranks the finished cells and names the missing and failed ones with their logs", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = `${dir}/grid`;
+    const ran = await runSweep([...TINY, `--out=${out}`]);
+    assert.equal(ran.code, 0, ran.stderr);
+    const full = JSON.parse(await Deno.readTextFile(`${out}/results.json`));
+    // Gathering a complete run gives the same ranking as running it.
+    const all = await runSweep([`--collect=${out}`]);
+    assert.equal(all.code, 0, all.stderr);
+    const collected = JSON.parse(await Deno.readTextFile(`${out}/results.json`));
+    assert.equal(collected.mode, "slurm");
+    assert.deepEqual(collected.ranking, full.ranking);
+
+    // One cell never ran, one failed (its log ends with a non-zero exit).
+    await Deno.remove(`${out}/cells/${CELLS[1]}`, { recursive: true });
+    await Deno.remove(`${out}/cells/${CELLS[3]}/results.json`);
+    await Deno.writeTextFile(
+      `${out}/cells/${CELLS[3]}/cell.log`,
+      "saliency-lab: start cell x\nError: out of memory in conv2d\nsaliency-lab: exit status 1\n",
+    );
+    const some = await runSweep([`--collect=${out}`]);
+    assert.equal(some.code, 3, some.stderr);
+    assert.match(some.stderr, /2 of 4 cell\(s\) have no results/);
+    assert.match(some.stderr, new RegExp(`- ${CELLS[1]}: missing, never started`));
+    assert.match(some.stderr, new RegExp(`- ${CELLS[3]}: failed, exited with status 1`));
+    assert.match(some.stderr, /Error: out of memory in conv2d/);
+    const partial = JSON.parse(await Deno.readTextFile(`${out}/results.json`));
+    assert.equal(partial.cells.length, 2);
+    assert.deepEqual(partial.incomplete.map((s: { id: string }) => s.id), [CELLS[1], CELLS[3]]);
+    // Each configuration now pools its one finished seed.
+    for (const row of partial.ranking) assert.equal(row.seeds.length, 1);
+    assert.match(await Deno.readTextFile(`${out}/summary.md`), /2 of 4 cells have no results yet/);
+
+    const none = await runSweep([`--collect=${dir}/nowhere`]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /nowhere\/sweep\.json does not exist/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
