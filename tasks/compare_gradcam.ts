@@ -45,7 +45,28 @@ import type {
 } from "../mod.ts";
 import { datasetFlags, DATASETS, openDataset, type OpenedDataset } from "./_datasets.ts";
 import { galleryPictures } from "./_gallery.ts";
-import { backendFlag, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
+import {
+  backendFlag,
+  type FlagSpec,
+  givenOnCommandLine,
+  mergeConfigObject,
+  numberFlag,
+  parseFlags,
+  readConfigFile,
+  runMain,
+  UsageError,
+} from "./_cli.ts";
+import {
+  cellPaths,
+  cellStatus,
+  describeIncomplete,
+  sbatchScript,
+  SLURM_FLAGS,
+  slurmSettings,
+  submit,
+  writeCells,
+  writeScript,
+} from "./_slurm.ts";
 
 const LOSSES = ["bce", "dice", "rrr", "gain"] as const;
 type LossName = typeof LOSSES[number];
@@ -55,9 +76,31 @@ const SUMMARY =
   "supervision of its saliency branch, on the same data, seed, batch order and steps; compare\n" +
   "their accuracy and where their saliency maps land (Grad-CAM, vanilla gradients, branch map),\n" +
   "with bootstrap intervals and paired tests. Writes results.json, summary.md, report.html and\n" +
-  "saliency.png to --out.";
+  "saliency.png to --out. --preset quick is the demo's smaller run; flags and a --config file\n" +
+  "override a preset. With --seeds N --slurm each seed runs as one task of a Slurm array job;\n" +
+  "--collect <out> then pools them (exit status 3 while some seeds have no results).";
 
-const FLAGS = {
+/** Named sets of flag values; the command line and a --config file override them. */
+const PRESETS: Record<string, Record<string, string>> = {
+  full: {},
+  quick: { steps: "300", count: "800", size: "40" },
+};
+
+const FLAGS: Record<string, FlagSpec> = {
+  config: { type: "string", help: "JSON file of flag values (keys are flag names)" },
+  preset: {
+    type: "string",
+    default: "full",
+    help: `preset of the flags below: ${
+      Object.entries(PRESETS).map(([k, v]) =>
+        `${k}${
+          Object.keys(v).length
+            ? ` (${Object.entries(v).map(([f, x]) => `--${f} ${x}`).join(", ")})`
+            : ""
+        }`
+      ).join(", ")
+    }`,
+  },
   dataset: {
     type: "string",
     default: "synthetic",
@@ -96,8 +139,34 @@ const FLAGS = {
     default: false,
     help: "put a class-coded decoy patch on the training images (random on the test images)",
   },
+  "seed-index": {
+    type: "string",
+    default: "",
+    help: "run only this seed of the --seeds series (0-based; what a --slurm array task runs)",
+  },
   out: { type: "string", default: "runs/compare-gradcam", help: "output folder" },
-} as const;
+  ...SLURM_FLAGS,
+};
+
+/** The flags that define the study, as its Slurm cells and compare.json carry them. */
+const STUDY_FLAGS = [
+  "dataset",
+  "root",
+  "loss",
+  "loss-weight",
+  "backbone",
+  "steps",
+  "batch",
+  "size",
+  "width",
+  "count",
+  "classes",
+  "lr",
+  "seeds",
+  "shortcut",
+  "seed",
+  "backend",
+] as const;
 
 /** The localisation and faithfulness metrics the tables show, with how they read. */
 const METRICS: { key: string; label: string; higher: boolean }[] = [
@@ -134,6 +203,8 @@ interface Config {
   threads: number;
   seed: number;
   seeds: number;
+  /** Run only this index of the seed series, or null for all. */
+  seedIndex: number | null;
   steps: number;
   batch: number;
   size: number;
@@ -169,6 +240,13 @@ function readConfig(flags: Record<string, string | boolean>): Config {
     threads: numberFlag(flags, "threads", { integer: true, min: 1 }),
     seed: numberFlag(flags, "seed", { integer: true }),
     seeds: numberFlag(flags, "seeds", { integer: true, min: 1, max: 100 }),
+    seedIndex: flags["seed-index"] === undefined || flags["seed-index"] === ""
+      ? null
+      : numberFlag(flags, "seed-index", {
+        integer: true,
+        min: 0,
+        max: numberFlag(flags, "seeds", { integer: true, min: 1 }) - 1,
+      }),
     steps: numberFlag(flags, "steps", { integer: true, min: 1 }),
     batch: numberFlag(flags, "batch", { integer: true, min: 2 }),
     size: numberFlag(flags, "size", { integer: true, min: 16 }),
@@ -576,7 +654,7 @@ function pooledPairs(runs: SeedRun[], comparison: string, metric: string) {
 
 function summaryMarkdown(
   config: Config,
-  dataset: Dataset,
+  dataset: { name: string; classNames: readonly string[] },
   h: ReturnType<typeof headline>,
   sizes: { train: number; test: number },
 ): string {
@@ -688,8 +766,47 @@ function verdict(h: ReturnType<typeof headline>): string {
   return say.join("\n");
 }
 
+/** The flags: the command line over a --config file over the --preset over the defaults. */
+async function readFlags(args: string[]): Promise<Record<string, string | boolean>> {
+  const flags = parseFlags("compare-gradcam", SUMMARY, FLAGS, args);
+  const given = givenOnCommandLine(args);
+  const path = typeof flags.config === "string" && flags.config !== "" ? flags.config : null;
+  const file = path === null ? {} : await readConfigFile(path);
+  const preset = String(given.has("preset") ? flags.preset : file.preset ?? flags.preset);
+  if (!(preset in PRESETS)) {
+    throw new UsageError(
+      `Flag --preset must be one of ${Object.keys(PRESETS).join(", ")}; got "${preset}"`,
+    );
+  }
+  const fromPreset = mergeConfigObject(flags, PRESETS[preset], FLAGS, {
+    source: `Preset ${preset}`,
+    given: new Set([...given, ...Object.keys(file)]),
+  });
+  fromPreset.preset = preset;
+  return path === null
+    ? fromPreset
+    : mergeConfigObject(fromPreset, file, FLAGS, { source: `Config file "${path}"`, given });
+}
+
+/** The study's own flags (those that change its figures). */
+function studyFlags(flags: Record<string, string | boolean>): Record<string, unknown> {
+  return Object.fromEntries(
+    STUDY_FLAGS.filter((k) => flags[k] !== undefined).map((k) => [k, flags[k]]),
+  );
+}
+
+/** The Slurm cell of seed index `k`: the study's flags for that seed alone, into cells/seed-<k>/. */
+function seedCell(out: string, flags: Record<string, string | boolean>, k: number) {
+  const id = `seed-${k}`;
+  return {
+    id,
+    config: { ...studyFlags(flags), "seed-index": k, out: cellPaths(out, id).dir },
+  };
+}
+
 async function main(): Promise<void> {
-  const flags = parseFlags("compare-gradcam", SUMMARY, FLAGS, Deno.args);
+  const flags = await readFlags(Deno.args);
+  if (typeof flags.collect === "string") return await collect(flags.collect);
   const config = readConfig(flags);
   if (config.root !== null && !(await pathExists(config.root))) {
     throw new UsageError(
@@ -697,6 +814,8 @@ async function main(): Promise<void> {
         `(choices: ${DATASETS.join(", ")}; only synthetic needs no --root)`,
     );
   }
+  if (flags.slurm === true) return await submitSeeds(config, flags);
+  if (flags["dry-run"] === true) throw new UsageError("Flag --dry-run goes with --slurm");
   const engine = await initBackend({ backend: config.backend, threads: config.threads });
   const loaded = await loadData(config);
   if (config.shortcut) {
@@ -705,7 +824,8 @@ async function main(): Promise<void> {
   const { dataset, train: trainIdx, test: testIdx } = loaded;
   if (testIdx.length === 0) throw new UsageError(`The test split of ${dataset.name} is empty`);
   await Deno.mkdir(config.out, { recursive: true });
-  const run = await collectRunInfo("compare-gradcam", { ...config }, config.seed);
+  const { seedIndex: _seedIndex, ...shown } = config;
+  const run = await collectRunInfo("compare-gradcam", { ...shown }, config.seed);
   console.error(
     `data: ${dataset.name} (${dataset.classNames.join(", ")}), ${trainIdx.length} training and ` +
       `${testIdx.length} test images of ${config.size}×${config.size}; backbone ${config.backbone}`,
@@ -714,7 +834,10 @@ async function main(): Promise<void> {
   const runs: SeedRun[] = [];
   let last: { a: TwoBranchModel; b: TwoBranchModel } | null = null;
   const started = performance.now();
-  for (let s = 0; s < config.seeds; s++) {
+  const indices = config.seedIndex === null
+    ? Array.from({ length: config.seeds }, (_, s) => s)
+    : [config.seedIndex];
+  for (const s of indices) {
     const seed = config.seed + s;
     const { run: r, models } = await runSeed(
       config,
@@ -729,21 +852,163 @@ async function main(): Promise<void> {
     }
     last = models;
   }
-  const h = headline(runs);
-  const { images, gallery, gridPath } = await pictures(
-    config,
-    dataset,
-    runs.at(-1)!,
-    last!,
-  );
-  last!.a.dispose();
-  last!.b.dispose();
+  let pics;
+  try {
+    pics = await pictures(config, dataset, runs.at(-1)!, last!);
+  } finally {
+    last!.a.dispose();
+    last!.b.dispose();
+  }
+  // The gallery's pictures as files too, so that --collect can build the report from them.
+  await Deno.mkdir(`${config.out}/gallery`, { recursive: true });
+  for (const [key, png] of Object.entries(pics.images)) {
+    await writeFileAtomic(`${config.out}/gallery/${encodeURIComponent(key)}.png`, png);
+  }
+  await writeOutputs(config, {
+    run,
+    engine,
+    dataset: { name: dataset.name, classNames: dataset.classNames },
+    train: trainIdx.length,
+    test: testIdx.length,
+    runs,
+    pictures: pics,
+    wallSeconds: (performance.now() - started) / 1000,
+    incomplete: [],
+  });
+}
 
+/** --slurm: one array task per seed, each `compare-gradcam --config cells/seed-<k>.json`. */
+async function submitSeeds(config: Config, flags: Record<string, string | boolean>): Promise<void> {
+  if (config.seedIndex !== null) throw new UsageError("Flag --seed-index does not go with --slurm");
+  const settings = slurmSettings(flags);
+  const cells = Array.from({ length: config.seeds }, (_, k) => seedCell(config.out, flags, k));
+  await writeCells(config.out, cells);
+  await writeJsonAtomic(`${config.out}/compare.json`, studyFlags(flags));
+  const indices: number[] = [];
+  for (const [i, cell] of cells.entries()) {
+    const status = await cellStatus(config.out, cell.id);
+    if (status.state !== "complete") indices.push(i);
+  }
+  if (indices.length === 0) {
+    console.log(
+      `all ${cells.length} seeds of ${config.out} are complete; nothing to submit. ` +
+        `Gather them with: deno task compare-gradcam --collect ${config.out}`,
+    );
+    return;
+  }
+  const script = sbatchScript({
+    out: config.out,
+    name: `compare-gradcam-${config.out.split("/").filter((x) => x).at(-1)}`,
+    task: "compare-gradcam",
+    taskArgs: [],
+    indices,
+    settings,
+    root: Deno.cwd(),
+    deno: Deno.execPath(),
+    denoDir: Deno.env.get("DENO_DIR") ?? null,
+  });
+  const path = await writeScript(config.out, script);
+  if (settings.dryRun) {
+    console.log(script);
+    console.log(
+      `# dry run: wrote ${cells.length} seed configs under ${config.out}/cells and ${path}; ` +
+        `${indices.length} to run. Submit with: sbatch ${path}`,
+    );
+    return;
+  }
+  const job = await submit(path);
+  console.log(
+    `submitted job ${job}: ${indices.length} of ${cells.length} seed(s); ${path}\n` +
+      `watch it with: squeue -j ${job}\n` +
+      `when it is done: deno task compare-gradcam --collect ${config.out}`,
+  );
+}
+
+/** --collect: pools the seeds of a Slurm run into one comparison, as a local --seeds N run does. */
+async function collect(dir: string): Promise<void> {
+  const path = `${dir}/compare.json`;
+  if (!(await pathExists(path))) {
+    throw new UsageError(
+      `Flag --collect: ${path} does not exist; pass the --out folder of a compare-gradcam ` +
+        `run with --slurm`,
+    );
+  }
+  const saved = await readConfigFile(path);
+  const flags = mergeConfigObject(
+    parseFlags("compare-gradcam", SUMMARY, FLAGS, []),
+    saved,
+    FLAGS,
+    { source: `"${path}"` },
+  );
+  const config = readConfig({ ...flags, out: dir });
+  const cells = Array.from({ length: config.seeds }, (_, k) => seedCell(dir, flags, k));
+  const statuses = await Promise.all(cells.map((cell) => cellStatus(dir, cell.id)));
+  const runs: SeedRun[] = [];
+  // deno-lint-ignore no-explicit-any
+  let last: any = null;
+  let lastDir = "";
+  for (const cell of cells) {
+    const p = cellPaths(dir, cell.id);
+    if (!(await pathExists(p.results))) continue;
+    const r = JSON.parse(await Deno.readTextFile(p.results));
+    runs.push(r.seeds[0]);
+    last = r;
+    lastDir = p.dir;
+  }
+  const report = describeIncomplete(dir, statuses);
+  if (last === null) {
+    console.error(report);
+    throw new Error(`None of the ${cells.length} seeds of ${dir} has results yet`);
+  }
+  const images: Record<string, Uint8Array> = {};
+  for await (const entry of Deno.readDir(`${lastDir}/gallery`)) {
+    if (entry.isFile && entry.name.endsWith(".png")) {
+      images[decodeURIComponent(entry.name.slice(0, -4))] = await Deno.readFile(
+        `${lastDir}/gallery/${entry.name}`,
+      );
+    }
+  }
+  const gridPath = `${dir}/saliency.png`;
+  await writeFileAtomic(gridPath, await Deno.readFile(`${lastDir}/saliency.png`));
+  await writeOutputs(config, {
+    engine: String(last.engine),
+    dataset: { name: last.dataset.name, classNames: last.dataset.classNames },
+    train: last.dataset.train,
+    test: last.dataset.test,
+    runs,
+    pictures: { images, gallery: last.gallery, gridPath },
+    wallSeconds: runs.reduce((s, r) => s + r.trainSeconds, 0),
+    incomplete: statuses.filter((s) => s.state !== "complete"),
+  });
+  if (report) {
+    console.error(`\n${report}`);
+    Deno.exit(3);
+  }
+}
+
+interface Outputs {
+  /** Run info collected when the run started (collected at the end if absent). */
+  run?: Awaited<ReturnType<typeof collectRunInfo>>;
+  engine: string;
+  dataset: { name: string; classNames: readonly string[] };
+  train: number;
+  test: number;
+  runs: SeedRun[];
+  pictures: Awaited<ReturnType<typeof pictures>>;
+  wallSeconds: number;
+  incomplete: Awaited<ReturnType<typeof cellStatus>>[];
+}
+
+/** Writes results.json, summary.md and report.html from the seeds' runs. */
+async function writeOutputs(config: Config, o: Outputs): Promise<void> {
+  const { runs, dataset } = o;
+  const h = headline(runs);
+  const { images, gallery, gridPath } = o.pictures;
   const lastRun = runs.at(-1)!;
   const toSummary = (f: Figure): MetricSummary => ({
     mean: f.mean,
     ci: f.ci,
-    scored: testIdx.length,
+    scored: o.test,
     excluded: 0,
   });
   const metricsOf = (name: string) =>
@@ -782,39 +1047,44 @@ async function main(): Promise<void> {
       : []),
   ];
   const trainSeconds = runs.reduce((s, r) => s + r.trainSeconds, 0);
+  const { seedIndex: _seedIndex, ...shown } = config;
+  const run = o.run ?? await collectRunInfo("compare-gradcam", { ...shown }, config.seed);
   const results = {
     title: "compare-gradcam: baseline (a) vs location-supervised (b)",
-    subtitle: `${dataset.name}${config.shortcut ? " + decoy shortcut" : ""}: ${trainIdx.length} ` +
-      `training and ${testIdx.length} test images, ${config.steps} steps each, ` +
-      `seeds ${h.seeds.join(", ")}, on ${engine}`,
+    subtitle: `${dataset.name}${config.shortcut ? " + decoy shortcut" : ""}: ${o.train} ` +
+      `training and ${o.test} test images, ${config.steps} steps each, ` +
+      `seeds ${h.seeds.join(", ")}, on ${o.engine}`,
     run,
-    engine,
-    config,
+    engine: o.engine,
+    config: shown,
     dataset: {
       name: dataset.name,
       classNames: dataset.classNames,
-      train: trainIdx.length,
-      test: testIdx.length,
+      train: o.train,
+      test: o.test,
     },
     trainSeconds,
-    wallSeconds: (performance.now() - started) / 1000,
+    wallSeconds: o.wallSeconds,
     summary: h,
     comparisons,
-    trainLog: epochLog(lastRun, Math.floor(trainIdx.length / config.batch)),
+    trainLog: epochLog(lastRun, Math.floor(o.train / config.batch)),
     classification: { classNames: dataset.classNames, ...lastRun.b.classification },
     gallery,
+    incomplete: o.incomplete.map((s) => ({ id: s.id, state: s.state, reason: s.reason })),
     seeds: runs,
   };
   await writeJsonAtomic(`${config.out}/results.json`, results);
-  const markdown = summaryMarkdown(config, dataset, h, {
-    train: trainIdx.length,
-    test: testIdx.length,
-  });
+  const markdown = summaryMarkdown(config, dataset, h, { train: o.train, test: o.test }) +
+    (o.incomplete.length > 0
+      ? `\n${o.incomplete.length} of ${config.seeds} seeds have no results yet: ${
+        o.incomplete.map((s) => `${s.id} (${s.state})`).join(", ")
+      }.\n`
+      : "");
   await writeFileAtomic(`${config.out}/summary.md`, markdown);
   await writeReport(`${config.out}/report.html`, results, { images });
   console.log(`\n${markdown}`);
   console.log(
-    `${trainSeconds.toFixed(0)} s training on ${engine}; wrote ${config.out}/summary.md, ` +
+    `${trainSeconds.toFixed(0)} s training on ${o.engine}; wrote ${config.out}/summary.md, ` +
       `${config.out}/results.json, ${config.out}/report.html and ${gridPath}`,
   );
 }
