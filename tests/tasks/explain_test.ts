@@ -57,7 +57,7 @@ Deno.test("deno task explain prints --help, and names a missing image, model or 
   const help = await explainTask(["--help"]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: deno task explain/);
-  assert.match(help.stdout, /--method <value>\s+explainer: .*grad-cam/);
+  assert.match(help.stdout, /--method <value>\s+explainers, comma-separated: .*grad-cam/);
 
   const f = await fixture();
   try {
@@ -84,6 +84,71 @@ Deno.test("deno task explain prints --help, and names a missing image, model or 
     const badTarget = await explainTask([`--model=${f.model}`, `--image=${f.image}`, "--target=7"]);
     assert.equal(badTarget.code, 2);
     assert.match(badTarget.stderr, /Flag --target must be below the model's 3 classes, got 7/);
+  } finally {
+    await Deno.remove(f.dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task explain on a folder writes one overlay per image, mirrors subfolders, and names a broken file", async () => {
+  const f = await fixture();
+  try {
+    const input = `${f.dir}/birds`;
+    await Deno.mkdir(`${input}/night`, { recursive: true });
+    await Deno.copyFile(f.image, `${input}/a.png`);
+    await Deno.copyFile(f.image, `${input}/night/b.PNG`);
+    await Deno.writeTextFile(`${input}/notes.txt`, "not an image, so not read");
+    const out = `${f.dir}/out`;
+    const r = await explainTask([
+      `--model=${f.model}`,
+      `--image=${input},${f.image}`,
+      "--method=grad-cam,vanilla-gradient",
+      "--cell=32",
+      `--out=${out}`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /explained 3 image\(s\) with grad-cam, vanilla-gradient/);
+    const results = JSON.parse(await Deno.readTextFile(`${out}/results.json`));
+    assert.equal(results.run.task, "explain");
+    assert.deepEqual(results.methods, ["grad-cam", "vanilla-gradient"]);
+    assert.deepEqual(
+      results.images.map((x: { png: string }) => x.png.slice(out.length + 1)),
+      [
+        "birds/a-grad-cam+vanilla-gradient.png",
+        "birds/night/b-grad-cam+vanilla-gradient.png",
+        "bird-grad-cam+vanilla-gradient.png",
+      ],
+    );
+    // The same picture thrice: the same prediction each time.
+    const predicted = results.images.map((x: { predicted: number }) => x.predicted);
+    assert.ok(predicted.every((p: number) => p === predicted[0]), `${predicted}`);
+    const sharp = await loadSharp();
+    for (const item of results.images) {
+      const meta = await sharp(await Deno.readFile(item.png)).metadata();
+      // Three 32-px panels (input and two methods) with 4-px padding.
+      assert.equal(meta.width, 3 * 32 + 4 * 4, item.png);
+    }
+
+    // A corrupt image is named at the end, the others are still written, and the exit status is 1.
+    await Deno.writeTextFile(`${input}/broken.jpg`, "not a jpeg");
+    const bad = await explainTask([`--model=${f.model}`, `--image=${input}`, `--out=${out}/2`]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /1 image\(s\) could not be explained:\n- .*broken\.jpg: /);
+    const partial = JSON.parse(await Deno.readTextFile(`${out}/2/results.json`));
+    assert.equal(partial.images.length, 2);
+    assert.equal(partial.failed.length, 1);
+
+    // Many images need a folder, and an empty folder is an error.
+    const toFile = await explainTask([
+      `--model=${f.model}`,
+      `--image=${input}`,
+      `--out=${out}/x.png`,
+    ]);
+    assert.equal(toFile.code, 2);
+    assert.match(toFile.stderr, /Flag --out: 3 images need an output folder, not the file/);
+    await Deno.mkdir(`${f.dir}/empty`);
+    const empty = await explainTask([`--model=${f.model}`, `--image=${f.dir}/empty`]);
+    assert.equal(empty.code, 1);
+    assert.match(empty.stderr, /empty: the folder holds no images \(looked for \.jpg/);
   } finally {
     await Deno.remove(f.dir, { recursive: true });
   }
