@@ -1005,10 +1005,11 @@ async function writeOutputs(config: Config, o: Outputs): Promise<void> {
   const h = headline(runs);
   const { images, gallery, gridPath } = o.pictures;
   const lastRun = runs.at(-1)!;
+  // What each figure pools: test images for one seed, the seeds' means for several.
   const toSummary = (f: Figure): MetricSummary => ({
     mean: f.mean,
     ci: f.ci,
-    scored: o.test,
+    scored: h.over === "images" ? o.test : runs.length,
     excluded: 0,
   });
   const metricsOf = (name: string) =>

@@ -11,6 +11,7 @@ export const TASK_PERMS = [
   "--allow-env",
   "--allow-ffi",
   "--allow-sys",
+  "--allow-run",
 ];
 
 /** What a task run printed and returned. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { runTask } from "./_run.ts";
+import { assertMatchesSchema, assertSummaryAgrees } from "./_schema.ts";
 
 const runCompare = (args: string[]) => runTask("tasks/compare_gradcam.ts", args, ["--allow-run"]);
 
@@ -48,12 +49,14 @@ Deno.test("compare-gradcam --seeds 2 --slurm: the array's cells, collected, equa
       const cell = await runCompare([`--config=${out}/cells/seed-${k}.json`, "--threads=1"]);
       assert.equal(cell.code, 0, cell.stderr);
       const r = JSON.parse(await Deno.readTextFile(`${out}/cells/seed-${k}/results.json`));
+      assertMatchesSchema(r, "compare-gradcam");
       assert.deepEqual(r.seeds.map((s: { seed: number }) => s.seed), [k]);
     }
     const collected = await runCompare([`--collect=${out}`]);
     assert.equal(collected.code, 0, collected.stderr);
     const a = JSON.parse(await Deno.readTextFile(`${dir}/local/results.json`));
     const b = JSON.parse(await Deno.readTextFile(`${out}/results.json`));
+    assertSummaryAgrees(await Deno.readTextFile(`${out}/summary.md`), b, "compare-gradcam");
     assert.deepEqual(b.summary.seeds, [0, 1]);
     assert.equal(b.summary.over, "seeds");
     // The same training, seed by seed, so the same pooled figures and tests.

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { runTask } from "./_run.ts";
+import { assertMatchesSchema, assertSummaryAgrees } from "./_schema.ts";
 import { loadSharp } from "../../lib/deps.ts";
 
 const runCompare = (args: string[]) => runTask("tasks/compare_gradcam.ts", args, ["--allow-run"]);
@@ -26,6 +27,7 @@ Deno.test("compare-gradcam trains both models and writes results, summary, repor
     const r = await runCompare([...TINY, `--out=${dir}`]);
     assert.equal(r.code, 0, r.stderr);
     const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
+    assertMatchesSchema(results, "compare-gradcam");
     assert.equal(results.run.task, "compare-gradcam");
     assert.equal(results.run.seed, 0);
     assert.equal(results.run.config.steps, 4);
@@ -65,6 +67,7 @@ Deno.test("compare-gradcam trains both models and writes results, summary, repor
 
     // summary.md shows the very numbers of results.json.
     const summary = await Deno.readTextFile(`${dir}/summary.md`);
+    assertSummaryAgrees(summary, results, "compare-gradcam");
     const pct = (v: number) => (100 * v).toFixed(1);
     const rowA = tableRow(summary, "(a) baseline");
     const rowB = tableRow(summary, "(b) supervised");
@@ -100,6 +103,7 @@ Deno.test("compare-gradcam --shortcut --seeds 2 reports cue energy and aggregate
     const r = await runCompare([...TINY, "--shortcut", "--seeds=2", "--seed=5", `--out=${dir}`]);
     assert.equal(r.code, 0, r.stderr);
     const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
+    assertMatchesSchema(results, "compare-gradcam");
     assert.deepEqual(results.summary.seeds, [5, 6]);
     assert.equal(results.summary.over, "seeds");
     assert.match(results.dataset.name, /\+shortcut$/);
@@ -124,6 +128,7 @@ Deno.test("compare-gradcam --shortcut --seeds 2 reports cue energy and aggregate
     );
     assert.ok(Math.abs(results.summary.accuracy.a.mean - (accs[0] + accs[1]) / 2) < 1e-9);
     const summary = await Deno.readTextFile(`${dir}/summary.md`);
+    assertSummaryAgrees(summary, results, "compare-gradcam");
     assert.match(summary, /## Shortcut: saliency energy on the decoy patch/);
     assert.match(summary, /mean over 2 seeds/);
   } finally {

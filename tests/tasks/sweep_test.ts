@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { runTask } from "./_run.ts";
+import { assertMatchesSchema, assertSummaryAgrees } from "./_schema.ts";
 
 const runSweep = (args: string[]) => runTask("tasks/sweep.ts", args);
 
@@ -53,6 +54,7 @@ Deno.test("sweep: runs a 4-cell grid, a rerun skips every cell, and a deleted ce
       // Each cell is a `deno task train` run, from the config file cells/<id>.json.
       const cell = JSON.parse(await Deno.readTextFile(`${out}/cells/${id}/results.json`));
       const config = JSON.parse(await Deno.readTextFile(`${out}/cells/${id}.json`));
+      assertMatchesSchema(cell, "train");
       assert.equal(cell.run.task, "train");
       assert.equal(cell.config.seed, Number(id.at(-1)), "the cell's training seed");
       assert.equal(cell.config["data-seed"], 0, "every cell shares the data of --seed");
@@ -77,6 +79,7 @@ Deno.test("sweep: runs a 4-cell grid, a rerun skips every cell, and a deleted ce
     assert.equal(results.rankBy, "branch.energyPointingGame");
     assert.equal(results.ranking.length, 2);
     const markdown = await Deno.readTextFile(`${out}/summary.md`);
+    assertSummaryAgrees(markdown, results, "sweep");
     assert.deepEqual(
       summaryRanks(markdown),
       results.ranking.map((r: { rank: number; config: string }) => [r.rank, r.config]),
@@ -264,6 +267,7 @@ Deno.test("sweep --collect ranks the finished cells and names the missing and fa
     assert.match(some.stderr, new RegExp(`- ${CELLS[3]}: failed, exited with status 1`));
     assert.match(some.stderr, /Error: out of memory in conv2d/);
     const partial = JSON.parse(await Deno.readTextFile(`${out}/results.json`));
+    assertSummaryAgrees(await Deno.readTextFile(`${out}/summary.md`), partial, "sweep");
     assert.equal(partial.cells.length, 2);
     assert.deepEqual(partial.incomplete.map((s: { id: string }) => s.id), [CELLS[1], CELLS[3]]);
     // Each configuration now pools its one finished seed.

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { runTask } from "./_run.ts";
+import { assertMatchesSchema, assertSummaryAgrees } from "./_schema.ts";
 import { loadSharp } from "../../lib/deps.ts";
 
 /** The script and arguments of a deno.json task line (after its permission flags). */
@@ -35,6 +36,7 @@ Deno.test("deno task demo is compare-gradcam with the quick preset, and writes i
     assert.match(r.stderr, new RegExp(`engine: wasm \\(SIMD, ${cores} threads?\\)`));
     assert.match(r.stdout, /## Verdict/);
     const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
+    assertMatchesSchema(results, "compare-gradcam");
     assert.equal(results.run.task, "compare-gradcam");
     assert.equal(results.config.preset, undefined, "the config holds the resolved flags");
     assert.equal(results.config.steps, 4);

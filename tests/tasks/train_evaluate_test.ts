@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { assertMatchesSchema, assertSummaryAgrees } from "./_schema.ts";
 import { runTask } from "./_run.ts";
 
 /** The tiny preset: 40 synthetic images of 16 px, 2 classes, batches of 8. */
@@ -23,6 +24,9 @@ Deno.test("train: the reference net trains 2 epochs, writes its files, and --res
     assert.equal(config.epochs, 2);
     assert.equal(config.loss, "ce=1,bce=1");
     const results = await readJson(`${out}/results.json`);
+    assertMatchesSchema(results, "train");
+    // The task line allows running git, so the run record names the commit.
+    assert.match(results.run.gitCommit, /^[0-9a-f]{40}/);
     assert.equal(results.training.epochs, 2);
     assert.equal(results.training.epochsThisCall, 2);
     assert.equal(results.training.history.length, 2);
@@ -79,6 +83,7 @@ Deno.test("train: the reference net trains 2 epochs, writes its files, and --res
     ]);
     assert.equal(e.code, 0, e.stderr);
     const er = await readJson(`${evalOut}/results.json`);
+    assertMatchesSchema(er, "evaluate");
     assert.deepEqual(Object.keys(er.evaluation.explainers), ["grad-cam", "branch"]);
     assert.equal(er.evaluation.samples, 8);
     const metrics = er.evaluation.explainers["grad-cam"].metrics;
@@ -87,6 +92,7 @@ Deno.test("train: the reference net trains 2 epochs, writes its files, and --res
     // Same model, same synthetic test split: the same accuracy as train's results.json.
     assert.equal(er.classification.accuracy.mean, results.test.accuracy.mean);
     const md = await Deno.readTextFile(`${evalOut}/summary.md`);
+    assertSummaryAgrees(md, er, "evaluate");
     const accRow = md.match(/^\| accuracy \| ([\d.]+) \[([\d.]+), ([\d.]+)\] \|$/m);
     assert.ok(accRow, md);
     assert.equal(accRow[1], er.classification.accuracy.mean.toFixed(4));

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { runTask } from "./_run.ts";
+import { assertMatchesSchema, assertSummaryAgrees } from "./_schema.ts";
 
 const runTransfer = (args: string[]) => runTask("tasks/transfer.ts", args);
 
@@ -28,6 +29,7 @@ Deno.test("transfer: the tiny preset runs three pipelines, writes its files, and
       assert.ok((await Deno.stat(`${out}/${f}`)).isFile, f);
     }
     const results = JSON.parse(await Deno.readTextFile(`${out}/results.json`));
+    assertMatchesSchema(results, "transfer");
     assert.deepEqual(results.pipelines.map((p: { key: string }) => p.key), [
       "masks",
       "labels-only",
@@ -67,6 +69,7 @@ Deno.test("transfer: the tiny preset runs three pipelines, writes its files, and
     assert.ok(t12.difference.estimate <= t12.difference.ci[1]);
 
     const md = await Deno.readTextFile(`${out}/summary.md`);
+    assertSummaryAgrees(md, results, "transfer");
     const f = (s: { mean: number; ci: [number, number] }) =>
       `${s.mean.toFixed(4)} [${s.ci[0].toFixed(4)}, ${s.ci[1].toFixed(4)}]`;
     for (const p of results.pipelines) {
