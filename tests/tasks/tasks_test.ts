@@ -37,6 +37,7 @@ Deno.test("deno task demo is compare-gradcam with the quick preset, and writes i
     assert.match(r.stdout, /## Verdict/);
     const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
     assertMatchesSchema(results, "compare-gradcam");
+    assertSummaryAgrees(await Deno.readTextFile(`${dir}/summary.md`), results, "compare-gradcam");
     assert.equal(results.run.task, "compare-gradcam");
     assert.equal(results.config.preset, undefined, "the config holds the resolved flags");
     assert.equal(results.config.steps, 4);
