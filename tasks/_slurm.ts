@@ -254,6 +254,74 @@ export async function submit(script: string): Promise<string> {
   return id;
 }
 
+/** What {@linkcode submitArray} submits. */
+export interface ArraySubmission {
+  /** The study's folder. */
+  out: string;
+  /** The study's name in the messages and Slurm's job name, e.g. "sweep". */
+  study: string;
+  /** Every cell, in array-index order. */
+  cells: readonly StudyCell[];
+  /** Whether a cell is complete (its results are there and belong to this study). */
+  isComplete: (cell: StudyCell) => Promise<boolean>;
+  /** The deno task each cell runs with `--config <cell>.json`. */
+  task: string;
+  /** Extra arguments after the config. */
+  taskArgs: string[];
+  /** The task's flags, for the Slurm settings. */
+  flags: Record<string, string | boolean>;
+}
+
+/**
+ * Writes the cells' config files and the array script for those not
+ * complete; prints the script (`--dry-run`) or submits it and prints the job
+ * id, how to watch it and how to collect it.
+ */
+export async function submitArray(s: ArraySubmission): Promise<void> {
+  const settings = slurmSettings(s.flags);
+  await writeCells(s.out, s.cells);
+  const indices: number[] = [];
+  for (const [i, cell] of s.cells.entries()) {
+    if (!(await s.isComplete(cell))) indices.push(i);
+  }
+  const complete = s.cells.length - indices.length;
+  const collect = `deno task ${s.study} --collect ${s.out}`;
+  if (indices.length === 0) {
+    console.log(
+      `all ${s.cells.length} cells of ${s.out} are complete; nothing to submit. ` +
+        `Gather them with: ${collect}`,
+    );
+    return;
+  }
+  const script = sbatchScript({
+    out: s.out,
+    name: `${s.study}-${s.out.split("/").filter((x) => x).at(-1)}`,
+    task: s.task,
+    taskArgs: s.taskArgs,
+    indices,
+    settings,
+    root: Deno.cwd(),
+    deno: Deno.execPath(),
+    denoDir: Deno.env.get("DENO_DIR") ?? null,
+  });
+  const path = await writeScript(s.out, script);
+  if (settings.dryRun) {
+    console.log(script);
+    console.log(
+      `# dry run: wrote ${s.cells.length} cell configs under ${s.out}/cells and ${path}; ` +
+        `${indices.length} cell(s) to run, ${complete} complete. Submit with: sbatch ${path}`,
+    );
+    return;
+  }
+  const job = await submit(path);
+  console.log(
+    `submitted job ${job}: ${indices.length} cell(s) of ${s.cells.length} ` +
+      `(${complete} already complete), at most ${settings.maxParallel} at once; ${path}\n` +
+      `watch it with: squeue -j ${job}\n` +
+      `when it is done: ${collect}`,
+  );
+}
+
 /** Where a cell stands. */
 export type CellState = "complete" | "failed" | "unfinished" | "missing";
 

@@ -56,17 +56,7 @@ import {
   runMain,
   UsageError,
 } from "./_cli.ts";
-import {
-  cellPaths,
-  cellStatus,
-  describeIncomplete,
-  sbatchScript,
-  SLURM_FLAGS,
-  slurmSettings,
-  submit,
-  writeCells,
-  writeScript,
-} from "./_slurm.ts";
+import { cellPaths, cellStatus, describeIncomplete, SLURM_FLAGS, submitArray } from "./_slurm.ts";
 
 const LOSSES = ["bce", "dice", "rrr", "gain"] as const;
 type LossName = typeof LOSSES[number];
@@ -880,48 +870,17 @@ async function main(): Promise<void> {
 /** --slurm: one array task per seed, each `compare-gradcam --config cells/seed-<k>.json`. */
 async function submitSeeds(config: Config, flags: Record<string, string | boolean>): Promise<void> {
   if (config.seedIndex !== null) throw new UsageError("Flag --seed-index does not go with --slurm");
-  const settings = slurmSettings(flags);
-  const cells = Array.from({ length: config.seeds }, (_, k) => seedCell(config.out, flags, k));
-  await writeCells(config.out, cells);
+  await Deno.mkdir(config.out, { recursive: true });
   await writeJsonAtomic(`${config.out}/compare.json`, studyFlags(flags));
-  const indices: number[] = [];
-  for (const [i, cell] of cells.entries()) {
-    const status = await cellStatus(config.out, cell.id);
-    if (status.state !== "complete") indices.push(i);
-  }
-  if (indices.length === 0) {
-    console.log(
-      `all ${cells.length} seeds of ${config.out} are complete; nothing to submit. ` +
-        `Gather them with: deno task compare-gradcam --collect ${config.out}`,
-    );
-    return;
-  }
-  const script = sbatchScript({
+  await submitArray({
     out: config.out,
-    name: `compare-gradcam-${config.out.split("/").filter((x) => x).at(-1)}`,
+    study: "compare-gradcam",
+    cells: Array.from({ length: config.seeds }, (_, k) => seedCell(config.out, flags, k)),
+    isComplete: async (cell) => (await cellStatus(config.out, cell.id)).state === "complete",
     task: "compare-gradcam",
     taskArgs: [],
-    indices,
-    settings,
-    root: Deno.cwd(),
-    deno: Deno.execPath(),
-    denoDir: Deno.env.get("DENO_DIR") ?? null,
+    flags,
   });
-  const path = await writeScript(config.out, script);
-  if (settings.dryRun) {
-    console.log(script);
-    console.log(
-      `# dry run: wrote ${cells.length} seed configs under ${config.out}/cells and ${path}; ` +
-        `${indices.length} to run. Submit with: sbatch ${path}`,
-    );
-    return;
-  }
-  const job = await submit(path);
-  console.log(
-    `submitted job ${job}: ${indices.length} of ${cells.length} seed(s); ${path}\n` +
-      `watch it with: squeue -j ${job}\n` +
-      `when it is done: deno task compare-gradcam --collect ${config.out}`,
-  );
 }
 
 /** --collect: pools the seeds of a Slurm run into one comparison, as a local --seeds N run does. */

@@ -44,12 +44,9 @@ import {
   cellPaths,
   cellStatus,
   describeIncomplete,
-  sbatchScript,
   SLURM_FLAGS,
-  slurmSettings,
-  submit,
+  submitArray,
   writeCells,
-  writeScript,
 } from "./_slurm.ts";
 import { completedRun, runTraining, trainConfigFrom } from "./train.ts";
 
@@ -497,9 +494,21 @@ async function main(): Promise<void> {
   if (typeof flags.collect === "string") return await collect(flags.collect, flags);
   const c = readConfig(flags);
   const cells = gridCells(c);
-  await writeCells(c.out, cells.map((cell) => ({ id: cell.id, config: cellConfig(c, cell) })));
+  const files = cells.map((cell) => ({ id: cell.id, config: cellConfig(c, cell) }));
+  await writeCells(c.out, files);
   await writeJsonAtomic(`${c.out}/sweep.json`, studyFlags(flags));
-  if (flags.slurm === true) return await submitCells(c, cells, flags);
+  if (flags.slurm === true) {
+    return await submitArray({
+      out: c.out,
+      study: "sweep",
+      cells: files,
+      isComplete: async (file) =>
+        await finishedCell(c, cells.find((cell) => cell.id === file.id)!) !== null,
+      task: "train",
+      taskArgs: ["--skip-complete", "--resume"],
+      flags,
+    });
+  }
   if (flags["dry-run"] === true) throw new UsageError("Flag --dry-run goes with --slurm");
 
   const engine = await initBackend({ backend: c.backend, threads: c.threads });
@@ -558,54 +567,6 @@ async function main(): Promise<void> {
     wallSeconds: (performance.now() - started) / 1000,
     incomplete: [],
   });
-}
-
-/** --slurm: writes the array script for the cells without results, and submits it. */
-async function submitCells(
-  c: Config,
-  cells: Cell[],
-  flags: Record<string, string | boolean>,
-): Promise<void> {
-  const settings = slurmSettings(flags);
-  const indices: number[] = [];
-  for (const [i, cell] of cells.entries()) {
-    if (await finishedCell(c, cell) === null) indices.push(i);
-  }
-  const complete = cells.length - indices.length;
-  if (indices.length === 0) {
-    console.log(
-      `all ${cells.length} cells of ${c.out} are complete; nothing to submit. ` +
-        `Gather them with: deno task sweep --collect ${c.out}`,
-    );
-    return;
-  }
-  const script = sbatchScript({
-    out: c.out,
-    name: `sweep-${c.out.split("/").filter((x) => x).at(-1)}`,
-    task: "train",
-    taskArgs: ["--skip-complete", "--resume"],
-    indices,
-    settings,
-    root: Deno.cwd(),
-    deno: Deno.execPath(),
-    denoDir: Deno.env.get("DENO_DIR") ?? null,
-  });
-  const path = await writeScript(c.out, script);
-  if (settings.dryRun) {
-    console.log(script);
-    console.log(
-      `# dry run: wrote ${cells.length} cell configs under ${c.out}/cells and ${path}; ` +
-        `${indices.length} cell(s) to run, ${complete} complete. Submit with: sbatch ${path}`,
-    );
-    return;
-  }
-  const job = await submit(path);
-  console.log(
-    `submitted job ${job}: ${indices.length} cell(s) of ${cells.length} ` +
-      `(${complete} already complete), at most ${settings.maxParallel} at once; ${path}\n` +
-      `watch it with: squeue -j ${job}\n` +
-      `when it is done: deno task sweep --collect ${c.out}`,
-  );
 }
 
 /** --collect: gathers the finished cells of a Slurm run into the ranked table and report. */

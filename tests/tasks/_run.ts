@@ -37,3 +37,38 @@ export async function runTask(
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
+
+/** compare-gradcam's tiny preset: 24 images of 16 px, 2 classes, 4 steps of batch 4. */
+export const TINY_COMPARE: readonly string[] = [
+  "--steps=4",
+  "--size=16",
+  "--count=24",
+  "--classes=2",
+  "--width=0.25",
+  "--batch=4",
+];
+
+/** sweep's tiny grid, 2 × 1 × 1 × 1 × 2: 4 cells of 40 synthetic 16 px images, 4 steps each. */
+export const TINY_SWEEP: readonly string[] = [
+  "--size=16",
+  "--width=0.25",
+  "--count=40",
+  "--classes=2",
+  "--batch=8",
+  "--epochs=1",
+  "--threads=1",
+  "--resamples=50",
+  "--backbones=reference,plain_cnn",
+  "--heads=cam",
+  "--losses=bce",
+  "--weights=1",
+  "--seeds=0,1",
+];
+
+/** The cells of {@linkcode TINY_SWEEP}, in array-index order. */
+export const TINY_SWEEP_CELLS: readonly string[] = [
+  "reference-builtin-bce-w1-s0",
+  "reference-builtin-bce-w1-s1",
+  "plain_cnn-cam-bce-w1-s0",
+  "plain_cnn-cam-bce-w1-s1",
+];

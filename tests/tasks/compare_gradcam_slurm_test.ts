@@ -1,18 +1,10 @@
 import assert from "node:assert/strict";
-import { runTask } from "./_run.ts";
+import { runTask, TINY_COMPARE } from "./_run.ts";
+
+const TINY = [...TINY_COMPARE, "--threads=1"];
 import { assertMatchesSchema, assertSummaryAgrees } from "./_schema.ts";
 
 const runCompare = (args: string[]) => runTask("tasks/compare_gradcam.ts", args, ["--allow-run"]);
-
-const TINY = [
-  "--steps=4",
-  "--size=16",
-  "--count=24",
-  "--classes=2",
-  "--width=0.25",
-  "--batch=4",
-  "--threads=1",
-];
 
 Deno.test("compare-gradcam --seeds 2 --slurm: the array's cells, collected, equal one local --seeds 2 run", async () => {
   const dir = await Deno.makeTempDir();

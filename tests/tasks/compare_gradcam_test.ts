@@ -1,18 +1,9 @@
 import assert from "node:assert/strict";
-import { runTask } from "./_run.ts";
+import { runTask, TINY_COMPARE as TINY } from "./_run.ts";
 import { assertMatchesSchema, assertSummaryAgrees } from "./_schema.ts";
 import { loadSharp } from "../../lib/deps.ts";
 
 const runCompare = (args: string[]) => runTask("tasks/compare_gradcam.ts", args, ["--allow-run"]);
-
-const TINY = [
-  "--steps=4",
-  "--size=16",
-  "--count=24",
-  "--classes=2",
-  "--width=0.25",
-  "--batch=4",
-];
 
 /** The row of a markdown table whose first cell is `first`, split into cells. */
 function tableRow(markdown: string, first: string): string[] {

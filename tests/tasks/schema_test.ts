@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { runTask } from "./_run.ts";
+import { runTask, TINY_COMPARE as TINY } from "./_run.ts";
 import {
   assertMatchesSchema,
   assertSummaryAgrees,
@@ -7,16 +7,6 @@ import {
   markdownTables,
   SCHEMA_TASKS,
 } from "./_schema.ts";
-
-/** compare-gradcam's tiny preset (as in compare_gradcam_test.ts). */
-const TINY = [
-  "--steps=4",
-  "--size=16",
-  "--count=24",
-  "--classes=2",
-  "--width=0.25",
-  "--batch=4",
-];
 
 /** The outputs of one real compare-gradcam run, made once for every test of this file. */
 let compareRun: Promise<{ results: ReturnType<typeof JSON.parse>; summary: string }> | null = null;

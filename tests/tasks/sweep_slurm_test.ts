@@ -4,32 +4,14 @@
 // slurm-wlm and munge are not installed (.ci/run installs them) or we are not root.
 import assert from "node:assert/strict";
 import { slurmMissing, startSlurmCluster } from "../_slurm.ts";
-import { ROOT, TASK_PERMS } from "./_run.ts";
+import { ROOT, TASK_PERMS, TINY_COMPARE, TINY_SWEEP, TINY_SWEEP_CELLS as CELLS } from "./_run.ts";
 import { assertMatchesSchema, assertSummaryAgrees } from "./_schema.ts";
+
+// The sweep's own --threads is 2; each array task must run with SLURM_CPUS_PER_TASK (1) instead.
+const TINY = [...TINY_SWEEP, "--threads=2"];
 
 const missing = await slurmMissing();
 if (missing !== null) console.log(`Skipping the Slurm sweep test: ${missing}`);
-
-const TINY = [
-  "--size=16",
-  "--width=0.25",
-  "--count=40",
-  "--classes=2",
-  "--batch=8",
-  "--epochs=1",
-  "--resamples=50",
-  "--backbones=reference,plain_cnn",
-  "--heads=cam",
-  "--losses=bce",
-  "--weights=1",
-  "--seeds=0,1",
-];
-const CELLS = [
-  "reference-builtin-bce-w1-s0",
-  "reference-builtin-bce-w1-s1",
-  "plain_cnn-cam-bce-w1-s0",
-  "plain_cnn-cam-bce-w1-s1",
-];
 
 /** Runs the sweep task with the cluster's environment, so that its sbatch finds the cluster. */
 async function sweep(args: string[], env: Record<string, string>) {
@@ -159,12 +141,7 @@ Deno.test({
         }).output();
       const dec = new TextDecoder();
       const submitted = await run([
-        "--steps=4",
-        "--size=16",
-        "--count=24",
-        "--classes=2",
-        "--width=0.25",
-        "--batch=4",
+        ...TINY_COMPARE,
         "--seeds=2",
         `--out=${out}`,
         "--slurm",

@@ -1,31 +1,8 @@
 import assert from "node:assert/strict";
-import { runTask } from "./_run.ts";
+import { runTask, TINY_SWEEP as TINY, TINY_SWEEP_CELLS as CELLS } from "./_run.ts";
 import { assertMatchesSchema, assertSummaryAgrees } from "./_schema.ts";
 
 const runSweep = (args: string[]) => runTask("tasks/sweep.ts", args);
-
-/** A 2 × 1 × 1 × 1 × 2 grid: 4 cells of 40 synthetic 16 px images, 1 epoch of 4 steps each. */
-const TINY = [
-  "--size=16",
-  "--width=0.25",
-  "--count=40",
-  "--classes=2",
-  "--batch=8",
-  "--epochs=1",
-  "--threads=1",
-  "--resamples=50",
-  "--backbones=reference,plain_cnn",
-  "--heads=cam",
-  "--losses=bce",
-  "--weights=1",
-  "--seeds=0,1",
-];
-const CELLS = [
-  "reference-builtin-bce-w1-s0",
-  "reference-builtin-bce-w1-s1",
-  "plain_cnn-cam-bce-w1-s0",
-  "plain_cnn-cam-bce-w1-s1",
-];
 
 async function mtimes(out: string): Promise<number[]> {
   return await Promise.all(
