@@ -124,6 +124,11 @@ const FLAGS: Record<string, FlagSpec> = {
     default: "1",
     help: "repeat the whole comparison with this many training seeds (--seed, --seed+1, …)",
   },
+  limit: {
+    type: "string",
+    default: "0",
+    help: "evaluate only the first N test images (0: all; for large real test splits)",
+  },
   shortcut: {
     type: "boolean",
     default: false,
@@ -154,6 +159,7 @@ const STUDY_FLAGS = [
   "lr",
   "seeds",
   "shortcut",
+  "limit",
   "seed",
   "backend",
 ] as const;
@@ -203,6 +209,8 @@ interface Config {
   classes: number;
   lr: number;
   shortcut: boolean;
+  /** Test images evaluated (the first ones), or 0 for all. */
+  limit: number;
   out: string;
 }
 
@@ -245,6 +253,7 @@ function readConfig(flags: Record<string, string | boolean>): Config {
     classes: numberFlag(flags, "classes", { integer: true, min: 2, max: 6 }),
     lr: numberFlag(flags, "lr", { min: 0 }),
     shortcut: flags.shortcut === true,
+    limit: numberFlag(flags, "limit", { integer: true, min: 0 }),
     out: String(flags.out),
   };
 }
@@ -646,7 +655,7 @@ function summaryMarkdown(
   config: Config,
   dataset: { name: string; classNames: readonly string[] },
   h: ReturnType<typeof headline>,
-  sizes: { train: number; test: number },
+  sizes: { train: number; annotatedTrain: number; test: number },
 ): string {
   const over = h.over === "images"
     ? "95% percentile bootstrap intervals over test images"
@@ -664,6 +673,13 @@ function summaryMarkdown(
       `Seeds ${h.seeds.join(", ")}. Figures: ${over}.`,
     "",
   );
+  if (sizes.annotatedTrain === 0) {
+    lines.push(
+      `**No training image has a mask or boxes**, so (b)'s location loss had nothing to learn ` +
+        `from and (b) trained as (a) did: this run cannot show what location supervision does.`,
+      "",
+    );
+  }
   lines.push("## Classification", "");
   lines.push("| model | test accuracy (%) |", "|---|---|");
   lines.push(`| (a) baseline | ${fmtFigure(h.accuracy.a, pct)} |`);
@@ -811,8 +827,18 @@ async function main(): Promise<void> {
   if (config.shortcut) {
     loaded.dataset = injectShortcutOn(loaded.dataset, loaded.train, config);
   }
+  if (config.limit > 0) loaded.test = loaded.test.slice(0, config.limit);
   const { dataset, train: trainIdx, test: testIdx } = loaded;
   if (testIdx.length === 0) throw new UsageError(`The test split of ${dataset.name} is empty`);
+  const annotated =
+    trainIdx.filter((i) => dataset.records[i].hasMask || dataset.records[i].hasBoxes).length;
+  if (annotated === 0) {
+    console.error(
+      `note: no training image of ${dataset.name} has a mask or boxes, so (b)'s location loss ` +
+        `has nothing to learn from and (b) trains as (a) does; the localisation metrics need ` +
+        `annotated test images too`,
+    );
+  }
   await Deno.mkdir(config.out, { recursive: true });
   const { seedIndex: _seedIndex, ...shown } = config;
   const run = await collectRunInfo("compare-gradcam", { ...shown }, config.seed);
@@ -855,6 +881,7 @@ async function main(): Promise<void> {
     await writeFileAtomic(`${config.out}/gallery/${encodeURIComponent(key)}.png`, png);
   }
   await writeOutputs(config, {
+    annotatedTrain: annotated,
     run,
     engine,
     dataset: { name: dataset.name, classNames: dataset.classNames },
@@ -930,6 +957,7 @@ async function collect(dir: string): Promise<void> {
   const gridPath = `${dir}/saliency.png`;
   await writeFileAtomic(gridPath, await Deno.readFile(`${lastDir}/saliency.png`));
   await writeOutputs(config, {
+    annotatedTrain: last.dataset.annotatedTrain,
     engine: String(last.engine),
     dataset: { name: last.dataset.name, classNames: last.dataset.classNames },
     train: last.dataset.train,
@@ -946,6 +974,8 @@ async function collect(dir: string): Promise<void> {
 }
 
 interface Outputs {
+  /** Training images with a mask or boxes. */
+  annotatedTrain: number;
   /** Run info collected when the run started (collected at the end if absent). */
   run?: Awaited<ReturnType<typeof collectRunInfo>>;
   engine: string;
@@ -1021,6 +1051,7 @@ async function writeOutputs(config: Config, o: Outputs): Promise<void> {
       name: dataset.name,
       classNames: dataset.classNames,
       train: o.train,
+      annotatedTrain: o.annotatedTrain,
       test: o.test,
     },
     trainSeconds,
@@ -1034,7 +1065,11 @@ async function writeOutputs(config: Config, o: Outputs): Promise<void> {
     seeds: runs,
   };
   await writeJsonAtomic(`${config.out}/results.json`, results);
-  const markdown = summaryMarkdown(config, dataset, h, { train: o.train, test: o.test }) +
+  const markdown = summaryMarkdown(config, dataset, h, {
+    train: o.train,
+    annotatedTrain: o.annotatedTrain,
+    test: o.test,
+  }) +
     (o.incomplete.length > 0
       ? `\n${o.incomplete.length} of ${config.seeds} seeds have no results yet: ${
         o.incomplete.map((s) => `${s.id} (${s.state})`).join(", ")

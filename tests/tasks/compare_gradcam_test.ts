@@ -159,3 +159,43 @@ Deno.test("compare-gradcam refuses an unknown dataset or a missing root, listing
     assert.match(help.stdout, new RegExp(`${flag}\\b`));
   }
 });
+
+const FASHION = "/usr/share/datasets/fashion-mnist";
+const noFashion = await Deno.stat(FASHION).then(() => null, () => `${FASHION} is missing`);
+if (noFashion) console.log(`Skipping compare-gradcam on Fashion-MNIST: ${noFashion}`);
+
+Deno.test({
+  name:
+    "compare-gradcam on real Fashion-MNIST (no masks) runs, and says (b) had nothing to learn from",
+  ignore: noFashion !== null,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const r = await runCompare([
+        ...TINY,
+        "--dataset=idx",
+        `--root=${FASHION}`,
+        "--limit=12",
+        `--out=${dir}`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /note: no training image of idx has a mask or boxes/);
+      const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
+      assertMatchesSchema(results, "compare-gradcam");
+      assert.equal(results.dataset.annotatedTrain, 0);
+      assert.equal(results.dataset.test, 12, "--limit");
+      assert.equal(results.dataset.classNames.length, 10);
+      const summary = await Deno.readTextFile(`${dir}/summary.md`);
+      assertSummaryAgrees(summary, results, "compare-gradcam");
+      assert.match(summary, /\*\*No training image has a mask or boxes\*\*/);
+      // Without masks the two losses are the same, so (a) and (b) learn the same weights.
+      const seed = results.seeds[0];
+      assert.deepEqual(
+        seed.history.map((h: { a: { ce: number } }) => h.a.ce),
+        seed.history.map((h: { b: { ce: number } }) => h.b.ce),
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
