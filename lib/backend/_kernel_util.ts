@@ -1,6 +1,19 @@
 // Helpers shared by the replacement kernels in this folder. Private to lib/backend/.
 import { tf } from "../deps.ts";
 
+/** A typed-array view of a tensor's data on the wasm heap. */
+export type HeapArray = Float32Array | Int32Array | Uint8Array;
+
+/**
+ * What the wasm backend offers kernels that work on its heap directly:
+ * views of a tensor's data and new outputs. Make the output first, then the
+ * views: allocating may grow the heap, which detaches older views.
+ */
+export interface HeapBackend extends tf.KernelBackend {
+  typedArrayFromHeap(info: tf.TensorInfo): HeapArray;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
 /**
  * Wraps a kernel input as a tensor that the kernel may dispose.
  *

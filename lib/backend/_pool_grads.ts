@@ -3,6 +3,7 @@
 // lib/backend/.
 import { tf } from "../deps.ts";
 import { composeKernel, dilate, padOrCrop, tap, wrapInput } from "./_kernel_util.ts";
+import type { HeapBackend } from "./_kernel_util.ts";
 
 /** The attributes of the pooling gradient kernels. */
 export interface MaxPoolGradAttrs {
@@ -103,13 +104,78 @@ export function maxPoolGrad(
   return tf.slice(dxp!, [0, top, left, 0], [n, h, w, c]);
 }
 
+/**
+ * `dx` of a max pool whose windows tile the input exactly (window = stride,
+ * no padding), in one pass over the heap: each output gradient goes to the
+ * first position of its window (row-major) that equals the window's output,
+ * the rest of the window gets 0. The composed {@linkcode maxPoolGrad} gives
+ * the same values through about 45 kernels (about 20 ms for the reference
+ * network's [32, 32, 32, 64] pool in a training step, against 4–10 ms).
+ */
+export function disjointMaxPoolGrad(
+  dy: Float32Array,
+  x: Float32Array,
+  y: Float32Array,
+  dx: Float32Array,
+  shape: { n: number; oh: number; ow: number; kh: number; kw: number; c: number },
+): void {
+  const { n, oh, ow, kh, kw, c } = shape;
+  const rowStride = ow * kw * c;
+  // Offsets of the window's taps from its first element, row-major.
+  const taps = new Int32Array(kh * kw);
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) taps[i * kw + j] = i * rowStride + j * c;
+  }
+  const k = taps.length;
+  for (let b = 0; b < n; b++) {
+    for (let p = 0; p < oh; p++) {
+      for (let q = 0; q < ow; q++) {
+        const yBase = ((b * oh + p) * ow + q) * c;
+        const xBase = (b * oh * kh + p * kh) * rowStride + q * kw * c;
+        for (let ch = 0; ch < c; ch++) {
+          const target = y[yBase + ch], g = dy[yBase + ch];
+          // Branch-free (taps match at random): `free` is 1 until the first match.
+          let free = 1;
+          for (let t = 0; t < k; t++) {
+            const at = xBase + taps[t] + ch;
+            const hit = +(x[at] === target) & free;
+            dx[at] = hit * g;
+            free &= hit ^ 1;
+          }
+        }
+      }
+    }
+  }
+}
+
 /** Kernel configs for registration on the wasm backend. */
 export const poolGradKernels: tf.KernelConfig[] = [
   {
     kernelName: "MaxPoolGrad",
     backendName: "wasm",
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      composeKernel(
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const x = inputs.input as tf.TensorInfo;
+      const geo = poolGeometry(
+        x.shape as [number, number, number, number],
+        attrs as unknown as MaxPoolGradAttrs,
+      );
+      const [n, h, w, c] = x.shape;
+      const disjoint = geo.kh === geo.sh && geo.kw === geo.sw && geo.top === 0 &&
+        geo.left === 0 && h === geo.oh * geo.kh && w === geo.ow * geo.kw;
+      if (disjoint && x.dtype === "float32" && (inputs.dy as tf.TensorInfo).dtype === "float32") {
+        const heap = backend as HeapBackend;
+        const out = heap.makeOutput([...x.shape], "float32");
+        // Views after makeOutput, which may grow (and so detach) the heap.
+        disjointMaxPoolGrad(
+          heap.typedArrayFromHeap(inputs.dy as tf.TensorInfo) as Float32Array,
+          heap.typedArrayFromHeap(x) as Float32Array,
+          heap.typedArrayFromHeap(inputs.output as tf.TensorInfo) as Float32Array,
+          heap.typedArrayFromHeap(out) as Float32Array,
+          { n, oh: geo.oh, ow: geo.ow, kh: geo.kh, kw: geo.kw, c },
+        );
+        return out;
+      }
+      return composeKernel(
         "MaxPoolGrad",
         { dy: inputs.dy, input: inputs.input, output: inputs.output },
         backend as tf.KernelBackend,
@@ -120,7 +186,8 @@ export const poolGradKernels: tf.KernelConfig[] = [
             t.output as tf.Tensor4D,
             attrs as unknown as MaxPoolGradAttrs,
           ),
-      ),
+      );
+    },
   },
 ];
 

@@ -1,11 +1,15 @@
 // Sum and Mean for wasm over leading or middle axes. The engine transposes
 // the reduced axes to the end first, which costs 30–40 ms for a fresh
-// [32768, 64] tensor reduced over axis 0; `xᵀ · ones` as a matrix multiply
-// with transposeA takes about 2.5 ms and runs on XNNPACK's threads. (With
-// the data as the right operand instead, XNNPACK repacks it as weights on
-// every call, which costs as much as the transpose.) Reductions over the last axes, of
-// integer tensors, or over axes that are not one contiguous block go to the
-// engine's own kernel. Private to lib/backend/.
+// [32768, 64] tensor reduced over axis 0. We reduce `x[outer, R, inner]`
+// without moving it: as the matrix product `xᵀ · ones` (the engine's naive
+// loop for transposed operands, 1.5–2 ms for that tensor), or, from 2^20
+// elements up, as an XNNPACK average pool of `x[outer, R, 1, inner]` with an
+// R × 1 window (about 0.15 ms; a sum is that average times R). The two sum
+// in different orders, so their results differ in the last bits; keeping
+// small tensors on the first route keeps small models' numbers as they were
+// (a few training tests follow chaotic 15-step trajectories). Reductions over
+// the last axes, of integer tensors, or over axes that are not one contiguous
+// block go to the engine's own kernel. Private to lib/backend/.
 import { tf } from "../deps.ts";
 import { wrapInput } from "./_kernel_util.ts";
 
@@ -14,11 +18,16 @@ interface ReduceAttrs {
   keepDims: boolean;
 }
 
+/** Tensors from this many elements up are reduced by average pooling. */
+export const POOLED_REDUCTION_SIZE = 1 << 20;
+
 /**
- * Sums (or averages) `x` over `axes` as `x[outer, R, inner]ᵀ · ones[R, 1]`,
- * or returns null where that does not apply.
+ * Sums (or averages) `x` over `axes` without moving its data: as
+ * `x[outer, R, inner]ᵀ · ones[R, 1]`, or, for large tensors, as an average
+ * pool of `x[outer, R, 1, inner]` with an R × 1 window. Returns null where
+ * neither applies.
  */
-export function reduceByMatMul(
+export function reduceInPlace(
   x: tf.Tensor,
   attrs: ReduceAttrs,
   mean: boolean,
@@ -32,24 +41,32 @@ export function reduceByMatMul(
   const outer = size(x.shape.slice(0, first));
   const reduced = size(x.shape.slice(first, last + 1));
   const inner = size(x.shape.slice(last + 1));
+  if (outer === 0 || inner === 0) return null;
   const outShape = attrs.keepDims
     ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
     : x.shape.filter((_, i) => !axes.includes(i));
   return tf.tidy(() => {
-    const summed = outer === 1
-      ? tf.matMul(tf.reshape(x, [reduced, inner]), tf.ones([reduced, 1]), true, false)
-      : tf.matMul(
-        tf.reshape(x, [outer, reduced, inner]),
-        tf.ones([outer, reduced, 1]),
-        true,
-        false,
-      );
-    const out = mean ? tf.mul(summed, 1 / reduced) : summed;
+    let out: tf.Tensor;
+    if (x.size >= POOLED_REDUCTION_SIZE && reduced > 1) {
+      const view = tf.reshape(x, [outer, reduced, 1, inner]) as tf.Tensor4D;
+      const averaged = tf.avgPool(view, [reduced, 1], 1, "valid");
+      out = mean ? averaged : tf.mul(averaged, reduced);
+    } else {
+      const summed = outer === 1
+        ? tf.matMul(tf.reshape(x, [reduced, inner]), tf.ones([reduced, 1]), true, false)
+        : tf.matMul(
+          tf.reshape(x, [outer, reduced, inner]),
+          tf.ones([outer, reduced, 1]),
+          true,
+          false,
+        );
+      out = mean ? tf.mul(summed, 1 / reduced) : summed;
+    }
     return tf.reshape(out, outShape);
   });
 }
 
-/** Wraps the engine's Sum or Mean kernel with {@linkcode reduceByMatMul}. */
+/** Wraps the engine's Sum or Mean kernel with {@linkcode reduceInPlace}. */
 export function fastReduce(mean: boolean): (original: tf.KernelConfig) => tf.KernelConfig {
   return (original) => ({
     ...original,
@@ -57,7 +74,7 @@ export function fastReduce(mean: boolean): (original: tf.KernelConfig) => tf.Ker
       const backend = args.backend as tf.KernelBackend;
       const x = wrapInput(args.inputs.x!, backend);
       try {
-        const out = reduceByMatMul(x, args.attrs as unknown as ReduceAttrs, mean);
+        const out = reduceInPlace(x, args.attrs as unknown as ReduceAttrs, mean);
         return out ?? original.kernelFunc(args);
       } finally {
         x.dispose();

@@ -10,6 +10,17 @@
  * registers replacements composed from ops the wasm engine has; each is
  * tested against the `cpu` engine.
  *
+ * It also puts faster versions in front of engine kernels that training and
+ * the explainers call thousands of times: `Identity` and same-dtype `Cast`
+ * share data instead of copying it (the gradient tape clones every tensor it
+ * saves); `Transpose` copies in tiles where the engine's element loop
+ * thrashes the cache; `Slice`, `StridedSlice`, `Reverse`, `Concat` and
+ * `Pack` copy contiguous runs straight on the heap; the comparisons
+ * broadcast without the engine's per-element index arithmetic; `Sum` and
+ * `Mean` over leading axes run as XNNPACK average pools; and a max pool with
+ * disjoint windows gets its gradient in one pass. The module's private files
+ * give the measurements behind each.
+ *
  * @module
  */
 import { tf } from "../deps.ts";
@@ -20,6 +31,10 @@ import { segmentSumKernels } from "./_segment_sum.ts";
 import { fixedOneHot } from "./_one_hot.ts";
 import { resizeGradKernel } from "./_resize_grad.ts";
 import { fastReduce } from "./_reduce.ts";
+import { fastTranspose } from "./_transpose.ts";
+import { sharedCast, sharedIdentity } from "./_identity.ts";
+import { fastConcat, fastPack, fastReverse, fastSlice, fastStridedSlice } from "./_copy_kernels.ts";
+import { COMPARISONS, fastCompare } from "./_compare.ts";
 
 const KERNELS: tf.KernelConfig[] = [
   ...conv2dGradKernels,
@@ -35,6 +50,15 @@ const WRAPPERS: Record<string, (original: tf.KernelConfig) => tf.KernelConfig> =
   Sum: fastReduce(false),
   Mean: fastReduce(true),
   AvgPoolGrad: fastAvgPoolGrad,
+  Transpose: fastTranspose,
+  Identity: sharedIdentity,
+  Cast: sharedCast,
+  Slice: fastSlice,
+  Concat: fastConcat,
+  Pack: fastPack,
+  StridedSlice: fastStridedSlice,
+  Reverse: fastReverse,
+  ...Object.fromEntries(Object.keys(COMPARISONS).map((name) => [name, fastCompare])),
 };
 
 const ours = new WeakSet<tf.KernelFunc>();
