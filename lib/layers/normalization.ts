@@ -18,8 +18,11 @@ export interface BatchNormArgs {
 }
 
 /**
- * Batch normalisation over the last axis, written with plain ops (moments,
- * subtract, multiply), so its gradient needs no fused kernel and no `Tile`.
+ * Batch normalisation over the last axis, without tfjs's fused kernel (whose
+ * gradient tiles). Training mode is one op with the closed-form backward pass
+ * (two reductions); inference multiplies by a scale and adds a shift. Nested
+ * gradients (double backpropagation) take plain ops, so every derivative
+ * stays on the tape.
  * Running statistics use the unbiased batch variance, as in PyTorch.
  *
  * @example Usage
@@ -58,18 +61,65 @@ export class BatchNorm extends Module {
 
   /** Normalises `x`. The caller owns the result. */
   apply<T extends tf.Tensor>(x: T, options: ApplyOptions = {}): T {
-    return tf.tidy(() => {
-      if (!options.training) {
+    if (!options.training) {
+      return tf.tidy(() => {
         const scale = tf.mul(this.gamma, tf.rsqrt(tf.add(this.movingVariance, this.#epsilon)));
         const shift = tf.sub(this.beta, tf.mul(this.movingMean, scale));
         return tf.add(tf.mul(x, scale), shift) as T;
-      }
+      });
+    }
+    const update = options.updateStats ?? true;
+    const engine = tf.engine();
+    if (engine.isTapeOn() && engine.state.gradientDepth > 1) {
+      // Nested gradients differentiate the backward pass too: plain ops only.
+      return tf.tidy(() => {
+        const axes = x.shape.slice(0, -1).map((_, i) => i);
+        const { mean, variance } = tf.moments(x, axes);
+        if (update) this.#updateStats(mean, variance, x.size / x.shape.at(-1)!);
+        const scale = tf.mul(this.gamma, tf.rsqrt(tf.add(variance, this.#epsilon)));
+        return tf.add(tf.mul(tf.sub(x, mean), scale), this.beta) as T;
+      });
+    }
+    return this.#trainingOp(update)(x, this.gamma, this.beta) as T;
+  }
+
+  /**
+   * Training-mode batch norm as one `customGrad` op whose backward pass is
+   * the closed form, with `xc = x - mean`, `s = gamma * invStd` and `N` the
+   * positions per channel: `dbeta = Σdy`, `dgamma = invStd Σ(dy xc)`,
+   * `dx = s dy - s Σdy / N - xc s invStd² Σ(dy xc) / N`: two reductions.
+   */
+  #trainingOp(update: boolean) {
+    const f = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
       const axes = x.shape.slice(0, -1).map((_, i) => i);
       const { mean, variance } = tf.moments(x, axes);
-      if (options.updateStats ?? true) this.#updateStats(mean, variance, x.size / x.shape.at(-1)!);
-      const scale = tf.mul(this.gamma, tf.rsqrt(tf.add(variance, this.#epsilon)));
-      return tf.add(tf.mul(tf.sub(x, mean), scale), this.beta) as T;
-    });
+      if (update) this.#updateStats(mean, variance, x.size / x.shape.at(-1)!);
+      const invStd = tf.rsqrt(tf.add(variance, this.#epsilon));
+      const scale = tf.mul(gamma, invStd);
+      const xc = tf.sub(x, mean);
+      save([xc, invStd, scale]);
+      return {
+        value: tf.add(tf.mul(xc, scale), beta),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const d = dy as tf.Tensor;
+          const [xc, invStd, scale] = saved;
+          const n = xc.size / xc.shape.at(-1)!;
+          const sumDy = tf.sum(d, axes);
+          const sumDyXc = tf.sum(tf.mul(d, xc), axes);
+          const a = tf.mul(scale, -1 / n);
+          const dx = tf.add(
+            tf.add(tf.mul(d, scale), tf.mul(xc, tf.mul(tf.mul(a, tf.square(invStd)), sumDyXc))),
+            tf.mul(a, sumDy),
+          );
+          return [dx, tf.mul(sumDyXc, invStd), sumDy];
+        },
+      };
+    };
+    return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as (
+      x: tf.Tensor,
+      gamma: tf.Tensor,
+      beta: tf.Tensor,
+    ) => tf.Tensor;
   }
 
   #updateStats(mean: tf.Tensor, variance: tf.Tensor, count: number): void {
