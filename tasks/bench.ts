@@ -16,6 +16,7 @@ import {
   createTrainStep,
   gradCam,
   initBackend,
+  shutdownBackend,
   ProgressBar,
   Random,
   tf,
@@ -191,6 +192,8 @@ async function main(): Promise<void> {
   bar.done();
   tf.dispose([images, labels, masks, one]);
   model.dispose();
+  // Idle wasm worker threads spin: stop them, or they take a core from the PyTorch twin.
+  await shutdownBackend();
 
   const torchRuns = config.torch === "off"
     ? []
