@@ -258,3 +258,29 @@ Deno.test("sweep --collect ranks the finished cells and names the missing and fa
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("sweep --slurm refuses a malformed --time, --mem, --partition or --sbatch-arg, naming the flag", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const cases: [string, RegExp][] = [
+      [
+        "--time=soon",
+        /Flag --time must be a Slurm time such as 30, 01:30:00 or 2-00:00:00; got "soon"/,
+      ],
+      ["--mem=lots", /Flag --mem must be a Slurm size such as 4000 or 8G; got "lots"/],
+      ["--partition=gpu;rm", /Flag --partition: "gpu;rm" is not a partition name/],
+      ["--sbatch-arg=--account lab", /Flag --sbatch-arg: "--account lab" is not one sbatch option/],
+      ["--max-parallel=0", /Flag --max-parallel must be between 1 and Infinity, got 0/],
+    ];
+    for (const [flag, message] of cases) {
+      const r = await runSweep([...TINY, `--out=${dir}/grid`, "--slurm", "--dry-run", flag]);
+      assert.equal(r.code, 2, flag);
+      assert.match(r.stderr, message);
+    }
+    const dry = await runSweep([...TINY, `--out=${dir}/grid`, "--dry-run"]);
+    assert.equal(dry.code, 2);
+    assert.match(dry.stderr, /Flag --dry-run goes with --slurm/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
