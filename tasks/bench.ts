@@ -16,9 +16,9 @@ import {
   createTrainStep,
   gradCam,
   initBackend,
-  shutdownBackend,
   ProgressBar,
   Random,
+  shutdownBackend,
   tf,
   writeJsonAtomic,
 } from "../mod.ts";
