@@ -14,10 +14,20 @@ import {
   syntheticDataset,
 } from "../mod.ts";
 import type { Dataset, Sample } from "../mod.ts";
-import { UsageError } from "./_cli.ts";
+import { type FlagSpec, UsageError } from "./_cli.ts";
 
 /** The datasets a task can open. */
 export const DATASETS = ["synthetic", "cub", "cars", "busi", "folder", "idx"] as const;
+
+/** The --dataset and --root flags every task that opens a dataset takes. */
+export const DATASET_FLAGS: Record<string, FlagSpec> = {
+  dataset: {
+    type: "string",
+    default: "synthetic",
+    help: `dataset: ${DATASETS.join(", ")} (all but synthetic need --root)`,
+  },
+  root: { type: "string", help: "folder of the dataset (not for synthetic)" },
+};
 
 /** What {@linkcode openDataset} needs. */
 export interface DatasetChoice {

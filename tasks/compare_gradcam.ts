@@ -43,7 +43,13 @@ import type {
   MetricSummary,
   TwoBranchModel,
 } from "../mod.ts";
-import { datasetFlags, DATASETS, openDataset, type OpenedDataset } from "./_datasets.ts";
+import {
+  DATASET_FLAGS,
+  datasetFlags,
+  DATASETS,
+  openDataset,
+  type OpenedDataset,
+} from "./_datasets.ts";
 import { galleryPictures } from "./_gallery.ts";
 import {
   backendFlag,
@@ -91,12 +97,7 @@ const FLAGS: Record<string, FlagSpec> = {
       ).join(", ")
     }`,
   },
-  dataset: {
-    type: "string",
-    default: "synthetic",
-    help: `dataset: ${DATASETS.join(", ")} (all but synthetic need --root)`,
-  },
-  root: { type: "string", help: "folder of the dataset (not for synthetic)" },
+  ...DATASET_FLAGS,
   loss: {
     type: "string",
     default: "bce",

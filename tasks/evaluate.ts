@@ -30,7 +30,7 @@ import type {
 } from "../mod.ts";
 import { galleryPictures } from "./_gallery.ts";
 import { backendFlag, type FlagSpec, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
-import { datasetFlags, DATASETS, openDataset } from "./_datasets.ts";
+import { DATASET_FLAGS, datasetFlags, openDataset } from "./_datasets.ts";
 
 const SUMMARY =
   "Evaluate a saved model on a dataset's test split: classification metrics and, for each\n" +
@@ -39,12 +39,7 @@ const SUMMARY =
 
 const FLAGS: Record<string, FlagSpec> = {
   model: { type: "string", help: "folder of a saved model (e.g. runs/train/model); required" },
-  dataset: {
-    type: "string",
-    default: "synthetic",
-    help: `dataset: ${DATASETS.join(", ")} (all but synthetic need --root)`,
-  },
-  root: { type: "string", help: "folder of the dataset (not for synthetic)" },
+  ...DATASET_FLAGS,
   count: {
     type: "string",
     default: "1200",

@@ -39,7 +39,7 @@ import {
   runMain,
   UsageError,
 } from "./_cli.ts";
-import { datasetFlags, DATASETS, openDataset } from "./_datasets.ts";
+import { DATASET_FLAGS, datasetFlags, openDataset } from "./_datasets.ts";
 import {
   cellPaths,
   cellStatus,
@@ -117,12 +117,7 @@ const FLAGS: Record<string, FlagSpec> = {
     default: false,
     help: "also score deletion/insertion AUC (slow)",
   },
-  dataset: {
-    type: "string",
-    default: "synthetic",
-    help: `dataset: ${DATASETS.join(", ")} (all but synthetic need --root)`,
-  },
-  root: { type: "string", help: "folder of the dataset (not for synthetic)" },
+  ...DATASET_FLAGS,
   count: { type: "string", default: "400", help: "images in the synthetic set" },
   classes: { type: "string", default: "4", help: "classes in the synthetic set (2 to 6)" },
   size: { type: "string", default: "32", help: "image size in pixels" },

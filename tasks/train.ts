@@ -44,7 +44,13 @@ import {
   runMain,
   UsageError,
 } from "./_cli.ts";
-import { datasetFlags, DATASETS, holdOut, openDataset, type OpenedDataset } from "./_datasets.ts";
+import {
+  DATASET_FLAGS,
+  datasetFlags,
+  holdOut,
+  openDataset,
+  type OpenedDataset,
+} from "./_datasets.ts";
 
 const SUMMARY =
   "Train a two-branch model (any backbone × saliency head × loss) on a dataset, from flags or a\n" +
@@ -71,12 +77,7 @@ const LOSS_TERMS: Record<string, keyof LossWeights> = {
 /** The flags of `deno task train`; a `--config` file's keys are these names. */
 export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   config: { type: "string", help: "JSON file of flag values (keys are flag names)" },
-  dataset: {
-    type: "string",
-    default: "synthetic",
-    help: `dataset: ${DATASETS.join(", ")} (all but synthetic need --root)`,
-  },
-  root: { type: "string", help: "folder of the dataset (not for synthetic)" },
+  ...DATASET_FLAGS,
   count: { type: "string", default: "1200", help: "images in the synthetic set" },
   classes: { type: "string", default: "4", help: "classes in the synthetic set (2 to 6)" },
   size: { type: "string", default: "48", help: "image size in pixels" },
