@@ -14,8 +14,10 @@
  *
  * Every metric takes the model and `{ images, maps }` (images `[n, h, w, c]`
  * in the model's input shape, maps `[n, h, w]`; the caller keeps both) and
- * returns plain per-image numbers. Pixels are ranked by the map, ties in
- * raster order, so results are deterministic.
+ * resolves to plain per-image numbers. Pixels are ranked by the map, ties in
+ * raster order, so results are deterministic. The metrics read tensors back
+ * only asynchronously (`await tensor.data()`, one read per batch), so they
+ * run on WebGPU too, which has no synchronous read-back.
  *
  * @module
  */
@@ -111,11 +113,11 @@ function checkBatchSize(batchSize: number, fn: string): void {
 }
 
 /** Softmax probabilities `[n, numClasses]` of `images`, batched, as a plain array. */
-function probabilities(
+async function probabilities(
   model: TwoBranchModel,
   images: tf.Tensor4D,
   batchSize: number,
-): Float32Array {
+): Promise<Float32Array> {
   const n = images.shape[0], k = model.numClasses;
   const out = new Float32Array(n * k);
   for (let start = 0; start < n; start += batchSize) {
@@ -126,24 +128,27 @@ function probabilities(
       tf.dispose([saliency, saliencyLogits]);
       return tf.softmax(logits);
     });
-    out.set(p.dataSync(), start * k);
-    p.dispose();
+    try {
+      out.set(await p.data(), start * k);
+    } finally {
+      p.dispose();
+    }
   }
   return out;
 }
 
 /** The class of each image, checked against the model's classes. */
-function resolveClasses(
+async function resolveClasses(
   model: TwoBranchModel,
   images: tf.Tensor4D,
   target: MetricTarget,
   batchSize: number,
   fn: string,
-): number[] {
+): Promise<number[]> {
   const n = images.shape[0], k = model.numClasses;
   let classes: number[];
   if (target === "predicted") {
-    const p = probabilities(model, images, batchSize);
+    const p = await probabilities(model, images, batchSize);
     classes = [];
     for (let i = 0; i < n; i++) {
       let best = 0;
@@ -179,10 +184,10 @@ function resolveClasses(
  * For each image, the rank of every pixel when sorted by the map in
  * descending order (0 = most salient), ties in raster order. `[n][h·w]`.
  */
-function pixelRanks(maps: tf.Tensor3D, fn: string): Int32Array[] {
+async function pixelRanks(maps: tf.Tensor3D, fn: string): Promise<Int32Array[]> {
   const [n, h, w] = maps.shape;
   const p = h * w;
-  const values = maps.dataSync();
+  const values = await maps.data();
   const out: Int32Array[] = [];
   for (let i = 0; i < n; i++) {
     const v = values.subarray(i * p, (i + 1) * p);
@@ -268,12 +273,12 @@ function trapezoid(xs: readonly number[], ys: readonly number[]): number {
   return s;
 }
 
-function perturbationCurve(
+async function perturbationCurve(
   model: TwoBranchModel,
   input: MapInput,
   options: PerturbationCurveOptions,
   mode: "deletion" | "insertion",
-): PerturbationCurveResult {
+): Promise<PerturbationCurveResult> {
   const fn = mode === "deletion" ? "deletionAuc()" : "insertionAuc()";
   const {
     target = "predicted",
@@ -289,10 +294,10 @@ function perturbationCurve(
   }
   const { images, maps } = input;
   const p = h * w;
-  const classes = resolveClasses(model, images, target, batchSize, fn);
+  const classes = await resolveClasses(model, images, target, batchSize, fn);
   const counts = Array.from({ length: steps + 1 }, (_, k) => Math.round(k * p / steps));
   const fractions = counts.map((m) => m / p);
-  const ranks = pixelRanks(maps, fn);
+  const ranks = await pixelRanks(maps, fn);
   const base = makeBaseline(images, baseline, blurSigma, fn);
   const rankTensor = tf.tensor3d(
     (() => {
@@ -328,8 +333,12 @@ function perturbationCurve(
         tf.dispose([saliency, saliencyLogits]);
         return tf.softmax(logits);
       });
-      const values = probs.dataSync();
-      probs.dispose();
+      let values: Float32Array;
+      try {
+        values = await probs.data() as Float32Array;
+      } finally {
+        probs.dispose();
+      }
       for (let j = 0; j < size; j++) {
         const i = imageIndex[j];
         curves[i][(start + j) % (steps + 1)] = values[j * k + classes[i]];
@@ -351,8 +360,9 @@ function perturbationCurve(
  *
  * The perturbed images of all images and steps are run in batches of
  * `batchSize`. The default baseline is `"zeros"`, as in the paper's
- * deletion; `"blur"` and `"mean"` are the alternatives. Returns per-image
- * areas and curves.
+ * deletion; `"blur"` and `"mean"` are the alternatives. Resolves to
+ * per-image areas and curves; it reads the probabilities back
+ * asynchronously, one read per batch, so it runs on WebGPU too.
  *
  * @example Usage
  * ```ts
@@ -362,7 +372,7 @@ function perturbationCurve(
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
  * const maps = tf.randomUniform([2, 8, 8]) as tf.Tensor3D;
- * const r = deletionAuc(model, { images, maps }, { steps: 8 });
+ * const r = await deletionAuc(model, { images, maps }, { steps: 8 });
  * console.log(r.auc.length, r.fractions.length); // 2 9
  * tf.dispose([images, maps]);
  * model.dispose();
@@ -372,7 +382,7 @@ export function deletionAuc(
   model: TwoBranchModel,
   input: MapInput,
   options: PerturbationCurveOptions = {},
-): PerturbationCurveResult {
+): Promise<PerturbationCurveResult> {
   return perturbationCurve(model, input, options, "deletion");
 }
 
@@ -386,7 +396,8 @@ export function deletionAuc(
  * The default baseline is `"blur"` (a Gaussian blur of the image,
  * `blurSigma` 5 pixels with reflected borders), as in the paper's
  * insertion; `"zeros"` and `"mean"` are the alternatives. Batched as
- * {@linkcode deletionAuc}. Returns per-image areas and curves.
+ * {@linkcode deletionAuc}. Resolves to per-image areas and curves; reads
+ * back asynchronously, so it runs on WebGPU too.
  *
  * @example Usage
  * ```ts
@@ -396,7 +407,7 @@ export function deletionAuc(
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
  * const maps = tf.randomUniform([2, 8, 8]) as tf.Tensor3D;
- * const r = insertionAuc(model, { images, maps }, { steps: 8, baseline: "mean" });
+ * const r = await insertionAuc(model, { images, maps }, { steps: 8, baseline: "mean" });
  * console.log(r.curves[0].length); // 9
  * tf.dispose([images, maps]);
  * model.dispose();
@@ -406,7 +417,7 @@ export function insertionAuc(
   model: TwoBranchModel,
   input: MapInput,
   options: PerturbationCurveOptions = {},
-): PerturbationCurveResult {
+): Promise<PerturbationCurveResult> {
   return perturbationCurve(model, input, options, "insertion");
 }
 
@@ -575,7 +586,9 @@ export interface RoadResult {
  * measured. The paper reports accuracy over a data set; this returns each
  * image's probability curve (average those, or threshold them, as needed)
  * and per-image means. The imputation runs in JavaScript, one image and
- * share at a time; the model runs in batches of `batchSize`.
+ * share at a time; the model runs in batches of `batchSize`. The images and
+ * the probabilities are read back asynchronously (one read per batch), so
+ * it runs on WebGPU too.
  *
  * @example Usage
  * ```ts
@@ -585,17 +598,17 @@ export interface RoadResult {
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
  * const maps = tf.randomUniform([2, 8, 8]) as tf.Tensor3D;
- * const r = road(model, { images, maps }, { percentages: [0.25, 0.5] });
+ * const r = await road(model, { images, maps }, { percentages: [0.25, 0.5] });
  * console.log(r.morf.length, r.morf[0].length); // 2 2
  * tf.dispose([images, maps]);
  * model.dispose();
  * ```
  */
-export function road(
+export async function road(
   model: TwoBranchModel,
   input: MapInput,
   options: RoadOptions = {},
-): RoadResult {
+): Promise<RoadResult> {
   const fn = "road()";
   const {
     target = "predicted",
@@ -614,9 +627,9 @@ export function road(
   const c = model.inputShape[2];
   const p = h * w;
   const { images, maps } = input;
-  const classes = resolveClasses(model, images, target, batchSize, fn);
-  const ranks = pixelRanks(maps, fn);
-  const pixels = images.dataSync();
+  const classes = await resolveClasses(model, images, target, batchSize, fn);
+  const ranks = await pixelRanks(maps, fn);
+  const pixels = await images.data();
   const rng = new Random(seed);
   // Every (image, order, share) imputed image, generated lazily per batch.
   const jobs: { i: number; order: 0 | 1; s: number }[] = [];
@@ -658,8 +671,12 @@ export function road(
       tf.dispose([saliency, saliencyLogits]);
       return tf.softmax(logits);
     });
-    const values = probs.dataSync();
-    probs.dispose();
+    let values: Float32Array;
+    try {
+      values = await probs.data() as Float32Array;
+    } finally {
+      probs.dispose();
+    }
     batchJobs.forEach(({ i, order, s }, b) => {
       (order === 0 ? morf : lerf)[i][s] = values[b * k + classes[i]];
     });
@@ -700,7 +717,8 @@ export interface ConfidenceDropResult {
  * (whose mean over images, in percent, is the paper's "average drop";
  * lower is better) and `increase = O > Y` (whose rate is its "increase in
  * confidence"; higher is better). Maps should lie in [0, 1], as every
- * explainer's do.
+ * explainer's do. The probabilities are read back asynchronously (one read
+ * per batch), so it runs on WebGPU too.
  *
  * @example Usage
  * ```ts
@@ -710,29 +728,29 @@ export interface ConfidenceDropResult {
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
  * const maps = tf.ones([2, 8, 8]) as tf.Tensor3D; // keeps the whole image
- * const r = confidenceDrop(model, { images, maps });
+ * const r = await confidenceDrop(model, { images, maps });
  * console.log(Math.abs(r.drop[0]) < 1e-6); // true
  * tf.dispose([images, maps]);
  * model.dispose();
  * ```
  */
-export function confidenceDrop(
+export async function confidenceDrop(
   model: TwoBranchModel,
   input: MapInput,
   options: FaithfulnessOptions = {},
-): ConfidenceDropResult {
+): Promise<ConfidenceDropResult> {
   const fn = "confidenceDrop()";
   const { target = "predicted", batchSize = 64 } = options;
   const [n] = checkInput(model, input, fn);
   checkBatchSize(batchSize, fn);
   const { images, maps } = input;
-  const classes = resolveClasses(model, images, target, batchSize, fn);
+  const classes = await resolveClasses(model, images, target, batchSize, fn);
   const masked = tf.tidy(() => tf.mul(images, maps.expandDims(3)) as tf.Tensor4D);
   const k = model.numClasses;
   let py: Float32Array, po: Float32Array;
   try {
-    py = probabilities(model, images, batchSize);
-    po = probabilities(model, masked, batchSize);
+    py = await probabilities(model, images, batchSize);
+    po = await probabilities(model, masked, batchSize);
   } finally {
     masked.dispose();
   }
@@ -778,7 +796,8 @@ export interface RandomMapControlResult {
 /**
  * A random-map control: the faithfulness metrics for maps of independent
  * uniform noise in [0, 1) (seeded), the chance level an explainer must beat.
- * Images `[n, h, w, c]`; the caller keeps them.
+ * Images `[n, h, w, c]`; the caller keeps them. The metrics run one after
+ * the other and read back asynchronously, so it runs on WebGPU too.
  *
  * @example Usage
  * ```ts
@@ -787,17 +806,17 @@ export interface RandomMapControlResult {
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
- * const r = randomMapControl(model, images, { metrics: ["deletion"], curve: { steps: 4 } });
+ * const r = await randomMapControl(model, images, { metrics: ["deletion"], curve: { steps: 4 } });
  * console.log(r.deletion!.auc.length, r.insertion); // 2 undefined
  * images.dispose();
  * model.dispose();
  * ```
  */
-export function randomMapControl(
+export async function randomMapControl(
   model: TwoBranchModel,
   images: tf.Tensor4D,
   options: RandomMapControlOptions = {},
-): RandomMapControlResult {
+): Promise<RandomMapControlResult> {
   const {
     metrics = ["deletion", "insertion", "road", "confidenceDrop"],
     seed = 0,
@@ -819,16 +838,16 @@ export function randomMapControl(
   try {
     const out: RandomMapControlResult = {};
     if (metrics.includes("deletion")) {
-      out.deletion = deletionAuc(model, input, { ...curve, ...common });
+      out.deletion = await deletionAuc(model, input, { ...curve, ...common });
     }
     if (metrics.includes("insertion")) {
-      out.insertion = insertionAuc(model, input, { ...curve, ...common });
+      out.insertion = await insertionAuc(model, input, { ...curve, ...common });
     }
     if (metrics.includes("road")) {
-      out.road = road(model, input, { ...roadOptions, ...common, seed });
+      out.road = await road(model, input, { ...roadOptions, ...common, seed });
     }
     if (metrics.includes("confidenceDrop")) {
-      out.confidenceDrop = confidenceDrop(model, input, common);
+      out.confidenceDrop = await confidenceDrop(model, input, common);
     }
     return out;
   } finally {

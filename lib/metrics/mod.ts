@@ -12,7 +12,7 @@
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
  * const images = tf.randomUniform([4, 8, 8, 3]) as tf.Tensor4D;
  * const maps = tf.randomUniform([4, 8, 8]) as tf.Tensor3D;
- * const { auc } = deletionAuc(model, { images, maps }, { steps: 4 });
+ * const { auc } = await deletionAuc(model, { images, maps }, { steps: 4 });
  * const ci = bootstrapCi(auc, { resamples: 500, seed: 1 });
  * console.log(ci.low <= ci.estimate && ci.estimate <= ci.high); // true
  * tf.dispose([images, maps]);

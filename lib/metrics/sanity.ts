@@ -98,17 +98,17 @@ export function layerGroups(model: TwoBranchModel): VariableGroup[] {
   return groups.filter((g) => g.paths.length > 0);
 }
 
-function runExplainer(
+async function runExplainer(
   model: TwoBranchModel,
   images: tf.Tensor4D,
   explainer: ParameterRandomizationOptions["explainer"],
   classes: number[],
-): Float32Array {
+): Promise<Float32Array> {
   const maps = typeof explainer === "function"
     ? explainer(model, images)
     : explain(model, images, { target: classes, ...explainer } as ExplainRequest);
   try {
-    return maps.dataSync() as Float32Array;
+    return await maps.data() as Float32Array;
   } finally {
     maps.dispose();
   }
@@ -135,6 +135,12 @@ function runExplainer(
  * deterministic explainer. Every variable is restored afterwards, also when
  * the explainer throws. Images `[n, h, w, c]`; the caller keeps them.
  *
+ * It resolves asynchronously: the predictions, the maps and the weights are
+ * read back with `await tensor.data()` (one read per step for the maps of
+ * all images), so it runs on WebGPU too. While the promise is pending the
+ * model holds randomised weights: do not use the model elsewhere until it
+ * settles.
+ *
  * @example Usage
  * ```ts
  * import { parameterRandomizationTest } from "./sanity.ts";
@@ -142,17 +148,17 @@ function runExplainer(
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
- * const r = parameterRandomizationTest(model, images, { explainer: { method: "grad-cam" } });
+ * const r = await parameterRandomizationTest(model, images, { explainer: { method: "grad-cam" } });
  * console.log(r.steps.map((s) => s.name)); // ["original", "head", "block2", "block1", "stem"]
  * images.dispose();
  * model.dispose();
  * ```
  */
-export function parameterRandomizationTest(
+export async function parameterRandomizationTest(
   model: TwoBranchModel,
   images: tf.Tensor4D,
   options: ParameterRandomizationOptions,
-): ParameterRandomizationResult {
+): Promise<ParameterRandomizationResult> {
   const fn = "parameterRandomizationTest()";
   const { explainer, seed = 0, includeNonTrainable = false } = options ?? {};
   if (
@@ -181,12 +187,16 @@ export function parameterRandomizationTest(
     tf.dispose([saliency, saliencyLogits]);
     return tf.argMax(logits, 1);
   });
-  const predicted = Array.from(classes.dataSync());
-  classes.dispose();
-  const original = runExplainer(model, images, explainer, predicted);
+  let predicted: number[];
+  try {
+    predicted = Array.from(await classes.data());
+  } finally {
+    classes.dispose();
+  }
+  const original = await runExplainer(model, images, explainer, predicted);
   const p = original.length / n;
-  const step = (name: string, randomized: string[]): RandomizationStep => {
-    const current = runExplainer(model, images, explainer, predicted);
+  const step = async (name: string, randomized: string[]): Promise<RandomizationStep> => {
+    const current = await runExplainer(model, images, explainer, predicted);
     const rho: number[] = [];
     for (let i = 0; i < n; i++) {
       rho.push(
@@ -206,14 +216,14 @@ export function parameterRandomizationTest(
   const rng = new Random(seed);
   const steps: RandomizationStep[] = [];
   try {
-    steps.push(step("original", []));
+    steps.push(await step("original", []));
     const randomized: string[] = [];
     for (const group of groups) {
       for (const path of group.paths) {
         const v = variables.get(path)!;
         if (!v.trainable && !includeNonTrainable) continue;
         if (!saved.has(path)) saved.set(path, v.clone());
-        const values = v.dataSync();
+        const values = await v.data();
         let mean = 0;
         for (let i = 0; i < values.length; i++) mean += values[i];
         mean /= values.length || 1;
@@ -226,7 +236,7 @@ export function parameterRandomizationTest(
         tf.tidy(() => v.assign(tf.tensor(noise, v.shape, v.dtype)));
         randomized.push(path);
       }
-      steps.push(step(group.name, randomized));
+      steps.push(await step(group.name, randomized));
     }
   } finally {
     for (const [path, t] of saved) {

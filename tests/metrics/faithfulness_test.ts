@@ -23,23 +23,23 @@ await useEngines();
 const IMAGE = [4, 3, 2, 1];
 const MAP = [0.1, 0.9, 0.5, 0.3];
 
-function withInput<T>(
+async function withInput<T>(
   image: number[],
   map: number[],
-  fn: (input: { images: tf.Tensor4D; maps: tf.Tensor3D }) => T,
-): T {
+  fn: (input: { images: tf.Tensor4D; maps: tf.Tensor3D }) => Promise<T>,
+): Promise<T> {
   const images = tf.tensor4d(image, [image.length / 4, 2, 2, 1]);
   const maps = tf.tensor3d(map, [map.length / 4, 2, 2]);
   try {
-    return fn({ images, maps });
+    return await fn({ images, maps });
   } finally {
     tf.dispose([images, maps]);
   }
 }
 
-Deno.test("deletionAuc() matches the hand-derived curve and trapezoid area", () => {
+Deno.test("deletionAuc() matches the hand-derived curve and trapezoid area", async () => {
   const model = toyModel();
-  const r = withInput(IMAGE, MAP, (input) => deletionAuc(model, input, { steps: 4 }));
+  const r = await withInput(IMAGE, MAP, (input) => deletionAuc(model, input, { steps: 4 }));
   // Zeros baseline; deleting pixels 1, 2, 3, 0 leaves S = 10, 7, 5, 4, 0,
   // so p0 = 11, 8, 6, 5, 1 (/22) at fractions 0, ¼, ½, ¾, 1.
   // AUC = ¼ · ((11 + 1)/2 + 8 + 6 + 5) / 22 = 6.25 / 22.
@@ -49,9 +49,9 @@ Deno.test("deletionAuc() matches the hand-derived curve and trapezoid area", () 
   assert.deepEqual(r.classes, [0]);
 });
 
-Deno.test("insertionAuc() matches the hand-derived area from a zero baseline", () => {
+Deno.test("insertionAuc() matches the hand-derived area from a zero baseline", async () => {
   const model = toyModel();
-  const r = withInput(
+  const r = await withInput(
     IMAGE,
     MAP,
     (input) => insertionAuc(model, input, { steps: 4, baseline: "zeros" }),
@@ -62,9 +62,9 @@ Deno.test("insertionAuc() matches the hand-derived area from a zero baseline", (
   assertClose(r.auc, [5.75 / 22], { label: "auc" });
 });
 
-Deno.test("deletionAuc() with the mean baseline replaces pixels by the image mean", () => {
+Deno.test("deletionAuc() with the mean baseline replaces pixels by the image mean", async () => {
   const model = toyModel();
-  const r = withInput(
+  const r = await withInput(
     IMAGE,
     MAP,
     (input) => deletionAuc(model, input, { steps: 4, baseline: "mean" }),
@@ -75,11 +75,11 @@ Deno.test("deletionAuc() with the mean baseline replaces pixels by the image mea
   assertClose(r.auc, [0.25 * 45 / 22], { label: "auc" });
 });
 
-Deno.test("deletionAuc() with the blur baseline leaves a constant image unchanged", () => {
+Deno.test("deletionAuc() with the blur baseline leaves a constant image unchanged", async () => {
   // The blur of a constant image is itself: S = 8 at every step, p0 = 9/22
   // (class 0 asked for: the model predicts class 1 here).
   const model = toyModel();
-  const r = withInput(
+  const r = await withInput(
     [2, 2, 2, 2],
     MAP,
     (input) => deletionAuc(model, input, { steps: 4, baseline: "blur", blurSigma: 1, target: 0 }),
@@ -88,7 +88,7 @@ Deno.test("deletionAuc() with the blur baseline leaves a constant image unchange
   assertClose(r.auc, [9 / 22], { label: "auc" });
 });
 
-Deno.test("insertionAuc() with the blur baseline starts from the Gaussian blur with reflected borders", () => {
+Deno.test("insertionAuc() with the blur baseline starts from the Gaussian blur with reflected borders", async () => {
   // σ = 1 on a 2×2 image: the kernel is cut to radius 1 (reflection pads by
   // size - 1), weights e^{-1/2}, 1, e^{-1/2} normalised: centre c, side s.
   // Reflected, a row [a, b] reads [b, a, b, a], so a → c·a + 2s·b.
@@ -98,7 +98,7 @@ Deno.test("insertionAuc() with the blur baseline starts from the Gaussian blur w
   const e = Math.exp(-0.5), c = 1 / (1 + 2 * e), s = e / (1 + 2 * e);
   const topRight = c * (3 * c + 8 * s) + 2 * s * (c + 4 * s);
   const model = toyModel();
-  const r = withInput(
+  const r = await withInput(
     IMAGE,
     MAP,
     (input) => insertionAuc(model, input, { steps: 4, blurSigma: 1, target: 0 }),
@@ -108,34 +108,38 @@ Deno.test("insertionAuc() with the blur baseline starts from the Gaussian blur w
   });
 });
 
-Deno.test("deletionAuc() breaks ties (an all-zero map) in raster order", () => {
+Deno.test("deletionAuc() breaks ties (an all-zero map) in raster order", async () => {
   // Order 0, 1, 2, 3 (values 4, 3, 2, 1): S = 10, 6, 3, 1, 0 → 11, 7, 4, 2, 1.
   // AUC = ¼ · (6 + 7 + 4 + 2) / 22 = 4.75 / 22.
   const model = toyModel();
-  const r = withInput(IMAGE, [0, 0, 0, 0], (input) => deletionAuc(model, input, { steps: 4 }));
+  const r = await withInput(
+    IMAGE,
+    [0, 0, 0, 0],
+    (input) => deletionAuc(model, input, { steps: 4 }),
+  );
   assertClose(r.auc, [4.75 / 22], { label: "auc" });
 });
 
-Deno.test("deletionAuc() integrates over the actual pixel fractions when steps do not divide the pixels", () => {
+Deno.test("deletionAuc() integrates over the actual pixel fractions when steps do not divide the pixels", async () => {
   // steps 3 on 4 pixels: round(0, 4/3, 8/3, 4) = 0, 1, 3, 4 pixels, fractions
   // 0, ¼, ¾, 1; S = 10, 7, 4, 0 → p0 = 11, 8, 5, 1 (/22).
   // AUC = [¼ (11+8)/2 + ½ (8+5)/2 + ¼ (5+1)/2] / 22 = 6.375 / 22.
   const model = toyModel();
-  const r = withInput(IMAGE, MAP, (input) => deletionAuc(model, input, { steps: 3 }));
+  const r = await withInput(IMAGE, MAP, (input) => deletionAuc(model, input, { steps: 3 }));
   assert.deepEqual(r.fractions, [0, 0.25, 0.75, 1]);
   assertClose(r.auc, [6.375 / 22], { label: "auc" });
 });
 
-Deno.test("deletionAuc() gives the same values whatever the batch size and for an explicit target", () => {
+Deno.test("deletionAuc() gives the same values whatever the batch size and for an explicit target", async () => {
   const model = toyModel();
   const images = [...IMAGE, 1, 5, 0, 2];
   const maps = [...MAP, 0.2, 0.1, 0.7, 0.4];
-  const a = withInput(
+  const a = await withInput(
     images,
     maps,
     (input) => deletionAuc(model, input, { steps: 4, batchSize: 3, target: 0 }),
   );
-  const b = withInput(
+  const b = await withInput(
     images,
     maps,
     (input) => deletionAuc(model, input, { steps: 4, batchSize: 64, target: 0 }),
@@ -144,50 +148,54 @@ Deno.test("deletionAuc() gives the same values whatever the batch size and for a
   assert.equal(a.auc.length, 2);
   // "predicted" picks each image's own class: 0 for the first (S = 10),
   // 1 for the second (S = 8, p0 = 9/22).
-  const p = withInput(images, maps, (input) => deletionAuc(model, input, { steps: 4 }));
+  const p = await withInput(images, maps, (input) => deletionAuc(model, input, { steps: 4 }));
   assert.deepEqual(p.classes, [0, 1]);
   // Class 1 has p1 = 1 - p0 at every step, so its area is 1 - area(p0).
-  const c = withInput(images, maps, (input) => deletionAuc(model, input, { steps: 4, target: 1 }));
+  const c = await withInput(
+    images,
+    maps,
+    (input) => deletionAuc(model, input, { steps: 4, target: 1 }),
+  );
   assertClose(c.auc, a.auc.map((v) => 1 - v), { label: "class 1" });
 });
 
-Deno.test("deletionAuc() and insertionAuc() reject bad inputs and options by name", () => {
+Deno.test("deletionAuc() and insertionAuc() reject bad inputs and options by name", async () => {
   const model = toyModel();
   const images = tf.zeros([1, 2, 2, 1]) as tf.Tensor4D;
   const bad = tf.zeros([1, 3, 3]) as tf.Tensor3D;
   const maps = tf.zeros([1, 2, 2]) as tf.Tensor3D;
   try {
-    assert.throws(
+    await assert.rejects(
       () => deletionAuc(model, { images, maps: bad }),
       /deletionAuc\(\): expected "maps" of shape \[1, 2, 2\], got \[1, 3, 3\]/,
     );
-    assert.throws(
+    await assert.rejects(
       () => insertionAuc(model, { images: maps as unknown as tf.Tensor4D, maps }),
       /insertionAuc\(\): expected "images" of shape \[n, 2, 2, 1\], got \[1, 2, 2\]/,
     );
-    assert.throws(
+    await assert.rejects(
       () => deletionAuc(model, { images, maps }, { steps: 0 }),
       /option "steps" must be a positive integer, got 0/,
     );
-    assert.throws(
+    await assert.rejects(
       () => deletionAuc(model, { images, maps }, { batchSize: 0 }),
       /option "batchSize" must be a positive integer/,
     );
-    assert.throws(
+    await assert.rejects(
       () => deletionAuc(model, { images, maps }, { target: 2 }),
       /option "target" holds class 2, expected 0 to 1/,
     );
-    assert.throws(
+    await assert.rejects(
       () => deletionAuc(model, { images, maps }, { target: [0, 1] }),
       /one class per image \(1\), got 2/,
     );
     const nan = tf.tensor3d([0, NaN, 0, 0], [1, 2, 2]);
-    assert.throws(
+    await assert.rejects(
       () => road(model, { images, maps: nan }),
       /road\(\): map 0 of "maps" holds NaN at pixel 1/,
     );
     nan.dispose();
-    assert.throws(
+    await assert.rejects(
       () => deletionAuc(model, { images, maps }, { baseline: "noise" as "zeros" }),
       /option "baseline" must be "blur", "zeros" or "mean", got "noise"/,
     );
@@ -268,9 +276,9 @@ Deno.test("noisyLinearImpute() uses 1/6 and 1/12 weights, renormalised at border
   );
 });
 
-Deno.test("road() removes most and least relevant pixels and imputes them as derived by hand", () => {
+Deno.test("road() removes most and least relevant pixels and imputes them as derived by hand", async () => {
   const model = toyModel();
-  const r = withInput(
+  const r = await withInput(
     IMAGE,
     MAP,
     (input) => road(model, input, { percentages: [0, 0.25], noise: 0 }),
@@ -285,24 +293,24 @@ Deno.test("road() removes most and least relevant pixels and imputes them as der
   assertClose(r.morfMean, [(11 + 10.4) / 44], { label: "morfMean" });
   assertClose(r.gap, [(9.2 - 10.4) / 44], { label: "gap" });
   assert.deepEqual(r.percentages, [0, 0.25]);
-  assert.throws(
+  await assert.rejects(
     () => withInput(IMAGE, MAP, (input) => road(model, input, { percentages: [1.5] })),
     /road\(\): option "percentages" must hold shares in \[0, 1\], got 1.5/,
   );
 });
 
-Deno.test("road() is seeded and independent of the batch size", () => {
+Deno.test("road() is seeded and independent of the batch size", async () => {
   const model = toyModel(4, 4);
   const rng = new Random(5);
   const images = tf.tensor4d(rng.uniformArray(2 * 16, 0, 5), [2, 4, 4, 1]);
   const maps = tf.tensor3d(rng.uniformArray(2 * 16), [2, 4, 4]);
   try {
-    const a = road(model, { images, maps }, {
+    const a = await road(model, { images, maps }, {
       percentages: [0.2, 0.5, 0.8],
       batchSize: 4,
       seed: 3,
     });
-    const b = road(model, { images, maps }, {
+    const b = await road(model, { images, maps }, {
       percentages: [0.2, 0.5, 0.8],
       batchSize: 64,
       seed: 3,
@@ -314,32 +322,32 @@ Deno.test("road() is seeded and independent of the batch size", () => {
   }
 });
 
-Deno.test("confidenceDrop() matches the probability of the image times its map", () => {
+Deno.test("confidenceDrop() matches the probability of the image times its map", async () => {
   const model = toyModel();
   // Image × map = [0.4, 2.7, 1.0, 0.3], S = 4.4, p0 = 5.4/22; originally 11/22.
-  const r = withInput(IMAGE, MAP, (input) => confidenceDrop(model, input));
+  const r = await withInput(IMAGE, MAP, (input) => confidenceDrop(model, input));
   assertClose(r.original, [0.5], { label: "original" });
   assertClose(r.masked, [5.4 / 22], { label: "masked" });
   assertClose(r.drop, [0.5 - 5.4 / 22], { label: "drop" });
   assertClose(r.relativeDrop, [(0.5 - 5.4 / 22) / 0.5], { label: "relative" });
   assert.deepEqual(r.increase, [false]);
   // Class 1 gains: p1 goes from 0.5 to 16.6/22, an increase with no drop.
-  const c = withInput(IMAGE, MAP, (input) => confidenceDrop(model, input, { target: [1] }));
+  const c = await withInput(IMAGE, MAP, (input) => confidenceDrop(model, input, { target: [1] }));
   assertClose(c.relativeDrop, [0], { label: "class 1" });
   assert.deepEqual(c.increase, [true]);
 });
 
-Deno.test("randomMapControl() runs the chosen metrics on seeded uniform maps", () => {
+Deno.test("randomMapControl() runs the chosen metrics on seeded uniform maps", async () => {
   const model = toyModel(4, 4);
   const images = tf.tensor4d(new Random(1).uniformArray(2 * 16, 0, 5), [2, 4, 4, 1]);
   try {
-    const a = randomMapControl(model, images, {
+    const a = await randomMapControl(model, images, {
       metrics: ["deletion", "road"],
       seed: 2,
       curve: { steps: 4 },
       road: { percentages: [0.5] },
     });
-    const b = randomMapControl(model, images, {
+    const b = await randomMapControl(model, images, {
       metrics: ["deletion", "road"],
       seed: 2,
       curve: { steps: 4 },
@@ -350,16 +358,16 @@ Deno.test("randomMapControl() runs the chosen metrics on seeded uniform maps", (
     assert.equal(a.deletion!.auc.length, 2);
     // The same as deletionAuc() on the maps Random(2) draws.
     const maps = tf.tensor3d(new Random(2).uniformArray(2 * 16), [2, 4, 4]);
-    const d = deletionAuc(model, { images, maps }, { steps: 4 });
+    const d = await deletionAuc(model, { images, maps }, { steps: 4 });
     maps.dispose();
     assertClose(a.deletion!.auc, d.auc, { label: "deletion" });
-    const c = randomMapControl(model, images, {
+    const c = await randomMapControl(model, images, {
       metrics: ["deletion"],
       seed: 3,
       curve: { steps: 4 },
     });
     assert.notDeepEqual(c.deletion!.auc, a.deletion!.auc);
-    assert.throws(
+    await assert.rejects(
       () => randomMapControl(model, images, { metrics: ["pointing" as "road"] }),
       /option "metrics" holds unknown metric "pointing"/,
     );
@@ -368,19 +376,19 @@ Deno.test("randomMapControl() runs the chosen metrics on seeded uniform maps", (
   }
 });
 
-Deno.test("faithfulness metrics leave no tensors behind", () => {
+Deno.test("faithfulness metrics leave no tensors behind", async () => {
   const model = toyModel(4, 4);
   const images = tf.tensor4d(new Random(1).uniformArray(16, 0, 5), [1, 4, 4, 1]);
   const maps = tf.tensor3d(new Random(2).uniformArray(16), [1, 4, 4]);
   const before = tf.memory().numTensors;
   try {
-    deletionAuc(model, { images, maps }, { steps: 4, batchSize: 2 });
-    insertionAuc(model, { images, maps }, { steps: 4 });
-    insertionAuc(model, { images, maps }, { steps: 4, baseline: "mean" });
-    road(model, { images, maps }, { percentages: [0.5] });
-    confidenceDrop(model, { images, maps });
-    randomMapControl(model, images, { curve: { steps: 2 }, road: { percentages: [0.5] } });
-    assert.throws(
+    await deletionAuc(model, { images, maps }, { steps: 4, batchSize: 2 });
+    await insertionAuc(model, { images, maps }, { steps: 4 });
+    await insertionAuc(model, { images, maps }, { steps: 4, baseline: "mean" });
+    await road(model, { images, maps }, { percentages: [0.5] });
+    await confidenceDrop(model, { images, maps });
+    await randomMapControl(model, images, { curve: { steps: 2 }, road: { percentages: [0.5] } });
+    await assert.rejects(
       () => deletionAuc(model, { images, maps }, { blurSigma: 0, baseline: "blur" }),
       /"blurSigma" must be positive/,
     );
@@ -390,16 +398,16 @@ Deno.test("faithfulness metrics leave no tensors behind", () => {
   }
 });
 
-Deno.test("faithfulness metrics run on the reference net with Grad-CAM maps", () => {
+Deno.test("faithfulness metrics run on the reference net with Grad-CAM maps", async () => {
   const model = createReferenceNet({ numClasses: 3, inputSize: 16, width: 0.25 });
   const images = tf.tensor4d(new Random(7).uniformArray(2 * 16 * 16 * 3), [2, 16, 16, 3]);
   const maps = explain(model, images, { method: "grad-cam" });
   const before = tf.memory().numTensors;
   try {
-    const del = deletionAuc(model, { images, maps }, { steps: 8, batchSize: 5 });
-    const ins = insertionAuc(model, { images, maps }, { steps: 8 });
-    const r = road(model, { images, maps }, { percentages: [0.2, 0.6] });
-    const d = confidenceDrop(model, { images, maps });
+    const del = await deletionAuc(model, { images, maps }, { steps: 8, batchSize: 5 });
+    const ins = await insertionAuc(model, { images, maps }, { steps: 8 });
+    const r = await road(model, { images, maps }, { percentages: [0.2, 0.6] });
+    const d = await confidenceDrop(model, { images, maps });
     for (const v of [...del.auc, ...ins.auc, ...r.morf.flat(), ...r.lerf.flat(), ...d.masked]) {
       assert.ok(v >= 0 && v <= 1, `value ${v}`);
     }

@@ -32,13 +32,13 @@ Deno.test("layerGroups() puts every variable in one group, heads first, then sta
   }
 });
 
-Deno.test("parameterRandomizationTest() starts at correlation 1, cascades top down and restores every weight", () => {
+Deno.test("parameterRandomizationTest() starts at correlation 1, cascades top down and restores every weight", async () => {
   const model = createReferenceNet({ inputSize: 16, width: 0.25 });
   const images = tf.tensor4d(new Random(1).uniformArray(2 * 16 * 16 * 3), [2, 16, 16, 3]);
   try {
     const before = snapshot(model);
     const tensors = tf.memory().numTensors;
-    const r = parameterRandomizationTest(model, images, {
+    const r = await parameterRandomizationTest(model, images, {
       explainer: { method: "grad-cam", layer: "block1" },
       seed: 3,
     });
@@ -63,7 +63,7 @@ Deno.test("parameterRandomizationTest() starts at correlation 1, cascades top do
     const after = snapshot(model);
     for (const [k, v] of before) assert.deepEqual(after.get(k), v, k);
     // Seeded: the same call gives the same correlations.
-    const again = parameterRandomizationTest(model, images, {
+    const again = await parameterRandomizationTest(model, images, {
       explainer: { method: "grad-cam", layer: "block1" },
       seed: 3,
     });
@@ -74,13 +74,13 @@ Deno.test("parameterRandomizationTest() starts at correlation 1, cascades top do
   }
 });
 
-Deno.test("parameterRandomizationTest() restores the weights when the explainer throws", () => {
+Deno.test("parameterRandomizationTest() restores the weights when the explainer throws", async () => {
   const model = createReferenceNet({ inputSize: 16, width: 0.25 });
   const images = tf.tensor4d(new Random(2).uniformArray(16 * 16 * 3), [1, 16, 16, 3]);
   try {
     const before = snapshot(model);
     let calls = 0;
-    assert.throws(
+    await assert.rejects(
       () =>
         parameterRandomizationTest(model, images, {
           explainer: (m, x) => {
@@ -98,11 +98,11 @@ Deno.test("parameterRandomizationTest() restores the weights when the explainer 
   }
 });
 
-Deno.test("parameterRandomizationTest() rejects an unknown variable path and a missing explainer", () => {
+Deno.test("parameterRandomizationTest() rejects an unknown variable path and a missing explainer", async () => {
   const model = createReferenceNet({ inputSize: 16, width: 0.25 });
   const images = tf.zeros([1, 16, 16, 3]) as tf.Tensor4D;
   try {
-    assert.throws(
+    await assert.rejects(
       () =>
         parameterRandomizationTest(model, images, {
           explainer: { method: "grad-cam" },
@@ -110,7 +110,7 @@ Deno.test("parameterRandomizationTest() rejects an unknown variable path and a m
         }),
       /option "groups" names unknown variable "reference_net\/nope" in group "head"/,
     );
-    assert.throws(
+    await assert.rejects(
       () => parameterRandomizationTest(model, images, {} as never),
       /option "explainer" must be an explain\(\) request or a function/,
     );
