@@ -19,10 +19,10 @@ import {
 } from "../mod.ts";
 
 /** Trains one model and returns its test accuracy and saliency mass on the object. */
-export function trainAndScore(
+export async function trainAndScore(
   maskWeight: number,
   { steps = 300, size = 32, seed = 0 } = {},
-): { accuracy: number; onObject: number } {
+): Promise<{ accuracy: number; onObject: number }> {
   const data = syntheticDataset({ count: 320, size, numClasses: 3, seed });
   const train = syntheticTensors(data, data.officialSplit.train);
   const test = syntheticTensors(data, data.officialSplit.test);
@@ -36,29 +36,31 @@ export function trainAndScore(
       labels: train.labels.slice(start, 16),
       masks: train.masks.slice(start, 16),
     }));
-    const { loss } = step(batch);
+    const { loss } = await step(batch);
     tf.dispose(Object.values(batch));
     bar.tick(1, `loss ${loss.toFixed(3)}`);
   }
   bar.done();
-  const score = tf.tidy(() => {
+  const scores = tf.tidy(() => {
     const out = model.forward(test.images);
     const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(out.logits, 1), test.labels), "float32"));
     const mass = tf.div(
       tf.sum(tf.mul(out.saliency, test.masks), [1, 2]),
       tf.sum(out.saliency, [1, 2]),
     );
-    return { accuracy: accuracy.dataSync()[0], onObject: tf.mean(mass).dataSync()[0] };
+    return tf.stack([accuracy, tf.mean(mass)]);
   });
-  tf.dispose([train.images, train.labels, train.masks, test.images, test.labels, test.masks]);
+  const [accuracy, onObject] = await scores.data();
+  tf.dispose([scores, train.images, train.labels, train.masks]);
+  tf.dispose([test.images, test.labels, test.masks]);
   model.dispose();
-  return score;
+  return { accuracy, onObject };
 }
 
 if (import.meta.main) {
   await initBackend();
   for (const maskWeight of [0, 1]) {
-    const { accuracy, onObject } = trainAndScore(maskWeight);
+    const { accuracy, onObject } = await trainAndScore(maskWeight);
     console.log(
       `maskWeight ${maskWeight}: accuracy ${(100 * accuracy).toFixed(1)}%, ` +
         `saliency mass on the object ${(100 * onObject).toFixed(1)}%`,

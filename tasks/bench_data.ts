@@ -103,8 +103,12 @@ export async function benchDataPipeline(options: BenchDataOptions = {}): Promise
     });
     for await (const b of it) {
       // Stand-in for a training step: the engine reads every pixel and mask.
-      tf.tidy(() => tf.add(tf.sum(b.images), tf.sum(b.masks)).dataSync());
-      tf.dispose([b.images, b.labels, b.masks, b.hasMask]);
+      const total = tf.tidy(() => tf.add(tf.sum(b.images), tf.sum(b.masks)));
+      try {
+        await total.data();
+      } finally {
+        tf.dispose([total, b.images, b.labels, b.masks, b.hasMask]);
+      }
       samples += b.ids.length;
       batchCount++;
       sample();

@@ -289,11 +289,14 @@ function makeStep(
   model: TwoBranchModel,
   loss: LossFn,
   lr: number,
-): { step: (batch: Parameters<LossFn>[1], n: number) => Record<string, number>; dispose(): void } {
+): {
+  step: (batch: Parameters<LossFn>[1], n: number) => Promise<Record<string, number>>;
+  dispose(): void;
+} {
   const optimizer: tf.Optimizer = tf.train.adam(lr);
   const variables = model.trainableVariables();
   return {
-    step(batch, n) {
+    async step(batch, n) {
       let names: string[] = [];
       let packed: tf.Tensor | null = null;
       const { value, grads } = tf.variableGrads(() => {
@@ -303,8 +306,13 @@ function makeStep(
         return r.total;
       }, variables);
       optimizer.applyGradients(grads);
-      const values = packed!.dataSync();
-      tf.dispose([value, packed!, ...Object.values(grads)]);
+      tf.dispose([value, ...Object.values(grads)]);
+      let values: Float32Array | Int32Array | Uint8Array;
+      try {
+        values = await packed!.data(); // asynchronous: WebGPU under Deno has no synchronous read
+      } finally {
+        packed!.dispose();
+      }
       const out: Record<string, number> = {};
       ["loss", ...names].forEach((k, i) => (out[k] = values[i]));
       if (!Number.isFinite(out.loss)) {
@@ -327,11 +335,15 @@ async function cueEnergy(
   for await (const batch of batches(dataset, indices, { batchSize: 32 })) {
     try {
       const [n, h, w] = batch.images.shape;
-      const ignore = batch.ignoreMasks?.dataSync() ?? new Float32Array(n * h * w);
+      const ignore = (await batch.ignoreMasks?.data()) ?? new Float32Array(n * h * w);
       for (const method of methods) {
         const maps = explain(model, batch.images, { method } as Parameters<typeof explain>[2]);
-        const data = maps.dataSync();
-        maps.dispose();
+        let data: Float32Array;
+        try {
+          data = await maps.data() as Float32Array;
+        } finally {
+          maps.dispose();
+        }
         for (let k = 0; k < n; k++) {
           const v = energyPointingGame(
             { width: w, height: h, data: data.subarray(k * h * w, (k + 1) * h * w) },
@@ -460,8 +472,8 @@ async function runSeed(
         try {
           if (history.length >= config.steps) break;
           const n = history.length + 1;
-          const la = stepA.step(batch, n);
-          const lb = stepB.step(batch, n);
+          const la = await stepA.step(batch, n);
+          const lb = await stepB.step(batch, n);
           history.push({ step: n, a: la, b: lb });
           bar.tick(
             1,
@@ -1162,8 +1174,11 @@ async function pictures(
           x,
           { method } as Parameters<typeof explain>[2],
         );
-        maps[column] = m.dataSync() as Float32Array;
-        m.dispose();
+        try {
+          maps[column] = await m.data() as Float32Array;
+        } finally {
+          m.dispose();
+        }
       }
       x.dispose();
       if (rows.length < 8) rows.push({ image: sample.image, mask: sample.mask, maps });

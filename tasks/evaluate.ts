@@ -179,8 +179,11 @@ async function gallery(
       try {
         for (const method of explainers) {
           const m = explain(model, x, { method } as ExplainRequest);
-          maps[method] = m.dataSync() as Float32Array;
-          m.dispose();
+          try {
+            maps[method] = await m.data() as Float32Array;
+          } finally {
+            m.dispose();
+          }
         }
       } finally {
         x.dispose();

@@ -159,8 +159,12 @@ async function explainOne(
   const images = tf.tensor4d(image.data, [1, h, w, c]);
   try {
     const softmax = tf.tidy(() => tf.softmax(model.forward(images).logits));
-    const probs = softmax.dataSync();
-    softmax.dispose();
+    let probs: Float32Array;
+    try {
+      probs = await softmax.data() as Float32Array;
+    } finally {
+      softmax.dispose();
+    }
     let predicted = 0;
     for (let k = 1; k < probs.length; k++) if (probs[k] > probs[predicted]) predicted = k;
     const explained = o.target === "predicted" ? predicted : o.target;
@@ -174,8 +178,11 @@ async function explainOne(
         ...(o.layer === undefined ? {} : { layer: o.layer }),
       } as ExplainRequest;
       const m = explain(model, images, request);
-      maps[method] = Float32Array.from(m.dataSync());
-      m.dispose();
+      try {
+        maps[method] = Float32Array.from(await m.data());
+      } finally {
+        m.dispose();
+      }
       labels[method] = o.target === "predicted"
         ? `${method}: class ${predicted} (${percent(probs[predicted])})`
         : `${method}: class ${explained} (predicted ${predicted})`;

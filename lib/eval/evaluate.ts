@@ -199,11 +199,18 @@ export async function evaluate(
       const n = batch.ids.length;
       const [h, w] = [batch.images.shape[1], batch.images.shape[2]];
       const probs = tf.tidy(() => tf.softmax(model.forward(batch.images).logits));
-      const rows = probs.arraySync() as number[][];
-      probs.dispose();
-      const labels = batch.labels.dataSync();
-      const masks = batch.masks.dataSync();
-      const hasMask = batch.hasMask.dataSync();
+      // Asynchronous reads throughout: WebGPU under Deno has no synchronous one.
+      let rows: number[][];
+      try {
+        rows = await probs.array() as number[][];
+      } finally {
+        probs.dispose();
+      }
+      const [labels, masks, hasMask] = await Promise.all([
+        batch.labels.data(),
+        batch.masks.data(),
+        batch.hasMask.data(),
+      ]);
       const targets: (LocalizationTarget | null)[] = batch.ids.map((id, k) => {
         if (hasMask[k] > 0) return { mask: masks.subarray(k * h * w, (k + 1) * h * w) };
         const boxes = boxesById.get(id);
@@ -224,12 +231,12 @@ export async function evaluate(
       for (let e = 0; e < requests.length; e++) {
         const maps = explain(model, batch.images, requests[e]);
         try {
-          const data = maps.dataSync();
+          const data = await maps.data() as Float32Array;
           const deletion = faithfulness
-            ? deletionAuc(model, { images: batch.images, maps }, { steps }).auc
+            ? (await deletionAuc(model, { images: batch.images, maps }, { steps })).auc
             : null;
           const insertion = faithfulness
-            ? insertionAuc(model, { images: batch.images, maps }, { steps }).auc
+            ? (await insertionAuc(model, { images: batch.images, maps }, { steps })).auc
             : null;
           for (let k = 0; k < n; k++) {
             const map: ScoreMap = {
@@ -305,7 +312,7 @@ export async function evaluate(
     rocAuc = null; // Undefined, e.g. when the evaluated set holds one class only.
   }
   const explainers: Record<string, ExplainerResult> = {};
-  names.forEach((name, e) => {
+  for (const [e, name] of names.entries()) {
     const metricNames = Object.keys(perImage[0].scores[name]);
     const result: ExplainerResult = {
       metrics: Object.fromEntries(
@@ -315,14 +322,14 @@ export async function evaluate(
       pxap: safeValue(() => pxapAcc[e].result().value),
     };
     if (sanityImages) {
-      const test = parameterRandomizationTest(model, sanityImages, {
+      const test = await parameterRandomizationTest(model, sanityImages, {
         explainer: requests[e],
         seed: options.sanity ? options.sanity.seed ?? 0 : 0,
       });
       result.sanity = test.steps.map((s) => ({ step: s.name, meanSpearman: s.mean }));
     }
     explainers[name] = result;
-  });
+  }
   sanityImages?.dispose();
 
   const result: EvaluationResult = {

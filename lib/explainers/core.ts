@@ -97,8 +97,14 @@ export interface BatchOptions {
  * `origin[i]`.
  */
 export interface ResolvedTarget {
-  /** The class of each processed image, or `null`: each row's own arg-max. */
-  readonly classes: Int32Array | null;
+  /**
+   * The class of each processed image, or `null`: each row's own arg-max. A
+   * fixed `"predicted"` target keeps its classes on the engine, as an int32
+   * tensor (see {@linkcode fixPredicted}), so that no explainer reads back;
+   * so does a tensor `target` on `webgpu`, where its range goes unchecked.
+   * Such a tensor belongs to the explainer, which disposes it.
+   */
+  readonly classes: Int32Array | tf.Tensor1D | null;
   /** Whether the score is a softmax probability. */
   readonly probability: boolean;
   /** A custom score function, or `null`. */
@@ -162,7 +168,7 @@ function classList(
   n: number,
   spec: ClassTarget,
   field: string,
-): Int32Array | null {
+): Int32Array | tf.Tensor1D | null {
   if (spec === "predicted") return null;
   let values: ArrayLike<number>;
   if (typeof spec === "number") {
@@ -172,6 +178,16 @@ function classList(
       throw new RangeError(
         `Option "${field}" must be a class index per image, shape [${n}], got ${shapeText(spec)}`,
       );
+    }
+    if (tf.getBackend() === "webgpu") {
+      // No synchronous read on WebGPU under Deno: the classes stay on the
+      // engine (a copy the explainer disposes), checked for shape only.
+      if (spec.shape[0] !== n) {
+        throw new RangeError(
+          `Option "${field}" gives ${spec.shape[0]} classes for ${n} images: give one per image`,
+        );
+      }
+      return tf.cast(spec, "int32") as tf.Tensor1D;
     }
     values = spec.dataSync();
   } else if (Array.isArray(spec) || spec instanceof Int32Array) {
@@ -247,7 +263,10 @@ export function resolveTarget(
 /**
  * Fixes a `"predicted"` target to the arg-max of `images`' logits (one
  * forward pass), so that perturbed or mirrored copies keep the class of the
- * image they came from. Other targets are returned as they are.
+ * image they came from. The classes stay on the engine as a new int32 tensor
+ * that the caller disposes (nothing is read back, so it runs on WebGPU under
+ * Deno, which has no synchronous read). Other targets are returned as they
+ * are.
  *
  * @example Usage
  * ```ts
@@ -257,8 +276,9 @@ export function resolveTarget(
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
  * const target = fixPredicted(model, images, resolveTarget(model, 2));
- * console.log(target.classes?.length); // 2
- * images.dispose();
+ * const classes = target.classes as tf.Tensor1D;
+ * console.log(classes.shape, classes.dtype); // [2] "int32"
+ * tf.dispose([images, classes]);
  * model.dispose();
  * ```
  */
@@ -268,10 +288,8 @@ export function fixPredicted(
   target: ResolvedTarget,
 ): ResolvedTarget {
   if (target.classes !== null || target.fn !== null) return target;
-  const predicted = tf.tidy(() => tf.argMax(logitsFrom(model, images, 0), 1));
-  const classes = Int32Array.from(predicted.dataSync());
-  predicted.dispose();
-  return { ...target, classes };
+  const classes = tf.tidy(() => tf.cast(tf.argMax(logitsFrom(model, images, 0), 1), "int32"));
+  return { ...target, classes: classes as tf.Tensor1D };
 }
 
 /**
@@ -313,9 +331,12 @@ export function targetScores(
   }
   return tf.tidy(() => {
     const scores = target.probability ? tf.softmax(logits) : logits;
-    const classes = target.classes
-      ? tf.tensor1d(Int32Array.from(images, (i) => target.classes![i]), "int32")
-      : tf.argMax(logits, 1);
+    const fixed = target.classes;
+    const classes = fixed === null
+      ? tf.argMax(logits, 1)
+      : fixed instanceof tf.Tensor
+      ? tf.gather(fixed, tf.tensor1d(images, "int32"))
+      : tf.tensor1d(Int32Array.from(images, (i) => fixed[i]), "int32");
     const pick = tf.cast(tf.oneHot(classes, logits.shape[1]), "float32");
     return tf.sum(tf.mul(scores, pick), 1) as tf.Tensor1D;
   });
@@ -761,10 +782,34 @@ export function runExplainer(
   const n = images.shape[0];
   let target = resolveTarget(model, n, usesTarget ? options.target : "predicted");
   if (usesTarget && (settings.fixClasses || flip)) target = fixPredicted(model, images, target);
+  // Classes that fixPredicted put on the engine, disposed at the end.
+  let owned = target.classes instanceof tf.Tensor ? target.classes : null;
   if (flip) {
-    const twice = (a: Int32Array | null) => (a ? Int32Array.from([...a, ...a]) : null);
-    target = { ...target, classes: twice(target.classes), origin: twice(target.origin)! };
+    const twice = (a: Int32Array) => Int32Array.from([...a, ...a]);
+    let classes = target.classes;
+    if (owned) {
+      classes = owned = tf.tidy(() => tf.concat([owned!, owned!])) as tf.Tensor1D;
+      (target.classes as tf.Tensor).dispose();
+    } else if (classes) {
+      classes = twice(classes as Int32Array);
+    }
+    target = { ...target, classes, origin: twice(target.origin) };
   }
+  try {
+    return mapsOf(model, images, target, compute, { flip, normalize });
+  } finally {
+    owned?.dispose();
+  }
+}
+
+function mapsOf(
+  model: TwoBranchModel,
+  images: tf.Tensor4D,
+  target: ResolvedTarget,
+  compute: (run: ExplainerRun) => tf.Tensor3D | tf.Tensor3D[],
+  { flip, normalize }: { flip: boolean; normalize: boolean },
+): tf.Tensor3D {
+  const n = images.shape[0];
   const [h, w] = model.inputShape;
   return tf.tidy(() => {
     const expand = <T extends tf.Tensor>(t: T): T =>

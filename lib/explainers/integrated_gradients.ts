@@ -137,9 +137,13 @@ export function integratedGradientsAttributions(
   const settings = settingsOf(options);
   const n = images.shape[0];
   const target = fixPredicted(model, images, resolveTarget(model, n, options.target));
-  return tf.tidy(() =>
-    attribute(model, images, baselineOf(model, n, options.baseline), target, settings)
-  );
+  try {
+    return tf.tidy(() =>
+      attribute(model, images, baselineOf(model, n, options.baseline), target, settings)
+    );
+  } finally {
+    if (target.classes instanceof tf.Tensor) target.classes.dispose();
+  }
 }
 
 /**

@@ -39,7 +39,9 @@ export function assertMapAndMask(
  * Checks that `labels` is `[n]` and holds whole numbers in `[0, k)`, and
  * returns them as a float32 one-hot `[n, k]`. Reads the labels back (they
  * are small), so that a bad label fails loudly instead of silently giving a
- * zero row.
+ * zero row. On `webgpu`, which under Deno cannot read a tensor back
+ * synchronously, only the shape is checked here; `batches()` checks each
+ * label's range as it makes a batch.
  */
 export function oneHotLabels(loss: string, labels: tf.Tensor, n: number, k: number): tf.Tensor2D {
   if (labels.rank !== 1 || labels.shape[0] !== n) {
@@ -47,7 +49,7 @@ export function oneHotLabels(loss: string, labels: tf.Tensor, n: number, k: numb
       `${loss}: "labels" must have shape [${n}] (one per sample), got ${shapeText(labels.shape)}`,
     );
   }
-  const values = labels.dataSync();
+  const values = tf.getBackend() === "webgpu" ? [] : labels.dataSync();
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (!Number.isInteger(v) || v < 0 || v >= k) {

@@ -39,8 +39,9 @@ export interface TrainStepOptions {
 /**
  * Makes a function that runs one step of `optimizer` on a batch: forward in
  * training mode, `cross-entropy + maskWeight · maskBce`, gradients through
- * `tf.variableGrads`, then `optimizer.applyGradients`. Every tensor it makes
- * is disposed before it returns.
+ * `tf.variableGrads`, then `optimizer.applyGradients`. It resolves to the loss
+ * terms, read back asynchronously (so it runs on every engine, WebGPU
+ * included), and every tensor it makes is disposed by then.
  *
  * @example Usage
  * ```ts
@@ -52,7 +53,7 @@ export interface TrainStepOptions {
  * const images = tf.zeros([2, 8, 8, 3]) as tf.Tensor4D;
  * const labels = tf.tensor1d([0, 1], "int32");
  * const masks = tf.zeros([2, 8, 8]) as tf.Tensor3D;
- * console.log(step({ images, labels, masks }).loss > 0); // true
+ * console.log((await step({ images, labels, masks })).loss > 0); // true
  * tf.dispose([images, labels, masks]);
  * model.dispose();
  * ```
@@ -61,13 +62,13 @@ export function createTrainStep(
   model: TwoBranchModel,
   optimizer: tf.Optimizer,
   options: TrainStepOptions = {},
-): (batch: Batch) => StepLosses {
+): (batch: Batch) => Promise<StepLosses> {
   const maskWeight = options.maskWeight ?? 1;
   if (!(maskWeight >= 0)) {
     throw new RangeError(`Option "maskWeight" must be at least 0, got ${maskWeight}`);
   }
   const variables = model.trainableVariables();
-  return (batch: Batch): StepLosses => {
+  return async (batch: Batch): Promise<StepLosses> => {
     let terms: tf.Tensor1D | null = null;
     const { value, grads } = tf.variableGrads(() => {
       const out = model.forward(batch.images, { training: true });
@@ -76,13 +77,18 @@ export function createTrainStep(
       const mask = useMask
         ? maskBce(out.saliencyLogits, batch.masks!, batch.hasMask)
         : tf.scalar(0);
-      terms = tf.keep(tf.stack([ce, mask]) as tf.Tensor1D);
-      return useMask ? tf.add(ce, tf.mul(mask, maskWeight)) : ce;
+      const total = useMask ? tf.add(ce, tf.mul(mask, maskWeight)) : ce;
+      terms = tf.keep(tf.stack([total, ce, mask]) as tf.Tensor1D);
+      return total as tf.Scalar;
     }, variables);
     optimizer.applyGradients(grads);
-    const loss = value.dataSync()[0];
-    const [ce, mask] = terms!.dataSync();
-    tf.dispose([value, terms!, ...Object.values(grads)]);
-    return { loss, ce, mask };
+    tf.dispose([value, ...Object.values(grads)]);
+    try {
+      // An asynchronous read: WebGPU under Deno has no synchronous one.
+      const [loss, ce, mask] = await terms!.data();
+      return { loss, ce, mask };
+    } finally {
+      terms!.dispose();
+    }
   };
 }

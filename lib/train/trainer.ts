@@ -310,8 +310,12 @@ async function validate(
         const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), batch.labels), "float32"));
         return tf.stack([r.total, ...names.slice(1).map((k) => r.terms[k]), hits]);
       });
-      const values = packed.dataSync();
-      packed.dispose();
+      let values: Float32Array | Int32Array | Uint8Array;
+      try {
+        values = await packed.data();
+      } finally {
+        packed.dispose();
+      }
       names.forEach((name, i) => sums.set(name, (sums.get(name) ?? 0) + values[i] * n));
       correct += values[names.length];
       count += n;
@@ -454,7 +458,7 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
           lr = learningRateAt(state.step, schedule);
           setLearningRate(optimizer, lr);
           const context = { training: true, epoch, step: state.step + 1 };
-          const values = trainStep(model, optimizer, o.loss, batch, context, lastGood);
+          const values = await trainStep(model, optimizer, o.loss, batch, context, lastGood);
           for (const [name, v] of Object.entries(values)) sums.set(name, (sums.get(name) ?? 0) + v);
         } finally {
           disposeBatch(batch);
@@ -536,33 +540,45 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
   }
 }
 
-/** One optimisation step; returns `loss` and every term. Throws before updating on a non-finite value. */
-function trainStep(
+/**
+ * One optimisation step; resolves to `loss` and every term. Throws before
+ * updating on a non-finite value. It reads back once per step, asynchronously
+ * (WebGPU under Deno has no synchronous read): the terms and a finiteness
+ * check of every gradient in one tensor.
+ */
+async function trainStep(
   model: TwoBranchModel,
   optimizer: TrainOptimizer,
   loss: LossFn,
   batch: DataBatch,
   context: LossContext,
   lastGood: string,
-): Record<string, number> {
+): Promise<Record<string, number>> {
   const variables = model.trainableVariables();
   if (variables.length === 0) {
     throw new RangeError(`Cannot train "${model.name}": every variable is frozen`);
   }
   let names: string[] = [];
-  let packed: tf.Tensor | null = null;
+  let terms: tf.Tensor | null = null;
   const { value, grads } = tf.variableGrads(() => {
     const r = loss(model, batch, context);
     names = checkTermNames(Object.keys(r.terms));
-    packed = tf.keep(tf.stack([r.total, ...names.map((k) => r.terms[k])]));
+    terms = tf.keep(tf.stack([r.total, ...names.map((k) => r.terms[k])]));
     return r.total;
   }, variables);
   const gradList = Object.entries(grads).filter(([, g]) => g !== null && g !== undefined) as [
     string,
     tf.Tensor,
   ][];
+  // Σ 0·g is 0 unless some element of some gradient is NaN or infinite.
+  const packed = tf.tidy(() =>
+    tf.concat([
+      terms!.reshape([-1]),
+      tf.addN([tf.scalar(0), ...gradList.map(([, g]) => tf.sum(tf.mul(g, 0)))]).reshape([1]),
+    ])
+  );
   try {
-    const values = packed!.dataSync();
+    const values = await packed.data();
     const out: Record<string, number> = {};
     ["loss", ...names].forEach((name, i) => (out[name] = values[i]));
     // Terms first, so the message names the term that went bad rather than the total.
@@ -571,15 +587,11 @@ function trainStep(
         throw new NonFiniteLossError(context.step, context.epoch, name, out[name], lastGood);
       }
     }
-    // Σ 0·g is 0 unless some element of some gradient is NaN or infinite.
-    const check = tf.tidy(() => tf.addN(gradList.map(([, g]) => tf.sum(tf.mul(g, 0)))));
-    const ok = Number.isFinite(check.dataSync()[0]);
-    check.dispose();
-    if (!ok) {
+    if (!Number.isFinite(values[names.length + 1])) {
       const pathOf = new Map([...model.variables()].map(([p, v]) => [v.name, p]));
       for (const [name, g] of gradList) {
         const bad = tf.tidy(() => tf.sum(tf.mul(g, 0)));
-        const v = bad.dataSync()[0];
+        const v = (await bad.data())[0];
         bad.dispose();
         if (!Number.isFinite(v)) {
           const path = pathOf.get(name) ?? name;
@@ -596,7 +608,7 @@ function trainStep(
     optimizer.applyGradients(Object.fromEntries(gradList));
     return out;
   } finally {
-    tf.dispose([value, packed!, ...gradList.map(([, g]) => g)]);
+    tf.dispose([value, terms!, packed, ...gradList.map(([, g]) => g)]);
   }
 }
 

@@ -45,7 +45,7 @@ function patchSet(count: number, seed: number): PatchSet {
   };
 }
 
-Deno.test("maps of a model trained on a planted-patch task peak on the patch (Grad-CAM, HiResCAM, gradients, occlusion, Score-CAM)", () => {
+Deno.test("maps of a model trained on a planted-patch task peak on the patch (Grad-CAM, HiResCAM, gradients, occlusion, Score-CAM)", async () => {
   const train = patchSet(128, 1), test = patchSet(24, 2);
   const model = createReferenceNet({ numClasses: 2, inputSize: SIZE, width: 0.25, seed: 3 });
   const step = createTrainStep(model, tf.train.adam(3e-3), { maskWeight: 0 });
@@ -55,7 +55,7 @@ Deno.test("maps of a model trained on a planted-patch task peak on the patch (Gr
       images: train.images.slice(start, 32),
       labels: train.labels.slice(start, 32),
     }));
-    step(batch);
+    await step(batch);
     tf.dispose(Object.values(batch));
   }
   const predicted = tf.tidy(() =>

@@ -24,7 +24,7 @@ function tiny(backbone: string, saliencyHead: string, extra: Partial<TwoBranchOp
   });
 }
 
-Deno.test("every backbone × saliency head builds, runs forward and trains with the loss falling (wasm, Adam)", () => {
+Deno.test("every backbone × saliency head builds, runs forward and trains with the loss falling (wasm, Adam)", async () => {
   assert.deepEqual(listSaliencyHeads(), ["attention", "cam", "decoder"]);
   const data = syntheticTensors(syntheticDataset({ count: 6, size: 32, numClasses: 3, seed: 2 }));
   const batch = { images: data.images, labels: data.labels, masks: data.masks };
@@ -43,7 +43,7 @@ Deno.test("every backbone × saliency head builds, runs forward and trains with 
       });
       const step = createTrainStep(model, tf.train.adam(3e-3));
       const losses: number[] = [];
-      for (let i = 0; i < 15; i++) losses.push(step(batch).loss);
+      for (let i = 0; i < 15; i++) losses.push((await step(batch)).loss);
       const first = mean(losses.slice(0, 3)), last = mean(losses.slice(-3));
       assert.ok(
         last < 0.8 * first,

@@ -14,7 +14,7 @@ function shapes(count: number, size: number, seed: number) {
   return syntheticTensors(syntheticDataset({ count, size, numClasses: 3, seed }));
 }
 
-Deno.test("createTrainStep() makes the loss fall on the learnable synthetic task (wasm, Adam)", () => {
+Deno.test("createTrainStep() makes the loss fall on the learnable synthetic task (wasm, Adam)", async () => {
   const data = shapes(96, 32, 11);
   const model = createReferenceNet({ numClasses: 3, inputSize: 32, width: 0.25, seed: 1 });
   const step = createTrainStep(model, tf.train.adam(3e-3), { maskWeight: 1 });
@@ -27,7 +27,7 @@ Deno.test("createTrainStep() makes the loss fall on the learnable synthetic task
       labels: data.labels.slice(start, 16),
       masks: data.masks.slice(start, 16),
     }));
-    const out = step(batch);
+    const out = await step(batch);
     losses.push(out.loss);
     ces.push(out.ce);
     tf.dispose(Object.values(batch));
@@ -78,14 +78,14 @@ Deno.test("the weights' gradients on wasm match cpu", async () => {
   model.dispose();
 });
 
-Deno.test("tf.memory().numTensors is the same after step 10 as after step 100", () => {
+Deno.test("tf.memory().numTensors is the same after step 10 as after step 100", async () => {
   const data = shapes(8, 16, 2);
   const model = createReferenceNet({ numClasses: 3, inputSize: 16, width: 0.25 });
   const step = createTrainStep(model, tf.train.adam(1e-3));
   const batch = { images: data.images, labels: data.labels, masks: data.masks };
   let after10 = -1;
   for (let i = 1; i <= 100; i++) {
-    step(batch);
+    await step(batch);
     if (i === 10) after10 = tf.memory().numTensors;
   }
   assert.equal(tf.memory().numTensors, after10);
@@ -93,11 +93,11 @@ Deno.test("tf.memory().numTensors is the same after step 10 as after step 100", 
   model.dispose();
 });
 
-Deno.test("createTrainStep() with maskWeight 0 ignores masks, and rejects a negative weight", () => {
+Deno.test("createTrainStep() with maskWeight 0 ignores masks, and rejects a negative weight", async () => {
   const data = shapes(4, 16, 4);
   const model = createReferenceNet({ numClasses: 3, inputSize: 16, width: 0.25 });
   const step = createTrainStep(model, tf.train.sgd(0), { maskWeight: 0 });
-  const out = step({ images: data.images, labels: data.labels, masks: data.masks });
+  const out = await step({ images: data.images, labels: data.labels, masks: data.masks });
   assert.equal(out.mask, 0);
   assert.equal(out.loss, out.ce);
   assert.throws(() => createTrainStep(model, tf.train.sgd(0), { maskWeight: -1 }), /maskWeight/);

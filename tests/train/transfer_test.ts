@@ -165,7 +165,7 @@ Deno.test("setTrainable() unfreezing restores the created flags, so running stat
   model.dispose();
 });
 
-Deno.test("createTrainStep() honours freezing done after it is made, but not unfreezing", () => {
+Deno.test("createTrainStep() honours freezing done after it is made, but not unfreezing", async () => {
   const model = net(3, 1);
   const step = createTrainStep(model, tf.train.sgd(0.1), { maskWeight: 0 });
   const batch = tf.tidy(() => ({
@@ -175,13 +175,13 @@ Deno.test("createTrainStep() honours freezing done after it is made, but not unf
   const stem = "reference_net/stem/conv/kernel";
   setTrainable(model, { freeze: ["stem"] });
   let before = Float32Array.from(model.variables().get(stem)!.dataSync());
-  step(batch);
+  await step(batch);
   assert.ok(same(model.variables().get(stem)!.dataSync(), before), "frozen after creation: kept");
   // A step made while the stem was frozen never trains it, even once unfrozen.
   const frozenStep = createTrainStep(model, tf.train.sgd(0.1), { maskWeight: 0 });
   setTrainable(model, { unfreeze: "all" });
   before = Float32Array.from(model.variables().get(stem)!.dataSync());
-  frozenStep(batch);
+  await frozenStep(batch);
   assert.ok(
     same(model.variables().get(stem)!.dataSync(), before),
     "unfrozen after creation: still kept",
