@@ -26,7 +26,8 @@ export interface InitBackendOptions {
   /**
    * The engine, or `"auto"` for the fastest one this machine has, in the
    * order `tensorflow` (tfjs-node-gpu, then tfjs-node), `webgpu` (a hardware
-   * adapter only), `wasm`, `cpu`.
+   * adapter only), `wasm`, `cpu`. `"webgpu"` by name also takes a software
+   * adapter such as lavapipe.
    *
    * @default {"auto"}
    */
@@ -87,7 +88,7 @@ const HOW_TO_GET: Record<EngineName, string> = {
     `To get it, in a project with "nodeModulesDir": "auto" in its deno.json, run \`deno install --allow-scripts=npm:@tensorflow/tfjs-node-gpu npm:@tensorflow/tfjs-node-gpu@${TFJS_VERSION}\` ` +
     `(or tfjs-node for CPU only; tfjs-node-gpu needs CUDA 11.8 and cuDNN 8), then run with --allow-ffi. See "Engines" in the README.`,
   webgpu:
-    "WebGPU needs a hardware GPU adapter visible to Deno (Vulkan on Linux, Metal on macOS, D3D12 on Windows); software adapters such as llvmpipe are passed over because wasm is faster.",
+    "WebGPU needs a hardware GPU adapter visible to Deno (Vulkan on Linux, Metal on macOS, D3D12 on Windows); \`auto\` passes over software adapters such as llvmpipe because wasm is faster, but --backend webgpu uses them.",
   wasm:
     `Install @tensorflow/tfjs-backend-wasm@${TFJS_VERSION} from npm (deno caches it on first run).`,
   cpu:
@@ -136,7 +137,7 @@ function hasNativeBinding(pkg: string): boolean {
   return false;
 }
 
-async function tryWebGpu(): Promise<Probe> {
+async function tryWebGpu(allowSoftware: boolean): Promise<Probe> {
   const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
   if (!gpu) return { ok: false, reason: "navigator.gpu is not available" };
   let adapter: GPUAdapter | null;
@@ -149,10 +150,9 @@ async function tryWebGpu(): Promise<Probe> {
   const info = adapter.info;
   const name = [info?.vendor, info?.architecture, info?.device, info?.description]
     .filter((s) => s).join(" ");
-  if (
-    (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ||
-    SOFTWARE_ADAPTERS.test(name)
-  ) {
+  const software = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ||
+    SOFTWARE_ADAPTERS.test(name);
+  if (software && !allowSoftware) {
     return {
       ok: false,
       reason: `the only adapter is a software renderer (${name || "fallback adapter"})`,
@@ -162,10 +162,48 @@ async function tryWebGpu(): Promise<Probe> {
     await loadWebGpuBackend();
     registerKernelFixes("webgpu");
     if (!(await tf.setBackend("webgpu"))) throw new Error("the backend failed to start");
+    explainSyncReads(tf.backend() as unknown as SyncReader);
   } catch (error) {
     return { ok: false, reason: `tfjs-backend-webgpu failed to start: ${firstLine(error)}` };
   }
-  return { ok: true, detail: `adapter ${name || "(unnamed)"}` };
+  return {
+    ok: true,
+    detail: `adapter ${name || "(unnamed)"}${
+      software ? "; a software renderer, slower than wasm" : ""
+    }`,
+  };
+}
+
+interface SyncReader {
+  readSync(dataId: object): unknown;
+}
+
+const explained = new WeakSet<SyncReader>();
+
+/**
+ * tfjs-backend-webgpu reads a tensor synchronously through a 2D canvas,
+ * which Deno lacks, and fails with "Cannot read properties of null (reading
+ * 'clearRect')". A read of data still on the CPU works. This wraps the
+ * engine's `readSync` so that the failure says what happened and what to do.
+ */
+function explainSyncReads(backend: SyncReader): void {
+  if (explained.has(backend)) return;
+  explained.add(backend);
+  const original = backend.readSync.bind(backend);
+  backend.readSync = (dataId: object) => {
+    try {
+      return original(dataId);
+    } catch (error) {
+      throw new Error(
+        "A synchronous read (dataSync, arraySync) of a tensor on the GPU is not possible on " +
+          "the webgpu engine under Deno: read it with `await tensor.data()` or " +
+          "`await tensor.array()`, or run with --backend wasm. Every saliency-lab function " +
+          "reads asynchronously; the viz functions read tensors synchronously, so pass them " +
+          "the values instead.",
+        { cause: error },
+      );
+    }
+  };
 }
 
 async function tryWasm(threads: number): Promise<Probe> {
@@ -198,12 +236,14 @@ async function tryCpu(): Promise<Probe> {
   return { ok: true, detail: "plain JavaScript kernels (slow for training)" };
 }
 
-function probe(engine: EngineName, threads: number): Promise<Probe> {
+function probe(engine: EngineName, threads: number, named: boolean): Promise<Probe> {
   switch (engine) {
     case "tensorflow":
       return tryTensorflow();
     case "webgpu":
-      return tryWebGpu();
+      // Asked for by name, a software adapter is used (tests run on lavapipe);
+      // `auto` passes it over for wasm, which is faster.
+      return tryWebGpu(named);
     case "wasm":
       return tryWasm(threads);
     case "cpu":
@@ -250,7 +290,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Eng
   const candidates = requested === "auto" ? ENGINES : [requested];
   const passedOver: Partial<Record<EngineName, string>> = {};
   for (const engine of candidates) {
-    const result = await probe(engine, threads);
+    const result = await probe(engine, threads, requested !== "auto");
     if (!result.ok) {
       if (requested !== "auto") throw new EngineUnavailableError(engine, result.reason);
       passedOver[engine] = result.reason;

@@ -35,6 +35,7 @@ import { fastTranspose } from "./_transpose.ts";
 import { sharedCast, sharedIdentity } from "./_identity.ts";
 import { fastConcat, fastPack, fastReverse, fastSlice, fastStridedSlice } from "./_copy_kernels.ts";
 import { COMPARISONS, fastCompare } from "./_compare.ts";
+import { chunkedAddN } from "./_add_n.ts";
 
 const KERNELS: tf.KernelConfig[] = [
   ...conv2dGradKernels,
@@ -97,7 +98,10 @@ export function registerWasmTrainingKernels(): void {
  * Replaces tfjs's `ResizeBilinearGrad` on an engine other than wasm (`cpu`,
  * `webgpu`) with ours. tfjs's own ignores `halfPixelCenters` on every
  * engine, and on `cpu` returns a transposed shape for non-square images.
- * {@linkcode initBackend} calls it for the engine it starts.
+ * On `webgpu` it also splits `AddN` so that no shader binds more storage
+ * buffers than the device allows (tfjs's own then writes nothing and
+ * returns stale data). {@linkcode initBackend} calls it for the engine it
+ * starts.
  *
  * @example Usage
  * ```ts
@@ -113,6 +117,12 @@ export function registerKernelFixes(backendName: string): void {
     return;
   }
   install(backendName, "ResizeBilinearGrad", () => resizeGradKernel(backendName));
+  if (backendName === "webgpu") {
+    install(backendName, "AddN", (existing) => {
+      if (!existing) throw new Error("Cannot wrap webgpu kernel AddN: it is not registered");
+      return chunkedAddN(existing);
+    });
+  }
 }
 
 function install(
