@@ -58,6 +58,12 @@ const FLAGS = {
     help: "also time the explainers (Grad-CAM, vanilla gradient, Score-CAM, RISE): on, off",
   },
   python: { type: "string", default: "/usr/bin/python3", help: "the Python that has torch" },
+  "torch-device": {
+    type: "string",
+    default: "cpu",
+    help: "where the PyTorch twin runs: cpu (at our thread count and every core), or cuda " +
+      "(one run on the GPU, to set beside --backend webgpu or tensorflow)",
+  },
   out: { type: "string", default: "runs/bench", help: "output folder for results.json" },
   data: {
     type: "string",
@@ -89,10 +95,17 @@ function median(values: number[]): number {
 }
 
 /** Grad-CAM of the library for one image at stage `layer`, read back to JavaScript. */
-function gradCamOnce(model: TwoBranchModel, image: tf.Tensor4D, layer: number): void {
+async function gradCamOnce(
+  model: TwoBranchModel,
+  image: tf.Tensor4D,
+  layer: number,
+): Promise<void> {
   const map = gradCam(model, image, { layer });
-  map.dataSync();
-  map.dispose();
+  try {
+    await map.data();
+  } finally {
+    map.dispose();
+  }
 }
 
 async function main(): Promise<void> {
@@ -108,11 +121,17 @@ async function main(): Promise<void> {
     torch: String(flags.torch),
     explainers: String(flags.explainers),
     python: String(flags.python),
+    torchDevice: String(flags["torch-device"]),
     out: String(flags.out),
     data: numberFlag(flags, "data", { integer: true, min: 0 }),
   };
   if (!["auto", "on", "off"].includes(config.torch)) {
     throw new UsageError(`Flag --torch must be one of auto, on, off; got "${config.torch}"`);
+  }
+  if (!["cpu", "cuda"].includes(config.torchDevice)) {
+    throw new UsageError(
+      `Flag --torch-device must be cpu or cuda; got "${config.torchDevice}"`,
+    );
   }
   if (!["on", "off"].includes(config.explainers)) {
     throw new UsageError(`Flag --explainers must be on or off; got "${config.explainers}"`);
@@ -140,16 +159,20 @@ async function main(): Promise<void> {
   const sample = () => {
     peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
   };
-  const cases: [keyof Figures, () => void][] = [
-    ["train_step_ms", () => void step({ images, labels, masks })],
-    ["forward_ms", () => {
+  // Every case ends with an asynchronous read of its results, which waits for
+  // the engine to finish (a GPU queues work) and works on WebGPU under Deno.
+  const cases: [keyof Figures, () => Promise<void>][] = [
+    ["train_step_ms", async () => void await step({ images, labels, masks })],
+    ["forward_ms", async () => {
       const out = model.forward(images);
-      out.logits.dataSync();
-      out.saliency.dataSync();
-      tf.dispose([out.logits, out.saliency, out.saliencyLogits]);
+      try {
+        await Promise.all([out.logits.data(), out.saliency.data()]);
+      } finally {
+        tf.dispose([out.logits, out.saliency, out.saliencyLogits]);
+      }
     }],
-    ["gradcam_middle_ms", () => void gradCamOnce(model, one, 1)],
-    ["gradcam_last_ms", () => void gradCamOnce(model, one, model.featureInfo.length - 1)],
+    ["gradcam_middle_ms", () => gradCamOnce(model, one, 1)],
+    ["gradcam_last_ms", () => gradCamOnce(model, one, model.featureInfo.length - 1)],
   ];
   const ours = {} as Figures;
   const explainerRuns = explainerImages > 0
@@ -163,7 +186,7 @@ async function main(): Promise<void> {
     const times: number[] = [];
     for (let i = 0; i < config.warmup + config.repeats; i++) {
       const t = performance.now();
-      fn();
+      await fn();
       const ms = performance.now() - t;
       sample();
       if (i >= config.warmup) times.push(ms);
@@ -172,7 +195,8 @@ async function main(): Promise<void> {
     ours[key] = median(times);
   }
   // The engine's own count of the most tensor bytes alive at once during a step.
-  const peakBytes = (await tf.profile(() => void step({ images, labels, masks }))).peakBytes;
+  const peakBytes = (await tf.profile(async () => void await step({ images, labels, masks })))
+    .peakBytes;
   sample();
   // The explainers come after the last RSS sample, so that peak RSS covers the
   // same work as PyTorch's figure (which it reads before its explainers).
@@ -198,7 +222,8 @@ async function main(): Promise<void> {
   const torchRuns = config.torch === "off"
     ? []
     : await runTorch({ ...config, explainerImages, explainerWarmup }, threads);
-  printTable(engine, threads, ours, torchRuns);
+  const label = engine === "wasm" ? `${engine}, ${threads} thread(s)` : engine;
+  printTable(label, ours, torchRuns);
   console.log(
     `\npeak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB; peak tensor memory in a training step ${
       (peakBytes / 2 ** 20).toFixed(0)
@@ -209,7 +234,7 @@ async function main(): Promise<void> {
   let explainers = null;
   if (explainerImages > 0) {
     console.log();
-    printExplainerTable(engine, threads, explainerTimings, torchRuns);
+    printExplainerTable(label, explainerTimings, torchRuns);
     console.log(
       `explainers: a batch of ${explainerImages} image(s) at ${size}×${size}×3, each method's ` +
         `default options, median of ${config.repeats} after ${explainerWarmup} warm-up`,
@@ -222,6 +247,7 @@ async function main(): Promise<void> {
       ours: explainerTimings,
       torch: torchRuns.map((t) => ({
         threads: t.threads,
+        device: t.device,
         imagesPerSecond: t.explainers,
         // Ours / PyTorch time per image: below 1 means we are faster.
         ratio: Object.fromEntries(
@@ -292,6 +318,8 @@ function engineThreads(): number {
 
 interface TorchRun extends Figures {
   threads: number;
+  /** "cpu", or the GPU's name. */
+  device: string;
   torch_version: string;
   params: number;
   peak_rss_mib: number;
@@ -305,6 +333,7 @@ async function runTorch(
   config: {
     torch: string;
     python: string;
+    torchDevice: string;
     batch: number;
     size: number;
     warmup: number;
@@ -329,10 +358,17 @@ async function runTorch(
     console.log(msg);
     return [];
   }
-  const counts = [...new Set([threads, navigator.hardwareConcurrency])];
+  // On the GPU one run; on the CPU at our thread count and at every core.
+  const counts = config.torchDevice === "cuda"
+    ? [navigator.hardwareConcurrency]
+    : [...new Set([threads, navigator.hardwareConcurrency])];
   const runs: TorchRun[] = [];
   for (const t of counts) {
-    console.error(`running the PyTorch twin with ${t} thread(s)…`);
+    console.error(
+      `running the PyTorch twin ${
+        config.torchDevice === "cuda" ? "on cuda" : `with ${t} thread(s)`
+      }…`,
+    );
     const out = await new Deno.Command(config.python, {
       args: [
         script,
@@ -353,6 +389,8 @@ async function runTorch(
         String(config.explainerImages),
         "--explainer-warmup",
         String(config.explainerWarmup),
+        "--device",
+        config.torchDevice,
       ],
       stdout: "piped",
       stderr: "piped",
@@ -387,14 +425,9 @@ function rate(imagesPerSecond: number): string {
  * = ours / PyTorch time per image (PyTorch's images/s over ours), as the
  * figures' table: below 1 means we are faster.
  */
-function printExplainerTable(
-  engine: string,
-  threads: number,
-  ours: ExplainerTiming[],
-  torch: TorchRun[],
-): void {
-  const header = ["explainer", `ours images/s (${engine}, ${threads} thread(s))`];
-  for (const t of torch) header.push(`PyTorch images/s (${t.threads} thread(s))`, "ratio");
+function printExplainerTable(label: string, ours: ExplainerTiming[], torch: TorchRun[]): void {
+  const header = ["explainer", `ours images/s (${label})`];
+  for (const t of torch) header.push(`PyTorch images/s (${torchLabel(t)})`, "ratio");
   const rows = ours.map((e) => {
     const row = [e.method, rate(e.imagesPerSecond)];
     for (const t of torch) {
@@ -412,9 +445,14 @@ function printExplainerTable(
   }
 }
 
-function printTable(engine: string, threads: number, ours: Figures, torch: TorchRun[]): void {
-  const header = [`figure (median)`, `${engine}, ${threads} thread(s)`];
-  for (const t of torch) header.push(`PyTorch ${t.torch_version}, ${t.threads} thread(s)`, "ratio");
+/** "2 thread(s)" on the CPU, the GPU's name on one (older twins report no device). */
+function torchLabel(t: TorchRun): string {
+  return !t.device || t.device === "cpu" ? `${t.threads} thread(s)` : t.device;
+}
+
+function printTable(label: string, ours: Figures, torch: TorchRun[]): void {
+  const header = [`figure (median)`, label];
+  for (const t of torch) header.push(`PyTorch ${t.torch_version}, ${torchLabel(t)}`, "ratio");
   const rows = (Object.keys(LABELS) as (keyof Figures)[]).map((key) => {
     const row = [LABELS[key], `${ours[key].toFixed(1)} ms`];
     for (const t of torch) {

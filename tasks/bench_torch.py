@@ -10,6 +10,8 @@ of JSON with --json.
 
 Run it with Debian's interpreter, which sees torch:
     /usr/bin/python3 tasks/bench_torch.py --threads 1 --json
+With --device cuda it runs on the GPU; every timed call ends by copying its
+result to the host (or .item()), which waits for the GPU to finish.
 """
 
 import argparse
@@ -173,7 +175,7 @@ def explain_grad_cam(model, images):
     (grad,) = torch.autograd.grad(picked(logits, logits.argmax(1)).sum(), act)
     weights = grad.mean(dim=(2, 3), keepdim=True)
     cam = F.relu((weights * act).sum(dim=1, keepdim=True)).detach()
-    return normalize_maps(upsample(cam, images.shape[-2:])[:, 0]).numpy()
+    return normalize_maps(upsample(cam, images.shape[-2:])[:, 0]).cpu().numpy()
 
 
 def explain_vanilla_gradient(model, images):
@@ -181,7 +183,7 @@ def explain_vanilla_gradient(model, images):
     x = images.detach().requires_grad_(True)
     logits = model.classify(x)
     (grad,) = torch.autograd.grad(picked(logits, logits.argmax(1)).sum(), x)
-    return normalize_maps(grad.abs().amax(dim=1)).numpy()
+    return normalize_maps(grad.abs().amax(dim=1)).cpu().numpy()
 
 
 @torch.no_grad()
@@ -203,7 +205,7 @@ def explain_score_cam(model, images, batch_size=64):
     lo = up.amin(dim=(2, 3), keepdim=True)
     span = up.amax(dim=(2, 3), keepdim=True) - lo
     masks = torch.where(span > 0, (up - lo) / span, torch.zeros_like(up)).reshape(n * k, 1, h, w)
-    src = torch.arange(n).repeat_interleave(k)  # row r: image r // k, channel r % k
+    src = torch.arange(n, device=images.device).repeat_interleave(k)  # row r: image r // k, channel r % k
     scores = []
     for r0 in range(0, n * k, batch_size):
         rows = src[r0:r0 + batch_size]
@@ -211,7 +213,7 @@ def explain_score_cam(model, images, batch_size=64):
         scores.append(picked(logits, classes[rows]))
     weights = torch.cat(scores).view(n, k).softmax(dim=1)
     cam = F.relu((weights[:, :, None, None] * act).sum(dim=1, keepdim=True))
-    return normalize_maps(upsample(cam, (h, w))[:, 0]).numpy()
+    return normalize_maps(upsample(cam, (h, w))[:, 0]).cpu().numpy()
 
 
 @torch.no_grad()
@@ -227,7 +229,7 @@ def explain_rise(model, images, masks=1000, cells=8, p=0.5, batch_size=64, seed=
     """
     n, _, h, w = images.shape
     gen = torch.Generator().manual_seed(seed)
-    grid = (torch.rand(masks, 1, cells, cells, generator=gen) < p).float()
+    grid = (torch.rand(masks, 1, cells, cells, generator=gen) < p).float().to(images.device)
     ch, cw = -(-h // cells), -(-w // cells)
     up = upsample(grid, ((cells + 1) * ch, (cells + 1) * cw))[:, 0]
     dy = torch.randint(ch, (masks,), generator=gen).tolist()
@@ -237,14 +239,14 @@ def explain_rise(model, images, masks=1000, cells=8, p=0.5, batch_size=64, seed=
     total = masks * n
     scores = []
     for t0 in range(0, total, batch_size):
-        t = torch.arange(t0, min(total, t0 + batch_size))
+        t = torch.arange(t0, min(total, t0 + batch_size), device=images.device)
         img, idx = t % n, t // n
         logits = model.classify(images[img] * m[idx, None])
         scores.append(picked(logits, classes[img]))
     s = torch.cat(scores).view(masks, n)
     centred = s - s.mean(dim=0, keepdim=True)
     sal = (centred.T @ m.view(masks, h * w)).view(n, h, w) / (masks * p)
-    return normalize_maps(F.relu(sal)).numpy()
+    return normalize_maps(F.relu(sal)).cpu().numpy()
 
 
 EXPLAINERS = {
@@ -278,6 +280,7 @@ def main():
                    help="time the explainers on a batch of B images (0: skip them)")
     p.add_argument("--explainer-warmup", type=int, default=1,
                    help="untimed runs of each explainer first")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU")
     p.add_argument("--json", action="store_true", help="print one line of JSON only")
     args = p.parse_args()
     if args.size < 4 or args.size % 4:
@@ -295,13 +298,16 @@ def main():
             pass
     torch.manual_seed(args.seed)
 
-    model = ReferenceNet(args.classes, args.size, 3, args.width)
+    if args.device != "cpu" and not torch.cuda.is_available():
+        p.error(f"--device {args.device}: torch {torch.__version__} sees no CUDA device")
+    device = torch.device(args.device)
+    model = ReferenceNet(args.classes, args.size, 3, args.width).to(device)
     params = sum(t.numel() for t in model.parameters() if t.requires_grad)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     b, s = args.batch, args.size
-    images = torch.randn(b, 3, s, s)
-    labels = torch.randint(0, args.classes, (b,))
-    masks = (torch.rand(b, s, s) < 0.5).float()
+    images = torch.randn(b, 3, s, s).to(device)
+    labels = torch.randint(0, args.classes, (b,)).to(device)
+    masks = (torch.rand(b, s, s) < 0.5).float().to(device)
 
     def train_step():
         opt.zero_grad()
@@ -314,7 +320,7 @@ def main():
     def forward():
         with torch.no_grad():
             logits, sal = model(images)
-        return logits.numpy(), sal.numpy()
+        return logits.cpu().numpy(), sal.cpu().numpy()
 
     model.train()
     train_ms = time_ms(train_step, args.warmup, args.repeats)
@@ -328,12 +334,13 @@ def main():
     explainers = None
     if args.explainers:
         # Uniform [0, 1) pixels, as our bench's images.
-        batch = torch.rand(args.explainers, 3, s, s)
+        batch = torch.rand(args.explainers, 3, s, s).to(device)
         explainers = bench_explainers(model, batch, args.explainer_warmup, args.repeats)
 
     result = {
         "torch_version": torch.__version__,
         "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "params": params,
         "train_step_ms": round(train_ms, 3),
         "forward_ms": round(forward_ms, 3),
