@@ -2,7 +2,7 @@
 import { tf } from "../deps.ts";
 import type { ApplyOptions } from "../layers/module.ts";
 import { Module } from "../layers/module.ts";
-import { Conv2d, DepthwiseConv2d } from "../layers/convolutional.ts";
+import { Conv2d, convBnAct, DepthwiseConv2d } from "../layers/convolutional.ts";
 import { BatchNorm } from "../layers/normalization.ts";
 import type { StageInfo } from "./types.ts";
 import type { Backbone, BackboneOptions, ResolvedBackboneOptions, StageOptions } from "./types.ts";
@@ -23,18 +23,6 @@ export abstract class Layer extends Module {
 
 /** The activation after a convolution. */
 export type Activation = "relu" | "relu6" | "none";
-
-/** Applies `activation` (ReLU6 as `clipByValue`, whose gradient wasm has). */
-export function activate(x: tf.Tensor4D, activation: Activation): tf.Tensor4D {
-  switch (activation) {
-    case "relu":
-      return tf.relu(x);
-    case "relu6":
-      return tf.clipByValue(x, 0, 6);
-    case "none":
-      return x;
-  }
-}
 
 /** Arguments of {@linkcode ConvBnAct}. */
 export interface ConvBnActArgs {
@@ -74,7 +62,7 @@ export class ConvBnAct extends Layer {
   }
 
   apply(x: tf.Tensor4D, options: ApplyOptions): tf.Tensor4D {
-    return tf.tidy(() => activate(this.bn.apply(this.conv.apply(x), options), this.#activation));
+    return convBnAct(this.conv, this.bn, x, options, this.#activation);
   }
 }
 

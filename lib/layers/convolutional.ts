@@ -5,7 +5,8 @@
  */
 import { tf } from "../deps.ts";
 import { glorotUniform, heNormal } from "./_init.ts";
-import { Module } from "./module.ts";
+import { type ApplyOptions, Module } from "./module.ts";
+import type { BatchNorm } from "./normalization.ts";
 
 /** Arguments of {@linkcode Conv2d}. */
 export interface Conv2dArgs {
@@ -73,6 +74,53 @@ export class Conv2d extends Module {
       return this.bias ? tf.add(y, this.bias) : y;
     });
   }
+
+  /**
+   * `activation(conv(x) · scale + shift)` with the per-channel `scale` and
+   * `shift` folded into the kernel and bias, as one fused convolution (on
+   * wasm, one XNNPACK operator with its bias and ReLU). Under a gradient tape
+   * it runs the convolution, the bias and the ReLU as separate ops, whose
+   * gradients tfjs computes only where needed. The caller owns the result.
+   *
+   * @example Usage
+   * ```ts
+   * import { Conv2d } from "./convolutional.ts";
+   * import { tf } from "../deps.ts";
+   * const conv = new Conv2d("conv", { inChannels: 3, filters: 2 });
+   * const x = tf.randomNormal([1, 4, 4, 3]) as tf.Tensor4D;
+   * const scale = tf.tensor1d([2, 3]), shift = tf.tensor1d([1, -1]);
+   * const y = conv.applyFolded(x, scale, shift, "linear");
+   * const z = tf.add(tf.mul(conv.apply(x), scale), shift);
+   * console.log(tf.max(tf.abs(tf.sub(y, z))).dataSync()[0] < 1e-5); // true
+   * tf.dispose([x, scale, shift, y, z]);
+   * conv.dispose();
+   * ```
+   */
+  applyFolded(
+    x: tf.Tensor4D,
+    scale: tf.Tensor1D,
+    shift: tf.Tensor1D,
+    activation: "linear" | "relu",
+  ): tf.Tensor4D {
+    return tf.tidy((): tf.Tensor4D => {
+      const filter = tf.mul(this.kernel, scale) as tf.Tensor4D;
+      const bias = this.bias ? tf.add(tf.mul(this.bias, scale), shift) : shift;
+      if (tf.engine().isTapeOn()) {
+        // Under a gradient, separate ops: tfjs's fused op computes the filter
+        // and bias gradients too, even when only the input's is wanted.
+        const y = tf.add(tf.conv2d(x, filter, this.#strides, this.#padding), bias);
+        return (activation === "relu" ? tf.relu(y) : y) as tf.Tensor4D;
+      }
+      return tf.fused.conv2d({
+        x,
+        filter,
+        strides: this.#strides,
+        pad: this.#padding,
+        bias,
+        activation,
+      });
+    });
+  }
 }
 
 /** Arguments of {@linkcode DepthwiseConv2d}. */
@@ -125,6 +173,100 @@ export class DepthwiseConv2d extends Module {
   apply(x: tf.Tensor4D): tf.Tensor4D {
     return tf.depthwiseConv2d(x, this.kernel as tf.Tensor4D, this.#strides, this.#padding);
   }
+
+  /**
+   * `activation(conv(x) · scale + shift)` with the per-channel `scale` and
+   * `shift` folded into the kernel and a bias, as one fused depthwise
+   * convolution. The caller owns the result.
+   *
+   * @example Usage
+   * ```ts
+   * import { DepthwiseConv2d } from "./convolutional.ts";
+   * import { tf } from "../deps.ts";
+   * const dw = new DepthwiseConv2d("dw", { channels: 2 });
+   * const x = tf.randomNormal([1, 4, 4, 2]) as tf.Tensor4D;
+   * const scale = tf.tensor1d([2, 3]), shift = tf.tensor1d([1, -1]);
+   * const y = dw.applyFolded(x, scale, shift, "relu");
+   * const z = tf.relu(tf.add(tf.mul(dw.apply(x), scale), shift));
+   * console.log(tf.max(tf.abs(tf.sub(y, z))).dataSync()[0] < 1e-5); // true
+   * tf.dispose([x, scale, shift, y, z]);
+   * dw.dispose();
+   * ```
+   */
+  applyFolded(
+    x: tf.Tensor4D,
+    scale: tf.Tensor1D,
+    shift: tf.Tensor1D,
+    activation: "linear" | "relu",
+  ): tf.Tensor4D {
+    return tf.tidy((): tf.Tensor4D => {
+      const filter = tf.mul(this.kernel, tf.reshape(scale, [1, 1, -1, 1])) as tf.Tensor4D;
+      if (tf.engine().isTapeOn()) {
+        // Under a gradient, separate ops (see Conv2d.applyFolded).
+        const y = tf.add(tf.depthwiseConv2d(x, filter, this.#strides, this.#padding), shift);
+        return (activation === "relu" ? tf.relu(y) : y) as tf.Tensor4D;
+      }
+      return tf.fused.depthwiseConv2d({
+        x,
+        filter,
+        strides: this.#strides,
+        pad: this.#padding,
+        bias: shift,
+        activation,
+      });
+    });
+  }
+}
+
+/**
+ * A convolution, then batch norm, then `activation`. In inference mode, and
+ * not under a nested gradient, the batch norm is folded into the
+ * convolution's weights ({@linkcode Conv2d.applyFolded}): one fused kernel
+ * instead of a convolution and three element-wise passes, with the same
+ * values up to rounding and the same first-order gradients. Training mode,
+ * gradients of gradients and `foldBatchNorm: false` take the plain ops. The
+ * caller owns the result.
+ *
+ * @example Usage
+ * ```ts
+ * import { Conv2d, convBnAct } from "./convolutional.ts";
+ * import { BatchNorm } from "./normalization.ts";
+ * import { tf } from "../deps.ts";
+ * const conv = new Conv2d("conv", { inChannels: 3, filters: 4 });
+ * const bn = new BatchNorm("bn", { channels: 4 });
+ * const x = tf.randomNormal([2, 8, 8, 3]) as tf.Tensor4D;
+ * const y = convBnAct(conv, bn, x, {}, "relu");
+ * console.log(y.shape); // [2, 8, 8, 4]
+ * tf.dispose([x, y]);
+ * conv.dispose();
+ * bn.dispose();
+ * ```
+ */
+export function convBnAct(
+  conv: Conv2d | DepthwiseConv2d,
+  bn: BatchNorm,
+  x: tf.Tensor4D,
+  options: ApplyOptions,
+  activation: "relu" | "relu6" | "none",
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const engine = tf.engine();
+    if (
+      options.training || options.foldBatchNorm === false ||
+      (engine.isTapeOn() && engine.state.gradientDepth > 1)
+    ) {
+      const y = bn.apply(conv.apply(x), options);
+      return activation === "relu"
+        ? tf.relu(y)
+        : activation === "relu6"
+        ? tf.clipByValue(y, 0, 6)
+        : y;
+    }
+    const { scale, shift } = bn.scaleShift();
+    // tfjs differentiates a fused ReLU but not a fused ReLU6: clip after.
+    const y = conv.applyFolded(x, scale, shift, activation === "relu" ? "relu" : "linear");
+    return activation === "relu6" ? tf.clipByValue(y, 0, 6) : y;
+  });
 }
 
 /** Arguments of {@linkcode Conv2dTranspose}. */

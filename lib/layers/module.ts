@@ -22,6 +22,14 @@ export interface ApplyOptions {
    * @default {true}
    */
   updateStats?: boolean;
+  /**
+   * In inference mode, fold each batch norm into the convolution before it
+   * (one fused kernel; the same values up to float rounding). `false` runs
+   * the convolution and batch norm as separate ops.
+   *
+   * @default {true}
+   */
+  foldBatchNorm?: boolean;
 }
 
 /**

@@ -59,12 +59,37 @@ export class BatchNorm extends Module {
     this.#epsilon = args.epsilon ?? 1e-5;
   }
 
+  /**
+   * The inference-mode transform as `x · scale + shift`, per channel:
+   * `scale = gamma / sqrt(movingVariance + epsilon)`,
+   * `shift = beta − movingMean · scale`. A convolution before the batch norm
+   * can fold them into its weights ({@linkcode convBnAct}). The caller owns
+   * both.
+   *
+   * @example Usage
+   * ```ts
+   * import { BatchNorm } from "./normalization.ts";
+   * import { tf } from "../deps.ts";
+   * const bn = new BatchNorm("bn", { channels: 2 });
+   * const { scale, shift } = bn.scaleShift();
+   * console.log(scale.shape, shift.shape); // [2] [2]
+   * tf.dispose([scale, shift]);
+   * bn.dispose();
+   * ```
+   */
+  scaleShift(): { scale: tf.Tensor1D; shift: tf.Tensor1D } {
+    return tf.tidy(() => {
+      const scale = tf.mul(this.gamma, tf.rsqrt(tf.add(this.movingVariance, this.#epsilon)));
+      const shift = tf.sub(this.beta, tf.mul(this.movingMean, scale));
+      return { scale: scale as tf.Tensor1D, shift: shift as tf.Tensor1D };
+    });
+  }
+
   /** Normalises `x`. The caller owns the result. */
   apply<T extends tf.Tensor>(x: T, options: ApplyOptions = {}): T {
     if (!options.training) {
       return tf.tidy(() => {
-        const scale = tf.mul(this.gamma, tf.rsqrt(tf.add(this.movingVariance, this.#epsilon)));
-        const shift = tf.sub(this.beta, tf.mul(this.movingMean, scale));
+        const { scale, shift } = this.scaleShift();
         return tf.add(tf.mul(x, scale), shift) as T;
       });
     }

@@ -6,7 +6,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { Conv2d, Conv2dTranspose, DepthwiseConv2d } from "../layers/convolutional.ts";
+import { Conv2d, Conv2dTranspose, convBnAct, DepthwiseConv2d } from "../layers/convolutional.ts";
 import { Dense, globalAvgPool } from "../layers/core.ts";
 import type { ApplyOptions } from "../layers/module.ts";
 import { Module } from "../layers/module.ts";
@@ -48,10 +48,7 @@ class ConvBn extends Module {
     this.bn = this.addChild(new BatchNorm("bn", { channels: filters }));
   }
   apply(x: tf.Tensor4D, options: ApplyOptions, relu = true): tf.Tensor4D {
-    return tf.tidy(() => {
-      const y = this.bn.apply(this.conv.apply(x), options);
-      return relu ? tf.relu(y) : y;
-    });
+    return convBnAct(this.conv, this.bn, x, options, relu ? "relu" : "none");
   }
 }
 
@@ -148,7 +145,7 @@ class ReferenceNet extends Module implements TwoBranchModel {
         }
         case 2: {
           const pooled = tf.maxPool(x, 2, 2, "same");
-          const dw = tf.relu(this.#b2dwBn.apply(this.#b2dw.apply(pooled), options));
+          const dw = convBnAct(this.#b2dw, this.#b2dwBn, pooled, options, "relu");
           return this.#b2pw2.apply(this.#b2pw1.apply(dw, options), options);
         }
         default:
