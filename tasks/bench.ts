@@ -25,6 +25,7 @@ import {
 import type { TwoBranchModel } from "../mod.ts";
 import { backendFlag, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
 import type { BenchDataResult } from "./bench_data.ts";
+import { benchConvs, referenceConvLayers } from "./bench_convs.ts";
 import {
   benchExplainers,
   DEFAULT_EXPLAINER_BENCH,
@@ -56,6 +57,12 @@ const FLAGS = {
     type: "string",
     default: "on",
     help: "also time the explainers (Grad-CAM, vanilla gradient, Score-CAM, RISE): on, off",
+  },
+  convs: {
+    type: "string",
+    default: "off",
+    help: "also time the seven convolutions one by one in the forward pass's shapes " +
+      "(median of 21 after 5 warm-up runs), beside PyTorch's F.conv2d: on, off",
   },
   python: { type: "string", default: "/usr/bin/python3", help: "the Python that has torch" },
   "torch-device": {
@@ -120,6 +127,7 @@ async function main(): Promise<void> {
     repeats: numberFlag(flags, "repeats", { integer: true, min: 1 }),
     torch: String(flags.torch),
     explainers: String(flags.explainers),
+    convs: String(flags.convs),
     python: String(flags.python),
     torchDevice: String(flags["torch-device"]),
     out: String(flags.out),
@@ -132,6 +140,12 @@ async function main(): Promise<void> {
     throw new UsageError(
       `Flag --torch-device must be cpu or cuda; got "${config.torchDevice}"`,
     );
+  }
+  if (!["on", "off"].includes(config.convs)) {
+    throw new UsageError(`Flag --convs must be on or off; got "${config.convs}"`);
+  }
+  if (config.convs === "on" && config.size % 4) {
+    throw new UsageError(`Flag --convs needs a --size that is a multiple of 4; got ${config.size}`);
   }
   if (!["on", "off"].includes(config.explainers)) {
     throw new UsageError(`Flag --explainers must be on or off; got "${config.explainers}"`);
@@ -214,6 +228,7 @@ async function main(): Promise<void> {
     }
   }
   bar.done();
+  const convs = config.convs === "on" ? await benchConvs(referenceConvLayers(batch, size)) : null;
   tf.dispose([images, labels, masks, one]);
   model.dispose();
   // Idle wasm worker threads spin: stop them, or they take a core from the PyTorch twin.
@@ -259,6 +274,10 @@ async function main(): Promise<void> {
       })),
     };
   }
+  if (convs) {
+    console.log();
+    printConvTable(label, convs, torchRuns);
+  }
   let data = null;
   if (config.data > 0) {
     // In a fresh process: wasm memory never shrinks, so after the training
@@ -281,6 +300,7 @@ async function main(): Promise<void> {
     peakTensorMiB: peakBytes / 2 ** 20,
     torch: torchRuns,
     explainers,
+    convs,
   });
   console.log(`wrote ${config.out}/results.json`);
 }
@@ -327,6 +347,8 @@ interface TorchRun extends Figures {
   explainer_images?: number;
   /** Images per second of each explainer, by method name, or null. */
   explainers?: Record<string, number> | null;
+  /** Median milliseconds of each convolution (with --convs), by layer name, or null. */
+  convs?: Record<string, number> | null;
 }
 
 async function runTorch(
@@ -341,6 +363,7 @@ async function runTorch(
     seed: number;
     explainerImages: number;
     explainerWarmup: number;
+    convs: string;
   },
   threads: number,
 ): Promise<TorchRun[]> {
@@ -391,6 +414,7 @@ async function runTorch(
         String(config.explainerWarmup),
         "--device",
         config.torchDevice,
+        ...(config.convs === "on" ? ["--convs"] : []),
       ],
       stdout: "piped",
       stderr: "piped",
@@ -448,6 +472,31 @@ function printExplainerTable(label: string, ours: ExplainerTiming[], torch: Torc
 /** "2 thread(s)" on the CPU, the GPU's name on one (older twins report no device). */
 function torchLabel(t: TorchRun): string {
   return !t.device || t.device === "cpu" ? `${t.threads} thread(s)` : t.device;
+}
+
+/** Each convolution's median, ours beside each PyTorch run's, and the sum of all seven. */
+function printConvTable(
+  label: string,
+  convs: Record<string, number>,
+  torch: TorchRun[],
+): void {
+  const header = ["convolution (median)", label];
+  for (const t of torch) header.push(`PyTorch F.conv2d, ${torchLabel(t)}`, "ratio");
+  const names = [...Object.keys(convs), "all seven"];
+  const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+  const rows = names.map((name) => {
+    const ours = name === "all seven" ? sum(convs) : convs[name];
+    const row = [name, `${ours.toFixed(2)} ms`];
+    for (const t of torch) {
+      const theirs = !t.convs ? undefined : name === "all seven" ? sum(t.convs) : t.convs[name];
+      row.push(
+        theirs === undefined ? "–" : `${theirs.toFixed(2)} ms`,
+        theirs === undefined ? "–" : `${(ours / theirs).toFixed(2)}×`,
+      );
+    }
+    return row;
+  });
+  printRows(header, rows);
 }
 
 function printTable(label: string, ours: Figures, torch: TorchRun[]): void {

@@ -249,6 +249,45 @@ def explain_rise(model, images, masks=1000, cells=8, p=0.5, batch_size=64, seed=
     return normalize_maps(F.relu(sal)).cpu().numpy()
 
 
+def conv_layers(batch, size):
+    """The seven convolutions of the reference net at width 1, as tasks/bench_convs.ts names them.
+
+    Each is (name, input [n, c, h, w], filters, kernel, stride, depthwise).
+    """
+    half, quarter = size // 2, size // 4
+    return [
+        ("stem, 3×3, 3 → 32", (batch, 3, size, size), 32, 3, 1, False),
+        ("block1 conv1, 3×3 s2, 32 → 64", (batch, 32, size, size), 64, 3, 2, False),
+        ("block1 conv2, 3×3, 64 → 64", (batch, 64, half, half), 64, 3, 1, False),
+        ("block1 shortcut, 1×1, 32 → 64", (batch, 32, half, half), 64, 1, 1, False),
+        ("block2 depthwise, 3×3, 64", (batch, 64, quarter, quarter), 64, 3, 1, True),
+        ("block2 pw1, 1×1, 64 → 128", (batch, 64, quarter, quarter), 128, 1, 1, False),
+        ("block2 pw2, 1×1, 128 → 128", (batch, 128, quarter, quarter), 128, 1, 1, False),
+    ]
+
+
+@torch.no_grad()
+def bench_convs(batch, size, device, warmup=5, repeats=21):
+    """Median milliseconds of F.conv2d for each layer of conv_layers, "same" padding.
+
+    On the CPU the call finishes its work before it returns; on a GPU each run
+    ends with torch.cuda.synchronize().
+    """
+    out = {}
+    for name, shape, filters, k, stride, depthwise in conv_layers(batch, size):
+        c = shape[1]
+        x = torch.randn(*shape, device=device)
+        w = torch.randn(c if depthwise else filters, 1 if depthwise else c, k, k, device=device)
+
+        def run():
+            F.conv2d(x, w, stride=stride, padding=k // 2, groups=c if depthwise else 1)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+
+        out[name] = round(time_ms(run, warmup, repeats), 4)
+    return out
+
+
 EXPLAINERS = {
     "grad-cam": explain_grad_cam,
     "vanilla-gradient": explain_vanilla_gradient,
@@ -281,6 +320,8 @@ def main():
     p.add_argument("--explainer-warmup", type=int, default=1,
                    help="untimed runs of each explainer first")
     p.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU")
+    p.add_argument("--convs", action="store_true",
+                   help="also time the seven convolutions one by one (median of 21 after 5)")
     p.add_argument("--json", action="store_true", help="print one line of JSON only")
     args = p.parse_args()
     if args.size < 4 or args.size % 4:
@@ -349,6 +390,7 @@ def main():
         "peak_rss_mib": round(peak_rss_mib, 1),
         "explainer_images": args.explainers,
         "explainers": explainers,
+        "convs": bench_convs(b, s, device) if args.convs else None,
     }
     if args.json:
         print(json.dumps(result))

@@ -59,7 +59,7 @@ Deno.test("deno task demo is compare-gradcam with the quick preset, and writes i
   }
 });
 
-Deno.test("deno task bench reports four positive medians and writes results.json", async () => {
+Deno.test("deno task bench reports four positive medians, the seven convolutions with --convs, and writes results.json", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const r = await runTask("tasks/bench.ts", [
@@ -67,15 +67,21 @@ Deno.test("deno task bench reports four positive medians and writes results.json
       "--size=16",
       "--warmup=0",
       "--repeats=1",
+      "--convs=on",
       `--out=${dir}`,
     ], ["--allow-run"]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /\| training step\s+\|/);
+    assert.match(r.stdout, /\| all seven\s+\|/);
     const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
     for (const key of ["train_step_ms", "forward_ms", "gradcam_middle_ms", "gradcam_last_ms"]) {
       assert.ok(results.ours[key] > 0, key);
     }
     assert.ok(results.peakRssMiB > 0);
+    const convs = Object.entries(results.convs as Record<string, number>);
+    assert.equal(convs.length, 7);
+    assert.ok(convs.every(([, ms]) => ms > 0), JSON.stringify(convs));
+    for (const t of results.torch) assert.deepEqual(Object.keys(t.convs), convs.map(([k]) => k));
     assert.ok(Array.isArray(results.torch));
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -89,6 +95,12 @@ Deno.test("tasks print --help and name a bad flag with exit code 2", async () =>
     assert.match(help.stdout, /Usage: deno task (compare-gradcam|bench) \[flags\]/);
     assert.match(help.stdout, /--backend <value>/);
   }
+  const convs = await runTask("tasks/bench.ts", ["--convs=maybe"]);
+  assert.equal(convs.code, 2);
+  assert.match(convs.stderr, /Flag --convs must be on or off; got "maybe"/);
+  const odd = await runTask("tasks/bench.ts", ["--convs=on", "--size=30"]);
+  assert.equal(odd.code, 2);
+  assert.match(odd.stderr, /--convs needs a --size that is a multiple of 4; got 30/);
   const bad = await runTask("tasks/compare_gradcam.ts", ["--steps=many"]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /Flag --steps must be a number, got "many"/);
