@@ -13,6 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import * as lab from "../mod.ts";
+import { trainArms } from "./_two_arms.ts";
 
 if (import.meta.main) {
   const { values: f } = parseArgs({
@@ -37,21 +38,15 @@ if (import.meta.main) {
   const labels = data.records.map((r) => r.label);
   const split = lab.stratifiedSplit(labels, { train: 0.8, val: 0, test: 0.2, seed: 0 });
   const [trainIndices, indices] = [split.train, split.test];
-  const net = { backbone: "resnet18", backboneOptions: { width: 0.5 }, saliencyHead: "decoder" };
-  const explainers = ["grad-cam", "vanilla-gradient", "branch"];
-  const evalOptions = { indices, explainers, faithfulness: false };
-  const numClasses = data.classNames.length;
-  const results: Record<string, Record<string, number>> = {};
-  for (const [name, weights] of [["baseline", {}], ["masks", { bce: 1, dice: 1 }]] as const) {
-    const model = lab.createTwoBranchModel({ ...net, numClasses, inputSize: size });
-    const [loss, outDir, epochs] = [lab.mixedLoss(weights), `${f.out}/${name}`, Number(f.epochs)];
-    await lab.train(model, { dataset: data, trainIndices, epochs, loss, outDir, overwrite: true });
-    const r = await lab.evaluate(model, data, { ...evalOptions, outFile: `${outDir}/eval.json` });
-    const on = (m: string) => r.explainers[m].metrics.energyPointingGame.mean;
-    const row = { accuracy: r.classification.accuracy.mean, gradCamOnLesion: on("grad-cam") };
-    results[name] = { ...row, branchOnLesion: on("branch") };
-    model.dispose();
-  }
+  const results = await trainArms(data, {
+    trainIndices,
+    indices,
+    arms: { baseline: {}, masks: { bce: 1, dice: 1 } },
+    size,
+    epochs: Number(f.epochs),
+    out: f.out!,
+    object: "Lesion",
+  });
   console.table(results);
   await lab.writeJsonAtomic(`${f.out}/results.json`, { flags: f, results });
   await lab.shutdownBackend();

@@ -12,6 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import * as lab from "../mod.ts";
+import { trainArms } from "./_two_arms.ts";
 
 if (import.meta.main) {
   const { values: f } = parseArgs({
@@ -35,21 +36,15 @@ if (import.meta.main) {
     s.boxes?.length ? { ...s, mask: lab.boxesToMask(s.boxes, s.image) } : s;
   const data: lab.Dataset = { ...cached, load: (i) => cached.load(i).then(boxMask) };
   const { train: trainIndices, test: indices } = data.officialSplit!;
-  const net = { backbone: "resnet18", backboneOptions: { width: 0.5 }, saliencyHead: "decoder" };
-  const explainers = ["grad-cam", "vanilla-gradient", "branch"];
-  const evalOptions = { indices, explainers, faithfulness: false };
-  const numClasses = data.classNames.length;
-  const results: Record<string, Record<string, number>> = {};
-  for (const [name, weights] of [["baseline", {}], ["boxes", { box: 1 }]] as const) {
-    const model = lab.createTwoBranchModel({ ...net, numClasses, inputSize: size });
-    const [loss, outDir, epochs] = [lab.mixedLoss(weights), `${f.out}/${name}`, Number(f.epochs)];
-    await lab.train(model, { dataset: data, trainIndices, epochs, loss, outDir, overwrite: true });
-    const r = await lab.evaluate(model, data, { ...evalOptions, outFile: `${outDir}/eval.json` });
-    const on = (m: string) => r.explainers[m].metrics.energyPointingGame.mean;
-    const row = { accuracy: r.classification.accuracy.mean, gradCamInBox: on("grad-cam") };
-    results[name] = { ...row, branchInBox: on("branch") };
-    model.dispose();
-  }
+  const results = await trainArms(data, {
+    trainIndices,
+    indices,
+    arms: { baseline: {}, boxes: { box: 1 } },
+    size,
+    epochs: Number(f.epochs),
+    out: f.out!,
+    object: "Box",
+  });
   console.table(results);
   await lab.writeJsonAtomic(`${f.out}/results.json`, { flags: f, results });
   await lab.shutdownBackend();
