@@ -96,14 +96,28 @@ export function bceSaliencyLoss(
   });
 }
 
-/** Σs·m, Σs and Σm per sample, with s = σ(z). */
-function overlapSums(z: tf.Tensor3D, m: tf.Tensor3D): [tf.Tensor1D, tf.Tensor1D, tf.Tensor1D] {
-  const s = tf.sigmoid(z);
-  return [
-    tf.sum(tf.mul(s, m), [1, 2]) as tf.Tensor1D,
-    tf.sum(s, [1, 2]) as tf.Tensor1D,
-    tf.sum(m, [1, 2]) as tf.Tensor1D,
-  ];
+/**
+ * `1 − score` per sample, weighted mean over samples, where `score` is made
+ * from Σs·m, Σs and Σm per sample (s = σ(z)) and `smooth`: the shared body of
+ * the overlap losses, after their checks.
+ */
+function overlapLoss(
+  name: string,
+  z: tf.Tensor3D,
+  m: tf.Tensor3D,
+  options: OverlapLossOptions,
+  score: (inter: tf.Tensor1D, sumS: tf.Tensor1D, sumM: tf.Tensor1D, smooth: number) => tf.Tensor,
+): tf.Scalar {
+  const smooth = options.smooth ?? 1;
+  checkSmooth(name, smooth);
+  assertMapAndMask(name, "saliencyLogits", z, "masks", m);
+  return tf.tidy(() => {
+    const w = sampleWeights(name, options.weights, z.shape[0]);
+    const s = tf.sigmoid(z);
+    const inter = tf.sum(tf.mul(s, m), [1, 2]) as tf.Tensor1D;
+    const sumS = tf.sum(s, [1, 2]) as tf.Tensor1D, sumM = tf.sum(m, [1, 2]) as tf.Tensor1D;
+    return weightedMean(tf.sub(1, score(inter, sumS, sumM, smooth)) as tf.Tensor1D, w);
+  });
 }
 
 /**
@@ -140,16 +154,14 @@ export function diceLoss(
   masks: tf.Tensor3D,
   options: OverlapLossOptions = {},
 ): tf.Scalar {
-  const name = "diceLoss";
-  const smooth = options.smooth ?? 1;
-  checkSmooth(name, smooth);
-  assertMapAndMask(name, "saliencyLogits", saliencyLogits, "masks", masks);
-  return tf.tidy(() => {
-    const w = sampleWeights(name, options.weights, saliencyLogits.shape[0]);
-    const [inter, sumS, sumM] = overlapSums(saliencyLogits, masks);
-    const dice = tf.div(tf.add(tf.mul(inter, 2), smooth), tf.add(tf.add(sumS, sumM), smooth));
-    return weightedMean(tf.sub(1, dice) as tf.Tensor1D, w);
-  });
+  return overlapLoss(
+    "diceLoss",
+    saliencyLogits,
+    masks,
+    options,
+    (inter, sumS, sumM, smooth) =>
+      tf.div(tf.add(tf.mul(inter, 2), smooth), tf.add(tf.add(sumS, sumM), smooth)),
+  );
 }
 
 /**
@@ -177,17 +189,14 @@ export function softIouLoss(
   masks: tf.Tensor3D,
   options: OverlapLossOptions = {},
 ): tf.Scalar {
-  const name = "softIouLoss";
-  const smooth = options.smooth ?? 1;
-  checkSmooth(name, smooth);
-  assertMapAndMask(name, "saliencyLogits", saliencyLogits, "masks", masks);
-  return tf.tidy(() => {
-    const w = sampleWeights(name, options.weights, saliencyLogits.shape[0]);
-    const [inter, sumS, sumM] = overlapSums(saliencyLogits, masks);
-    const union = tf.sub(tf.add(sumS, sumM), inter);
-    const iou = tf.div(tf.add(inter, smooth), tf.add(union, smooth));
-    return weightedMean(tf.sub(1, iou) as tf.Tensor1D, w);
-  });
+  return overlapLoss(
+    "softIouLoss",
+    saliencyLogits,
+    masks,
+    options,
+    (inter, sumS, sumM, smooth) =>
+      tf.div(tf.add(inter, smooth), tf.add(tf.sub(tf.add(sumS, sumM), inter), smooth)),
+  );
 }
 
 /**
