@@ -102,25 +102,40 @@ export class Conv2d extends Module {
     shift: tf.Tensor1D,
     activation: "linear" | "relu",
   ): tf.Tensor4D {
-    return tf.tidy((): tf.Tensor4D => {
-      const filter = tf.mul(this.kernel, scale) as tf.Tensor4D;
-      const bias = this.bias ? tf.add(tf.mul(this.bias, scale), shift) : shift;
-      if (tf.engine().isTapeOn()) {
-        // Under a gradient, separate ops: tfjs's fused op computes the filter
-        // and bias gradients too, even when only the input's is wanted.
-        const y = tf.add(tf.conv2d(x, filter, this.#strides, this.#padding), bias);
-        return (activation === "relu" ? tf.relu(y) : y) as tf.Tensor4D;
-      }
-      return tf.fused.conv2d({
-        x,
-        filter,
+    return tf.tidy(() =>
+      foldedConv(false, x, {
+        filter: tf.mul(this.kernel, scale) as tf.Tensor4D,
+        bias: this.bias ? tf.add(tf.mul(this.bias, scale), shift) : shift,
         strides: this.#strides,
         pad: this.#padding,
-        bias,
         activation,
-      });
-    });
+      })
+    );
   }
+}
+
+/**
+ * A convolution with a bias and an activation: one fused kernel, or, under a
+ * gradient tape, separate ops, because tfjs's fused op computes the filter
+ * and bias gradients too even when only the input's is wanted.
+ */
+function foldedConv(
+  depthwise: boolean,
+  x: tf.Tensor4D,
+  o: {
+    filter: tf.Tensor4D;
+    bias: tf.Tensor;
+    strides: number;
+    pad: "same" | "valid";
+    activation: "linear" | "relu";
+  },
+): tf.Tensor4D {
+  if (tf.engine().isTapeOn()) {
+    const conv = depthwise ? tf.depthwiseConv2d : tf.conv2d;
+    const y = tf.add(conv(x, o.filter, o.strides, o.pad), o.bias);
+    return (o.activation === "relu" ? tf.relu(y) : y) as tf.Tensor4D;
+  }
+  return depthwise ? tf.fused.depthwiseConv2d({ x, ...o }) : tf.fused.conv2d({ x, ...o });
 }
 
 /** Arguments of {@linkcode DepthwiseConv2d}. */
@@ -199,22 +214,15 @@ export class DepthwiseConv2d extends Module {
     shift: tf.Tensor1D,
     activation: "linear" | "relu",
   ): tf.Tensor4D {
-    return tf.tidy((): tf.Tensor4D => {
-      const filter = tf.mul(this.kernel, tf.reshape(scale, [1, 1, -1, 1])) as tf.Tensor4D;
-      if (tf.engine().isTapeOn()) {
-        // Under a gradient, separate ops (see Conv2d.applyFolded).
-        const y = tf.add(tf.depthwiseConv2d(x, filter, this.#strides, this.#padding), shift);
-        return (activation === "relu" ? tf.relu(y) : y) as tf.Tensor4D;
-      }
-      return tf.fused.depthwiseConv2d({
-        x,
-        filter,
+    return tf.tidy(() =>
+      foldedConv(true, x, {
+        filter: tf.mul(this.kernel, tf.reshape(scale, [1, 1, -1, 1])) as tf.Tensor4D,
+        bias: shift,
         strides: this.#strides,
         pad: this.#padding,
-        bias: shift,
         activation,
-      });
-    });
+      })
+    );
   }
 }
 
