@@ -65,3 +65,37 @@ export function assertClose(
     });
   }
 }
+
+/**
+ * Asserts that `tf.sum` and `tf.mean` of `values` (of `shape`) over each
+ * `[axis, keepDims]` case give the same values on wasm as on cpu (relative
+ * tolerance 1e-5), and, with `checkShapes`, the same output shapes.
+ */
+export async function assertReductionsMatchCpu(
+  values: Float32Array,
+  shape: number[],
+  cases: readonly [number | number[], boolean][],
+  { checkShapes = false }: { checkShapes?: boolean } = {},
+): Promise<void> {
+  for (const [axis, keepDims] of cases) {
+    const run = () => {
+      const x = tf.tensor(values, shape);
+      return [tf.sum(x, axis, keepDims), tf.mean(x, axis, keepDims)];
+    };
+    const want = await runOn("cpu", run);
+    const got = await runOn("wasm", run);
+    const label = `axis ${JSON.stringify(axis)} keepDims ${keepDims}`;
+    assertClose(got[0], want[0], { rtol: 1e-5, label: `sum ${label}` });
+    assertClose(got[1], want[1], { rtol: 1e-5, label: `mean ${label}` });
+    if (!checkShapes) continue;
+    const shapes = tf.tidy(() => run().map((t) => t.shape.join()));
+    await tf.setBackend("cpu");
+    const cpuShapes = tf.tidy(() => run().map((t) => t.shape.join()));
+    await tf.setBackend("wasm");
+    if (shapes.join(";") !== cpuShapes.join(";")) {
+      throw new AssertionError({
+        message: `shapes ${label}: wasm ${shapes.join(" / ")}, cpu ${cpuShapes.join(" / ")}`,
+      });
+    }
+  }
+}

@@ -7,7 +7,7 @@ import { tf } from "../../mod.ts";
 import { antiAliasPadding } from "../../lib/backend/_conv2d_grads.ts";
 import { POOLED_REDUCTION_SIZE } from "../../lib/backend/_reduce.ts";
 import { simplifyPermutation } from "../../lib/backend/_transpose.ts";
-import { assertClose, randn, runOn, useEngines } from "../_helpers.ts";
+import { assertClose, assertReductionsMatchCpu, randn, runOn, useEngines } from "../_helpers.ts";
 
 await useEngines();
 
@@ -194,17 +194,7 @@ Deno.test("sum and mean over leading and middle axes of tensors large enough to 
     [1, false],
     [[0, 1, 2], false],
   ];
-  for (const [axis, keepDims] of cases) {
-    const run = () => {
-      const x = tf.tensor(values, shape);
-      return [tf.sum(x, axis, keepDims), tf.mean(x, axis, keepDims)];
-    };
-    const want = await runOn("cpu", run);
-    const got = await runOn("wasm", run);
-    const label = `axis ${JSON.stringify(axis)} keepDims ${keepDims}`;
-    assertClose(got[0], want[0], { rtol: 1e-5, label: `sum ${label}` });
-    assertClose(got[1], want[1], { rtol: 1e-5, label: `mean ${label}` });
-  }
+  await assertReductionsMatchCpu(values, shape, cases);
 });
 
 Deno.test("antiAliasPadding() pads the output gradient so the filter is not a multiple of 256 floats per channel", () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { loadCpuBackend, tf } from "../../mod.ts";
-import { assertClose, randn, runOn, useEngines } from "../_helpers.ts";
+import { assertClose, assertReductionsMatchCpu, randn, runOn, useEngines } from "../_helpers.ts";
 
 // tfjs's own cpu ResizeBilinearGrad, saved before useEngines() replaces it.
 await loadCpuBackend();
@@ -314,22 +314,7 @@ Deno.test("sum and mean on wasm match cpu over leading, middle, trailing and spl
     [[0, 2], false],
     [-4, false],
   ];
-  for (const [axis, keepDims] of cases) {
-    const run = () => {
-      const x = tf.tensor(xv, shape);
-      return [tf.sum(x, axis, keepDims), tf.mean(x, axis, keepDims)];
-    };
-    const want = await runOn("cpu", run);
-    const got = await runOn("wasm", run);
-    const label = `axis ${JSON.stringify(axis)} keepDims ${keepDims}`;
-    assertClose(got[0], want[0], { rtol: 1e-5, label: `sum ${label}` });
-    assertClose(got[1], want[1], { rtol: 1e-5, label: `mean ${label}` });
-    const shapes = tf.tidy(() => run().map((t) => t.shape.join()));
-    await tf.setBackend("cpu");
-    const cpuShapes = tf.tidy(() => run().map((t) => t.shape.join()));
-    await tf.setBackend("wasm");
-    assert.deepEqual(shapes, cpuShapes, `shapes ${label}`);
-  }
+  await assertReductionsMatchCpu(xv, shape, cases, { checkShapes: true });
   // Integer sums keep their dtype and go to the engine's own kernel.
   const ints = tf.tensor2d([[1, 2], [3, 4]], [2, 2], "int32");
   const s = tf.sum(ints, 0);
