@@ -1,7 +1,7 @@
 // Shared command-line plumbing for tasks/: flag parsing with --help, typed
 // number flags with clear errors, and the run folder. Private to tasks/.
 import { parseArgs } from "node:util";
-import { ENGINES, shutdownBackend } from "../mod.ts";
+import { EngineOutOfMemoryError, ENGINES, shutdownBackend } from "../mod.ts";
 import type { EngineName } from "../mod.ts";
 
 /** One flag of a task. */
@@ -201,7 +201,9 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
   try {
     await main();
   } catch (error) {
-    console.error(error instanceof UsageError ? error.message : error);
+    const plain = error instanceof UsageError || error instanceof EngineOutOfMemoryError;
+    console.error(plain ? error.message : error);
+    // Deno.exit also ends the engine's worker threads, which a wasm abort can leave spinning.
     Deno.exit(error instanceof UsageError ? 2 : 1);
   } finally {
     await shutdownBackend();

@@ -102,6 +102,12 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   },
   epochs: { type: "string", default: "10", help: "epochs in total (counting resumed ones)" },
   batch: { type: "string", default: "16", help: "batch size" },
+  "micro-batch": {
+    type: "string",
+    default: "auto",
+    help:
+      "samples per micro-batch (gradients are accumulated over a batch), or auto: the whole batch when it fits the engine's memory, else checkpointed or split",
+  },
   optimizer: { type: "string", default: "adam", help: "optimiser: adam or sgd" },
   lr: { type: "string", default: "0.003", help: "peak learning rate" },
   "weight-decay": { type: "string", default: "0", help: "weight decay" },
@@ -196,6 +202,8 @@ export interface TrainConfig {
   lossWeights: LossWeights;
   epochs: number;
   batch: number;
+  /** Samples per micro-batch, or "auto". */
+  microBatch: number | "auto";
   optimizer: "adam" | "sgd";
   lr: number;
   weightDecay: number;
@@ -275,6 +283,9 @@ export function readConfig(flags: Record<string, string | boolean>): TrainConfig
     lossWeights: parseLoss(loss),
     epochs: numberFlag(flags, "epochs", { integer: true, min: 1 }),
     batch: numberFlag(flags, "batch", { integer: true, min: 2 }),
+    microBatch: flags["micro-batch"] === "auto"
+      ? "auto"
+      : numberFlag(flags, "micro-batch", { integer: true, min: 1 }),
     optimizer: optimizer as "adam" | "sgd",
     lr: numberFlag(flags, "lr", { min: 0 }),
     weightDecay: numberFlag(flags, "weight-decay", { min: 0 }),
@@ -320,6 +331,7 @@ export function configFile(c: Config): Record<string, string | number | boolean 
     loss: c.loss,
     epochs: c.epochs,
     batch: c.batch,
+    "micro-batch": c.microBatch,
     optimizer: c.optimizer,
     lr: c.lr,
     "weight-decay": c.weightDecay,
@@ -424,6 +436,7 @@ export async function runTraining(
       valIndices: valIdx,
       epochs: c.epochs,
       batchSize: c.batch,
+      microBatch: c.microBatch,
       seed: c.seed,
       optimizer: { name: c.optimizer, lr: c.lr, weightDecay: c.weightDecay },
       schedule: { schedule: c.schedule, warmupSteps: c.warmup },

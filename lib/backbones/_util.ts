@@ -4,6 +4,7 @@ import type { ApplyOptions } from "../layers/module.ts";
 import { Module } from "../layers/module.ts";
 import { Conv2d, convBnAct, DepthwiseConv2d } from "../layers/convolutional.ts";
 import { BatchNorm } from "../layers/normalization.ts";
+import { checkpointActive, checkpointed } from "../layers/checkpoint.ts";
 import type { StageInfo } from "./types.ts";
 import type { Backbone, BackboneOptions, ResolvedBackboneOptions, StageOptions } from "./types.ts";
 
@@ -92,8 +93,45 @@ export class Sequence extends Layer {
   }
 
   apply(x: tf.Tensor4D, options: ApplyOptions): tf.Tensor4D {
-    return tf.tidy(() => this.#layers.reduce((h, layer) => layer.apply(h, options), x));
+    return this.applyFrom(x, options, true);
   }
+
+  /**
+   * Applies the layers, each checkpointed when `options.checkpoint` is on
+   * under a single gradient tape; `inputGradient: false` spares the first
+   * one the gradient of `x` (the images).
+   */
+  applyFrom(x: tf.Tensor4D, options: ApplyOptions, inputGradient: boolean): tf.Tensor4D {
+    if (!checkpointActive(options.checkpoint)) {
+      return tf.tidy(() => this.#layers.reduce((h, layer) => layer.apply(h, options), x));
+    }
+    return tf.tidy(() =>
+      this.#layers.reduce(
+        (h, layer, i) => checkpointLayer(layer, h, options, inputGradient || i > 0),
+        x,
+      )
+    );
+  }
+}
+
+/**
+ * `layer.apply(x, options)` as one checkpointed op: batch norm updates its
+ * statistics in the forward pass only, never in the recomputation.
+ */
+function checkpointLayer(
+  layer: Layer,
+  x: tf.Tensor4D,
+  options: ApplyOptions,
+  inputGradient: boolean,
+): tf.Tensor4D {
+  const plain = { ...options, checkpoint: false };
+  const again = { ...plain, updateStats: false };
+  return checkpointed(
+    (t: tf.Tensor4D, recompute: boolean) => layer.apply(t, recompute ? again : plain),
+    x,
+    [...layer.variables().values()],
+    { inputGradient },
+  );
 }
 
 /** One stage of a backbone: its layer, channels and cumulative reduction. */
@@ -147,8 +185,16 @@ export class StagedBackbone extends Module implements Backbone {
     }
     const outputs: tf.Tensor4D[] = [];
     let h = x;
+    const checkpoint = checkpointActive(options.checkpoint);
     for (let i = from; i <= to; i++) {
-      h = this.#stages[i].apply(h, options);
+      const stage = this.#stages[i];
+      // Nothing needs the gradient of the images in a training step.
+      const inputGradient = i > 0;
+      h = !checkpoint
+        ? stage.apply(h, options)
+        : stage instanceof Sequence
+        ? stage.applyFrom(h, options, inputGradient)
+        : checkpointLayer(stage, h, options, inputGradient);
       outputs.push(h);
     }
     return outputs;

@@ -7,3 +7,4 @@
 export * from "./init_backend.ts";
 export * from "./wasm_kernels.ts";
 export * from "./second_order.ts";
+export * from "./memory.ts";

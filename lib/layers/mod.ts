@@ -7,3 +7,4 @@ export * from "./module.ts";
 export * from "./convolutional.ts";
 export * from "./normalization.ts";
 export * from "./core.ts";
+export * from "./checkpoint.ts";

@@ -30,6 +30,17 @@ export interface ApplyOptions {
    * @default {true}
    */
   foldBatchNorm?: boolean;
+  /**
+   * Gradient checkpointing: under a single gradient tape (a plain training
+   * step), each backbone block keeps only its input and runs again in the
+   * backward pass (`checkpointed`), so a step holds about one
+   * activation per block instead of every one inside it, for about one more
+   * forward pass of compute. Ignored without a tape and under nested
+   * gradients (input-gradient losses), which take the plain path.
+   *
+   * @default {false}
+   */
+  checkpoint?: boolean;
 }
 
 /**

@@ -11,7 +11,7 @@ import { boxSaliencyLoss } from "../losses/box.ts";
 import { rrrLoss } from "../losses/rrr.ts";
 import type { RrrMode } from "../losses/rrr.ts";
 import { gainLoss } from "../losses/gain.ts";
-import type { LossFn } from "./trainer.ts";
+import type { LossFn } from "./train_step.ts";
 
 /** Weight of each loss term; a term with weight 0 (the default, but for `ce`) is not computed. */
 export interface LossWeights {
@@ -104,7 +104,10 @@ export function mixedLoss(weights: LossWeights, options: MixedLossOptions = {}):
   const rrrMode = options.rrrMode ?? "outside-object";
   const classOptions = { classWeights: options.classWeights };
   return (model, batch, context) => {
-    const out = model.forward(batch.images, { training: context.training });
+    const out = model.forward(batch.images, {
+      training: context.training,
+      checkpoint: context.checkpoint,
+    });
     const z = out.saliencyLogits, masks = batch.masks, annotated = { weights: batch.hasMask };
     const terms: Record<string, tf.Scalar> = {};
     if (w.ce > 0) {

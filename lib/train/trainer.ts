@@ -8,8 +8,6 @@
 import { tf } from "../deps.ts";
 import { batches, type DataBatch, type SampleTransform } from "../data/batches.ts";
 import type { Dataset } from "../data/types.ts";
-import { crossEntropy } from "../losses/classification.ts";
-import { maskBce } from "../losses/localization.ts";
 import type { TwoBranchModel } from "../models/types.ts";
 import { ProgressBar, type ProgressOptions } from "../util/progress.ts";
 import { Random } from "../util/random.ts";
@@ -27,88 +25,25 @@ import {
   type OptimizerOptions,
   type ScheduleOptions,
   setLearningRate,
-  type TrainOptimizer,
 } from "./optim.ts";
 import { collectRunInfo } from "./run_info.ts";
-
-/** Where a loss is being computed. */
-export interface LossContext {
-  /** Training (true: batch statistics, dropout) or validation (false: inference mode). */
-  training: boolean;
-  /** The epoch, counting from 1. */
-  epoch: number;
-  /** In training, the number of this step, counting from 1; in validation, the steps done. */
-  step: number;
-}
-
-/** The loss of one batch. Tensors are made inside the trainer's scopes; it disposes them. */
-export interface LossResult {
-  /** The scalar that is minimised. */
-  total: tf.Scalar;
-  /** Named parts, logged separately (`ce`, `mask`); `loss` and `accuracy` are reserved. */
-  terms: Record<string, tf.Scalar>;
-  /** Logits `[n, numClasses]`, if computed: validation uses them for accuracy instead of another forward pass. */
-  logits?: tf.Tensor2D;
-}
-
-/**
- * A loss: runs the model on a batch and scores it. Called inside
- * `tf.variableGrads` in training, so gradients flow through everything it
- * computes; pass `{ training: context.training }` to the model.
- */
-export type LossFn = (model: TwoBranchModel, batch: DataBatch, context: LossContext) => LossResult;
-
-/** Options of {@linkcode defaultLoss}. */
-export interface DefaultLossOptions {
-  /** Weight of the mask BCE term; 0 trains the classifier alone. @default {1} */
-  maskWeight?: number;
-}
-
-/**
- * The default loss, as {@linkcode createTrainStep} computes it:
- * `ce + maskWeight · mask`, where `ce` is the cross-entropy of the
- * classifier and `mask` the BCE of the saliency map against the masks,
- * averaged over the samples that have one.
- *
- * @example Usage
- * ```ts
- * import { defaultLoss } from "./trainer.ts";
- * import { createReferenceNet } from "../models/reference_net.ts";
- * import { tf } from "../deps.ts";
- * const model = createReferenceNet({ numClasses: 2, inputSize: 8, width: 0.125 });
- * const loss = defaultLoss({ maskWeight: 0.5 });
- * tf.tidy(() => {
- *   const batch = {
- *     images: tf.zeros([2, 8, 8, 3]) as tf.Tensor4D, labels: tf.tensor1d([0, 1], "int32"),
- *     masks: tf.zeros([2, 8, 8]) as tf.Tensor3D, hasMask: tf.tensor1d([1, 0]), ids: ["a", "b"],
- *   };
- *   const r = loss(model, batch, { training: false, epoch: 1, step: 0 });
- *   console.log(Object.keys(r.terms)); // [ "ce", "mask" ]
- * });
- * model.dispose();
- * ```
- */
-export function defaultLoss(options: DefaultLossOptions = {}): LossFn {
-  const maskWeight = options.maskWeight ?? 1;
-  if (!(maskWeight >= 0)) {
-    throw new RangeError(`Option "maskWeight" must be at least 0, got ${maskWeight}`);
-  }
-  return (model, batch, context) => {
-    const out = model.forward(batch.images, { training: context.training });
-    const ce = crossEntropy(out.logits, batch.labels);
-    const mask = maskWeight > 0
-      ? maskBce(out.saliencyLogits, batch.masks, batch.hasMask)
-      : tf.scalar(0);
-    const total = maskWeight > 0 ? tf.add(ce, tf.mul(mask, maskWeight)) as tf.Scalar : ce;
-    return { total, terms: { ce, mask }, logits: out.logits };
-  };
-}
+import { checkTermNames } from "./_terms.ts";
+import {
+  defaultLoss,
+  type LossContext,
+  type LossFn,
+  NonFiniteLossError,
+  planStep,
+  type StepMemoryOptions,
+  type StepPlan,
+  trainOnBatch,
+} from "./train_step.ts";
 
 /** The metrics early stopping and the best checkpoint can follow. */
 export type MonitorMetric = "val_accuracy" | "val_loss";
 
 /** Options of {@linkcode train}. */
-export interface TrainOptions {
+export interface TrainOptions extends StepMemoryOptions {
   /** The samples. Every image must have the model's input size (resize first). */
   dataset: Dataset;
   /** Indices of the training samples. */
@@ -209,45 +144,6 @@ export interface TrainResult {
   stoppedEarly: boolean;
   /** The epoch the run resumed after, or null. */
   resumedFrom: number | null;
-}
-
-/**
- * Thrown when a loss term, the total or a gradient is NaN or infinite. No
- * update is applied and no checkpoint written, so the last checkpoint is the
- * last good state.
- */
-export class NonFiniteLossError extends Error {
-  /** The step, counting from 1. */
-  readonly step: number;
-  /** The epoch, counting from 1. */
-  readonly epoch: number;
-  /**
-   * The loss term (`loss` for the total), `gradient of "<variable path>"`,
-   * or a validation metric (`val_loss`) after the epoch, before its checkpoint.
-   */
-  readonly term: string;
-  /** The value (NaN, Infinity or -Infinity). */
-  readonly value: number;
-
-  /** Creates the error; `checkpoint` describes the last good checkpoint, if any. */
-  constructor(step: number, epoch: number, term: string, value: number, checkpoint: string) {
-    super(
-      `Training stopped at step ${step} (epoch ${epoch}): ${
-        term.startsWith("gradient")
-          ? term
-          : term.startsWith("val_")
-          ? `validation metric "${term}"`
-          : `loss term "${term}"`
-      } is ${value}; ${
-        term.startsWith("val_") ? "the epoch's checkpoint was not written" : "no update was applied"
-      }. ${checkpoint}`,
-    );
-    this.name = "NonFiniteLossError";
-    this.step = step;
-    this.epoch = epoch;
-    this.term = term;
-    this.value = value;
-  }
 }
 
 /** Options of {@linkcode validationMetrics}. */
@@ -437,6 +333,7 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
       : "No checkpoint was written yet.";
 
     const history: EpochRecord[] = [];
+    const plans = new Map<string, StepPlan>();
     while (state.epoch < o.epochs && !state.stopped) {
       const epoch = state.epoch + 1;
       const started = performance.now();
@@ -458,7 +355,19 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
           lr = learningRateAt(state.step, schedule);
           setLearningRate(optimizer, lr);
           const context = { training: true, epoch, step: state.step + 1 };
-          const values = await trainStep(model, optimizer, o.loss, batch, context, lastGood);
+          const key = batch.images.shape.join("x");
+          let plan = plans.get(key);
+          if (plan === undefined) {
+            plan = await planStep(model, batch, { ...o.memory, loss: o.loss });
+            plans.set(key, plan);
+          }
+          const values = await trainOnBatch(model, batch, {
+            optimizer,
+            loss: o.loss,
+            context,
+            plan,
+            lastGood,
+          });
           for (const [name, v] of Object.entries(values)) sums.set(name, (sums.get(name) ?? 0) + v);
         } finally {
           disposeBatch(batch);
@@ -540,91 +449,6 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
   }
 }
 
-/**
- * One optimisation step; resolves to `loss` and every term. Throws before
- * updating on a non-finite value. It reads back once per step, asynchronously
- * (WebGPU under Deno has no synchronous read): the terms and a finiteness
- * check of every gradient in one tensor.
- */
-async function trainStep(
-  model: TwoBranchModel,
-  optimizer: TrainOptimizer,
-  loss: LossFn,
-  batch: DataBatch,
-  context: LossContext,
-  lastGood: string,
-): Promise<Record<string, number>> {
-  const variables = model.trainableVariables();
-  if (variables.length === 0) {
-    throw new RangeError(`Cannot train "${model.name}": every variable is frozen`);
-  }
-  let names: string[] = [];
-  let terms: tf.Tensor | null = null;
-  const { value, grads } = tf.variableGrads(() => {
-    const r = loss(model, batch, context);
-    names = checkTermNames(Object.keys(r.terms));
-    terms = tf.keep(tf.stack([r.total, ...names.map((k) => r.terms[k])]));
-    return r.total;
-  }, variables);
-  const gradList = Object.entries(grads).filter(([, g]) => g !== null && g !== undefined) as [
-    string,
-    tf.Tensor,
-  ][];
-  // Σ 0·g is 0 unless some element of some gradient is NaN or infinite.
-  const packed = tf.tidy(() =>
-    tf.concat([
-      terms!.reshape([-1]),
-      tf.addN([tf.scalar(0), ...gradList.map(([, g]) => tf.sum(tf.mul(g, 0)))]).reshape([1]),
-    ])
-  );
-  try {
-    const values = await packed.data();
-    const out: Record<string, number> = {};
-    ["loss", ...names].forEach((name, i) => (out[name] = values[i]));
-    // Terms first, so the message names the term that went bad rather than the total.
-    for (const name of [...names, "loss"]) {
-      if (!Number.isFinite(out[name])) {
-        throw new NonFiniteLossError(context.step, context.epoch, name, out[name], lastGood);
-      }
-    }
-    if (!Number.isFinite(values[names.length + 1])) {
-      const pathOf = new Map([...model.variables()].map(([p, v]) => [v.name, p]));
-      for (const [name, g] of gradList) {
-        const bad = tf.tidy(() => tf.sum(tf.mul(g, 0)));
-        const v = (await bad.data())[0];
-        bad.dispose();
-        if (!Number.isFinite(v)) {
-          const path = pathOf.get(name) ?? name;
-          throw new NonFiniteLossError(
-            context.step,
-            context.epoch,
-            `gradient of "${path}"`,
-            v,
-            lastGood,
-          );
-        }
-      }
-    }
-    optimizer.applyGradients(Object.fromEntries(gradList));
-    return out;
-  } finally {
-    tf.dispose([value, terms!, packed, ...gradList.map(([, g]) => g)]);
-  }
-}
-
-const RESERVED_TERMS = new Set(["loss", "accuracy"]);
-
-function checkTermNames(names: string[]): string[] {
-  for (const name of names) {
-    if (RESERVED_TERMS.has(name)) {
-      throw new RangeError(
-        `A loss term may not be named "${name}": "loss" is the total and "accuracy" a metric`,
-      );
-    }
-  }
-  return names;
-}
-
 /** The stream of epoch `epoch`'s order and augmentation: a function of (seed, epoch) only. */
 function epochRandom(seed: number, epoch: number): Random {
   return new Random((Math.imul(seed | 0, 0x85ebca6b) ^ Math.imul(epoch, 0x9e3779b1)) | 0);
@@ -695,6 +519,7 @@ interface Resolved {
   schedule: Omit<ScheduleOptions, "baseLr">;
   maskWeight: number;
   loss: LossFn;
+  memory: StepMemoryOptions;
   lossName: string;
   transform?: SampleTransform;
   dropLast: boolean;
@@ -760,6 +585,11 @@ function resolveOptions(options: TrainOptions): Resolved {
     schedule: options.schedule ?? {},
     maskWeight,
     loss: options.loss ?? defaultLoss({ maskWeight }),
+    memory: {
+      microBatch: options.microBatch ?? "auto",
+      checkpoint: options.checkpoint ?? "auto",
+      memoryBudget: options.memoryBudget,
+    },
     lossName: options.loss ? options.loss.name || "custom" : "default",
     transform: options.transform,
     dropLast: options.dropLast ?? true,
@@ -802,6 +632,8 @@ function runConfig(
     maskWeight: o.lossName === "default" ? o.maskWeight : null,
     augmentation: o.transform ? o.transform.name || "custom" : null,
     dropLast: o.dropLast,
+    microBatch: o.memory.microBatch,
+    checkpoint: o.memory.checkpoint,
     evalEvery: o.evalEvery,
     metric: o.metric,
     patience: Number.isFinite(o.patience) ? o.patience : null,

@@ -7,14 +7,8 @@ import { crossEntropy } from "../../lib/losses/classification.ts";
 import { createReferenceNet } from "../../lib/models/reference_net.ts";
 import type { TwoBranchModel } from "../../lib/models/types.ts";
 import { loadModel } from "../../lib/train/save_load.ts";
-import {
-  defaultLoss,
-  type EpochRecord,
-  type LossFn,
-  NonFiniteLossError,
-  train,
-  type TrainOptions,
-} from "../../lib/train/trainer.ts";
+import { type EpochRecord, train, type TrainOptions } from "../../lib/train/trainer.ts";
+import { defaultLoss, type LossFn, NonFiniteLossError } from "../../lib/train/train_step.ts";
 import { assertClose, useEngines } from "../_helpers.ts";
 
 await useEngines();
