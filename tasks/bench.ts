@@ -16,6 +16,7 @@ import {
   createTrainStep,
   gradCam,
   initBackend,
+  listBackbones,
   ProgressBar,
   Random,
   shutdownBackend,
@@ -25,6 +26,7 @@ import {
 import type { TwoBranchModel } from "../mod.ts";
 import { backendFlag, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
 import type { BenchDataResult } from "./bench_data.ts";
+import { benchBackbone } from "./bench_backbone.ts";
 import { benchConvs, referenceConvLayers } from "./bench_convs.ts";
 import {
   benchExplainers,
@@ -50,6 +52,13 @@ const FLAGS = {
     help: "batch size of the training step and forward pass",
   },
   size: { type: "string", default: "64", help: "image size in pixels" },
+  backbone: {
+    type: "string",
+    default: "reference",
+    help: "reference (the small reference net), or a registered backbone such as resnet18: " +
+      "then a two-branch model with the CAM head and 200 classes beside torchvision's same " +
+      "architecture (use with --size 224)",
+  },
   warmup: { type: "string", default: "2", help: "untimed runs before timing" },
   repeats: { type: "string", default: "5", help: "timed runs (the median is reported)" },
   torch: { type: "string", default: "auto", help: "run the PyTorch twin: auto, on, off" },
@@ -132,7 +141,15 @@ async function main(): Promise<void> {
     torchDevice: String(flags["torch-device"]),
     out: String(flags.out),
     data: numberFlag(flags, "data", { integer: true, min: 0 }),
+    backbone: String(flags.backbone),
   };
+  if (config.backbone !== "reference" && !listBackbones().includes(config.backbone)) {
+    throw new UsageError(
+      `Flag --backbone must be reference or one of ${
+        listBackbones().join(", ")
+      }; got "${config.backbone}"`,
+    );
+  }
   if (!["auto", "on", "off"].includes(config.torch)) {
     throw new UsageError(`Flag --torch must be one of auto, on, off; got "${config.torch}"`);
   }
@@ -155,6 +172,13 @@ async function main(): Promise<void> {
   const explainerImages = config.explainers === "on" ? Math.min(EXPLAINER_IMAGES, config.batch) : 0;
   const explainerWarmup = Math.min(config.warmup, 1);
   const engine = await initBackend({ backend: config.backend, threads: config.threads });
+  if (config.backbone !== "reference") {
+    const result = await benchBackbone(config, (line) => console.log(line));
+    const run = await collectRunInfo("bench", config, config.seed);
+    await Deno.mkdir(config.out, { recursive: true });
+    await writeJsonAtomic(`${config.out}/results.json`, { run, backbone: result });
+    return;
+  }
   const threads = engineThreads();
   const run = await collectRunInfo("bench", config, config.seed);
   const { batch, size } = config;

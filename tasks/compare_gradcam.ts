@@ -17,6 +17,7 @@ import {
   bootstrapCi,
   collectRunInfo,
   createReferenceNet,
+  createTrainStep,
   createTwoBranchModel,
   energyPointingGame,
   evaluate,
@@ -290,38 +291,11 @@ function makeStep(
   loss: LossFn,
   lr: number,
 ): {
-  step: (batch: Parameters<LossFn>[1], n: number) => Promise<Record<string, number>>;
+  step: (batch: Parameters<LossFn>[1]) => Promise<Record<string, number>>;
   dispose(): void;
 } {
   const optimizer: tf.Optimizer = tf.train.adam(lr);
-  const variables = model.trainableVariables();
-  return {
-    async step(batch, n) {
-      let names: string[] = [];
-      let packed: tf.Tensor | null = null;
-      const { value, grads } = tf.variableGrads(() => {
-        const r = loss(model, batch, { training: true, epoch: 1, step: n });
-        names = Object.keys(r.terms);
-        packed = tf.keep(tf.stack([r.total, ...names.map((k) => r.terms[k])]));
-        return r.total;
-      }, variables);
-      optimizer.applyGradients(grads);
-      tf.dispose([value, ...Object.values(grads)]);
-      let values: Float32Array | Int32Array | Uint8Array;
-      try {
-        values = await packed!.data(); // asynchronous: WebGPU under Deno has no synchronous read
-      } finally {
-        packed!.dispose();
-      }
-      const out: Record<string, number> = {};
-      ["loss", ...names].forEach((k, i) => (out[k] = values[i]));
-      if (!Number.isFinite(out.loss)) {
-        throw new Error(`Training of "${model.name}" diverged at step ${n}: loss is ${out.loss}`);
-      }
-      return out;
-    },
-    dispose: () => optimizer.dispose(),
-  };
+  return { step: createTrainStep(model, optimizer, { loss }), dispose: () => optimizer.dispose() };
 }
 
 /** Per-image shares of Grad-CAM (or branch) energy on the decoy patch. */
@@ -472,8 +446,8 @@ async function runSeed(
         try {
           if (history.length >= config.steps) break;
           const n = history.length + 1;
-          const la = await stepA.step(batch, n);
-          const lb = await stepB.step(batch, n);
+          const la = await stepA.step(batch);
+          const lb = await stepB.step(batch);
           history.push({ step: n, a: la, b: lb });
           bar.tick(
             1,

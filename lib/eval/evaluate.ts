@@ -36,6 +36,7 @@ import { bootstrapCi } from "../metrics/statistics.ts";
 import type { TwoBranchModel } from "../models/types.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
 import { ProgressBar } from "../util/progress.ts";
+import { Random } from "../util/random.ts";
 
 /** Options of {@linkcode evaluate}. */
 export interface EvaluateOptions {
@@ -49,6 +50,16 @@ export interface EvaluateOptions {
   faithfulness?: boolean;
   /** Steps of the deletion and insertion curves. @default {16} */
   faithfulnessSteps?: number;
+  /**
+   * How many of the evaluated images get the deletion and insertion curves:
+   * a random subset drawn with `seed` (each curve costs `steps + 1` forward
+   * passes per image); `Infinity` scores all. Localisation and
+   * classification metrics always cover every image, and each summary's
+   * `scored` says how many images it covers.
+   *
+   * @default {256}
+   */
+  faithfulnessImages?: number;
   /** Run the parameter-randomisation sanity check on the first `images` evaluated images. @default {false} */
   sanity?: false | { images?: number; seed?: number };
   /** Bootstrap resamples for every interval. @default {1000} */
@@ -169,6 +180,21 @@ export async function evaluate(
   const batchSize = options.batchSize ?? 16;
   const steps = options.faithfulnessSteps ?? 16;
   const faithfulness = options.faithfulness ?? true;
+  const faithfulnessImages = options.faithfulnessImages ?? 256;
+  if (!(faithfulnessImages >= 0)) {
+    throw new RangeError(
+      `Option "faithfulnessImages" must be a number of images (Infinity for all), got ${faithfulnessImages}`,
+    );
+  }
+  // Positions (in `indices`) whose images get the faithfulness curves.
+  const curved = new Set(
+    faithfulnessImages >= indices.length
+      ? indices.map((_, i) => i)
+      : new Random(options.seed ?? 0).shuffle(indices.map((_, i) => i)).slice(
+        0,
+        faithfulnessImages,
+      ),
+  );
   const requests: ExplainRequest[] =
     (options.explainers ?? ["grad-cam", "vanilla-gradient", "branch"])
       .map((e) => (typeof e === "string" ? { method: e } as ExplainRequest : e));
@@ -232,11 +258,11 @@ export async function evaluate(
         const maps = explain(model, batch.images, requests[e]);
         try {
           const data = await maps.data() as Float32Array;
-          const deletion = faithfulness
-            ? (await deletionAuc(model, { images: batch.images, maps }, { steps })).auc
-            : null;
-          const insertion = faithfulness
-            ? (await insertionAuc(model, { images: batch.images, maps }, { steps })).auc
+          const rowsCurved = faithfulness
+            ? batch.ids.map((_, k) => k).filter((k) => curved.has(offset + k))
+            : [];
+          const curves = rowsCurved.length > 0
+            ? await faithfulnessCurves(model, batch.images, maps, rowsCurved, steps)
             : null;
           for (let k = 0; k < n; k++) {
             const map: ScoreMap = {
@@ -253,9 +279,10 @@ export async function evaluate(
               boxAcc[e].add(map, target);
               if ("mask" in target && target.mask) pxapAcc[e].add(map, target);
             }
-            if (deletion && insertion) {
-              scores.deletionAuc = deletion[k];
-              scores.insertionAuc = insertion[k];
+            if (faithfulness) {
+              // null outside the subset: counted as excluded in the summary.
+              scores.deletionAuc = curves?.get(k)?.deletion ?? null;
+              scores.insertionAuc = curves?.get(k)?.insertion ?? null;
             }
             records[k].scores[names[e]] = scores;
           }
@@ -356,5 +383,30 @@ function safeValue(fn: () => number): number | null {
     return fn();
   } catch {
     return null; // Every image was excluded: no mask and no boxes.
+  }
+}
+
+/** Deletion and insertion AUC of rows `rows` of a batch, by row. */
+async function faithfulnessCurves(
+  model: TwoBranchModel,
+  images: tf.Tensor4D,
+  maps: tf.Tensor3D,
+  rows: number[],
+  steps: number,
+): Promise<Map<number, { deletion: number; insertion: number }>> {
+  const all = rows.length === images.shape[0];
+  const picked = all ? null : tf.tensor1d(rows, "int32");
+  const sub = picked
+    ? {
+      images: tf.gather(images, picked) as tf.Tensor4D,
+      maps: tf.gather(maps, picked) as tf.Tensor3D,
+    }
+    : { images, maps };
+  try {
+    const deletion = (await deletionAuc(model, sub, { steps })).auc;
+    const insertion = (await insertionAuc(model, sub, { steps })).auc;
+    return new Map(rows.map((k, i) => [k, { deletion: deletion[i], insertion: insertion[i] }]));
+  } finally {
+    if (picked) tf.dispose([picked, sub.images, sub.maps]);
   }
 }

@@ -92,6 +92,41 @@ Deno.test("evaluate() excludes unannotated images from localisation and says how
   }
 });
 
+Deno.test("evaluate() draws the faithfulness curves on a seeded subset and localisation on every image", async () => {
+  const dataset = syntheticDataset({ size: 16, count: 30, numClasses: 3, seed: 4 });
+  const model = createReferenceNet({ numClasses: 3, inputSize: 16, width: 0.25, seed: 4 });
+  try {
+    const run = (seed: number) =>
+      evaluate(model, dataset, {
+        explainers: ["grad-cam"],
+        batchSize: 4,
+        faithfulnessSteps: 4,
+        faithfulnessImages: 5,
+        resamples: 100,
+        seed,
+        progress: false,
+      });
+    const before = tf.memory().numTensors;
+    const [a, again, other] = [await run(1), await run(1), await run(2)];
+    assert.equal(tf.memory().numTensors, before, "no tensors left behind");
+    const m = a.explainers["grad-cam"].metrics;
+    assert.equal(m.deletionAuc.scored, 5);
+    assert.equal(m.insertionAuc.scored, 5);
+    assert.equal(m.pointingGame.scored + m.pointingGame.excluded, a.samples);
+    assert.ok(m.pointingGame.scored > 5, "localisation covers every annotated image");
+    const curved = (r: typeof a) =>
+      r.perImage.filter((p) => p.scores["grad-cam"].deletionAuc !== null).map((p) => p.index);
+    assert.deepEqual(curved(a), curved(again), "the subset follows the seed");
+    assert.notDeepEqual(curved(a), curved(other));
+    await assert.rejects(
+      evaluate(model, dataset, { faithfulnessImages: -1, progress: false }),
+      /"faithfulnessImages" must be/,
+    );
+  } finally {
+    model.dispose();
+  }
+});
+
 Deno.test("evaluate() refuses an empty selection", async () => {
   const dataset = syntheticDataset({ size: 16, count: 4, numClasses: 2 });
   const model = createReferenceNet({ numClasses: 2, inputSize: 16, width: 0.25 });
