@@ -215,8 +215,13 @@ export interface StepPlan {
   microBatch: number;
   /** Whether blocks are recomputed in the backward pass. */
   checkpoint: boolean;
-  /** Peak tensor bytes per sample measured by the probe, where one ran. */
+  /**
+   * Peak tensor bytes of a step per sample, measured by the probe where one
+   * ran (the difference between a micro-batch of two samples and one).
+   */
   bytesPerSample: Partial<Record<"plain" | "checkpoint", number>>;
+  /** Peak tensor bytes of a step that do not grow with the samples (weight gradients, say). */
+  fixedBytes?: Partial<Record<"plain" | "checkpoint", number>>;
 }
 
 /** Options of {@linkcode trainOnBatch}. */
@@ -381,8 +386,9 @@ export async function trainOnBatch(
  * Chooses how a step runs `batch` within `options.memoryBudget`: the whole
  * batch when it fits, else with gradient checkpointing, else in
  * micro-batches. Explicit `microBatch` and `checkpoint` values are kept as
- * given. Where an `"auto"` choice needs it, a probe runs `loss` on two
- * samples under `tf.profile` and measures the peak tensor bytes per sample;
+ * given. Where an `"auto"` choice needs it, a probe runs `loss` on one and
+ * on two samples under `tf.profile` and measures the peak tensor bytes per
+ * sample and the fixed part;
  * it restores every non-trainable variable (batch norm's running
  * statistics) and the dropout counter, so the run that follows is the same
  * as without the probe.
@@ -396,7 +402,8 @@ export async function trainOnBatch(
  * const model = createReferenceNet({ numClasses: 2, inputSize: 8, width: 0.125 });
  * const batch = { images: tf.zeros([4, 8, 8, 3]) as tf.Tensor4D, labels: tf.tensor1d([0, 1, 0, 1], "int32") };
  * const plan = await planStep(model, batch, { loss: defaultLoss(), memoryBudget: 2 ** 30 });
- * assert.deepStrictEqual(plan, { microBatch: 4, checkpoint: false, bytesPerSample: { plain: plan.bytesPerSample.plain } });
+ * assert.deepStrictEqual([plan.microBatch, plan.checkpoint], [4, false]);
+ * assert.ok(plan.bytesPerSample.plain! > 0);
  * tf.dispose([batch.images, batch.labels]);
  * model.dispose();
  * ```
@@ -424,9 +431,8 @@ export async function planStep(
     throw new RangeError(`Option "memoryBudget" must be a positive number of bytes, got ${budget}`);
   }
   const bytesPerSample: StepPlan["bytesPerSample"] = {};
-  const fixed = (ck: boolean) => ({ microBatch: microBatch as number, checkpoint: ck });
   if (microBatch !== "auto" && checkpoint !== "auto") {
-    return { ...fixed(checkpoint), bytesPerSample };
+    return { microBatch, checkpoint, bytesPerSample };
   }
   if (budget === Infinity) {
     return {
@@ -435,27 +441,40 @@ export async function planStep(
       bytesPerSample,
     };
   }
+  const fixedBytes: NonNullable<StepPlan["fixedBytes"]> = {};
   const measure = async (ck: boolean) => {
     const key = ck ? "checkpoint" : "plain";
-    bytesPerSample[key] ??= await probeBytesPerSample(model, batch, options.loss, ck);
-    return bytesPerSample[key]!;
+    if (bytesPerSample[key] === undefined) {
+      const probe = await probeStepBytes(model, batch, options.loss, ck);
+      bytesPerSample[key] = probe.perSample;
+      fixedBytes[key] = probe.fixed;
+    }
+    return { per: bytesPerSample[key]!, fixed: fixedBytes[key]! };
   };
+  // Accumulating micro-batches holds one more copy of the weight gradients.
+  const gradientBytes = 4 * model.countParams();
+  const fits = async (ck: boolean, m: number) => {
+    const { per, fixed } = await measure(ck);
+    return fixed + per * m + (m < n ? gradientBytes : 0) <= budget;
+  };
+  const done = (m: number, ck: boolean): StepPlan => ({
+    microBatch: m,
+    checkpoint: ck,
+    bytesPerSample,
+    fixedBytes,
+  });
   if (microBatch !== "auto") {
     // checkpoint is "auto": on when a micro-batch would not fit without it.
-    const plain = await measure(false);
-    return { microBatch, checkpoint: plain * Math.min(n, microBatch) > budget, bytesPerSample };
+    return done(microBatch, !(await fits(false, Math.min(n, microBatch))));
   }
   const candidates = checkpoint === "auto" ? [false, true] : [checkpoint];
   for (const ck of candidates) {
-    if ((await measure(ck)) * n <= budget) return { microBatch: n, checkpoint: ck, bytesPerSample };
+    if (await fits(ck, n)) return done(n, ck);
   }
   const ck = candidates[candidates.length - 1];
-  const per = await measure(ck);
-  return {
-    microBatch: Math.max(1, Math.min(n, Math.floor(budget / per))),
-    checkpoint: ck,
-    bytesPerSample,
-  };
+  const { per, fixed } = await measure(ck);
+  const m = Math.floor((budget - fixed - gradientBytes) / per);
+  return done(Math.max(1, Math.min(n - 1, m)), ck);
 }
 
 /**
@@ -507,34 +526,47 @@ export function createTrainStep(
   };
 }
 
-/** Peak tensor bytes per sample of one step's gradient computation on two samples. */
-async function probeBytesPerSample(
+/**
+ * Peak tensor bytes of one step's gradient computation, split into a part
+ * per sample and a fixed part from micro-batches of one and two samples
+ * (two of one where the batch has a single sample).
+ */
+async function probeStepBytes(
   model: TwoBranchModel,
   batch: Batch,
   loss: LossFn,
   checkpoint: boolean,
-): Promise<number> {
-  const k = Math.min(2, batch.labels.shape[0]);
-  const part = sliceBatch(batch, 0, k);
+): Promise<{ perSample: number; fixed: number }> {
+  const peak = async (k: number) => {
+    const part = sliceBatch(batch, 0, k);
+    try {
+      const base = tf.memory().numBytes;
+      const info = await tf.profile(() => {
+        const { value, grads } = tf.variableGrads(
+          () => loss(model, part, { training: true, epoch: 1, step: 1, checkpoint }).total,
+          model.trainableVariables(),
+        );
+        tf.dispose([value, ...Object.values(grads)]);
+      });
+      return info.peakBytes - base;
+    } finally {
+      disposeSlice(part, batch);
+    }
+  };
   const state = [...model.variables().values()].filter((v) => !v.trainable)
     .map((v) => [v, tf.clone(v)] as const);
   const counter = dropoutCounter(model);
   const saved = counter?.dropoutStep;
   try {
-    const base = tf.memory().numBytes;
-    const info = await tf.profile(() => {
-      const { value, grads } = tf.variableGrads(
-        () => loss(model, part, { training: true, epoch: 1, step: 1, checkpoint }).total,
-        model.trainableVariables(),
-      );
-      tf.dispose([value, ...Object.values(grads)]);
-    });
-    return Math.max(1, (info.peakBytes - base) / k);
+    const one = await peak(1);
+    if (batch.labels.shape[0] < 2) return { perSample: Math.max(1, one), fixed: 0 };
+    const two = await peak(2);
+    const perSample = Math.max(1, two - one);
+    return { perSample, fixed: Math.max(0, one - perSample) };
   } finally {
     for (const [v, copy] of state) v.assign(copy);
     tf.dispose(state.map(([, copy]) => copy));
     if (counter && saved !== undefined) counter.dropoutStep = saved;
-    disposeSlice(part, batch);
   }
 }
 

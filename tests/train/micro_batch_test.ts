@@ -130,15 +130,20 @@ Deno.test("planStep() keeps a batch that fits, checkpoints one that fits only so
   const snapshot = stats.map((v) => Float32Array.from(v.dataSync()));
   const free = await planStep(model, batch, { loss, memoryBudget: 2 ** 40 });
   assert.deepEqual([free.microBatch, free.checkpoint], [8, false]);
-  const { plain, checkpoint } =
-    (await planStep(model, batch, { loss, memoryBudget: 1 })).bytesPerSample;
+  const probed = await planStep(model, batch, { loss, memoryBudget: 1 });
+  const { plain, checkpoint } = probed.bytesPerSample;
+  const fixed = probed.fixedBytes!;
   assert.ok(plain! > checkpoint!, `${plain} vs ${checkpoint} bytes per sample`);
   const between = await planStep(model, batch, {
     loss,
-    memoryBudget: 8 * (plain! + checkpoint!) / 2,
+    memoryBudget: Math.max(fixed.plain!, fixed.checkpoint!) + 8 * (plain! + checkpoint!) / 2,
   });
   assert.deepEqual([between.microBatch, between.checkpoint], [8, true]);
-  const tight = await planStep(model, batch, { loss, memoryBudget: 3.5 * checkpoint! });
+  // Three samples fit beside the fixed part and the accumulated gradients.
+  const tight = await planStep(model, batch, {
+    loss,
+    memoryBudget: fixed.checkpoint! + 4 * model.countParams() + 3.5 * checkpoint!,
+  });
   assert.deepEqual([tight.microBatch, tight.checkpoint], [3, true]);
   const given = await planStep(model, batch, { loss, microBatch: 2, checkpoint: false });
   assert.deepEqual([given.microBatch, given.checkpoint], [2, false]);
