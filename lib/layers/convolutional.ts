@@ -112,6 +112,79 @@ export class Conv2d extends Module {
       })
     );
   }
+
+  /**
+   * {@linkcode Conv2d.applyFolded} with `bn`'s inference transform, the
+   * folded kernel and bias kept between calls while no weight changes (a
+   * weight's data changes identity on every `assign`). Without a gradient
+   * tape it runs one fused convolution on the kept kernel, which the wasm
+   * engine's XNNPACK packs once instead of on every call: at batch 1 the
+   * packing cost more than the convolution. Under a tape the kernel is
+   * folded afresh, so gradients reach the weights. The caller owns the
+   * result.
+   */
+  applyFoldedBatchNorm(x: tf.Tensor4D, bn: BatchNorm, activation: "linear" | "relu"): tf.Tensor4D {
+    if (tf.engine().isTapeOn()) {
+      return tf.tidy(() => {
+        const { scale, shift } = bn.scaleShift();
+        return this.applyFolded(x, scale, shift, activation);
+      });
+    }
+    const { filter, bias } = this.#cache.get([this.kernel, this.bias, ...bn.weights()], () => {
+      const { scale, shift } = bn.scaleShift();
+      return {
+        filter: tf.mul(this.kernel, scale) as tf.Tensor4D,
+        bias: this.bias ? tf.add(tf.mul(this.bias, scale), shift) as tf.Tensor1D : shift,
+      };
+    });
+    return tf.fused.conv2d({
+      x,
+      filter,
+      bias,
+      strides: this.#strides,
+      pad: this.#padding,
+      activation,
+    });
+  }
+
+  #cache = new FoldedCache();
+
+  /** Frees the variables and the kept folded kernel. */
+  override dispose(): void {
+    this.#cache.clear();
+    super.dispose();
+  }
+}
+
+/**
+ * A folded kernel and bias kept while the tensors they were made from keep
+ * their data (`assign` gives a variable new data).
+ */
+class FoldedCache {
+  #from: unknown[] = [];
+  #value: { filter: tf.Tensor4D; bias: tf.Tensor1D } | null = null;
+
+  get(
+    from: (tf.Tensor | null)[],
+    make: () => { filter: tf.Tensor4D; bias: tf.Tensor1D },
+  ): { filter: tf.Tensor4D; bias: tf.Tensor1D } {
+    const ids = from.map((t) => t?.dataId ?? null);
+    const fresh = this.#value !== null && !this.#value.filter.isDisposed &&
+      ids.length === this.#from.length && ids.every((id, i) => id === this.#from[i]);
+    if (!fresh) {
+      this.clear();
+      const value = tf.tidy(make);
+      this.#value = { filter: tf.keep(value.filter), bias: tf.keep(value.bias) };
+      this.#from = ids;
+    }
+    return this.#value!;
+  }
+
+  clear(): void {
+    if (this.#value) tf.dispose([this.#value.filter, this.#value.bias]);
+    this.#value = null;
+    this.#from = [];
+  }
 }
 
 /**
@@ -224,6 +297,43 @@ export class DepthwiseConv2d extends Module {
       })
     );
   }
+
+  /**
+   * {@linkcode DepthwiseConv2d.applyFolded} with `bn`'s inference
+   * transform, the folded kernel kept between calls as in
+   * {@linkcode Conv2d.applyFoldedBatchNorm}. The caller owns the result.
+   */
+  applyFoldedBatchNorm(x: tf.Tensor4D, bn: BatchNorm, activation: "linear" | "relu"): tf.Tensor4D {
+    if (tf.engine().isTapeOn()) {
+      return tf.tidy(() => {
+        const { scale, shift } = bn.scaleShift();
+        return this.applyFolded(x, scale, shift, activation);
+      });
+    }
+    const { filter, bias } = this.#cache.get([this.kernel, ...bn.weights()], () => {
+      const { scale, shift } = bn.scaleShift();
+      return {
+        filter: tf.mul(this.kernel, tf.reshape(scale, [1, 1, -1, 1])) as tf.Tensor4D,
+        bias: shift,
+      };
+    });
+    return tf.fused.depthwiseConv2d({
+      x,
+      filter,
+      bias,
+      strides: this.#strides,
+      pad: this.#padding,
+      activation,
+    });
+  }
+
+  #cache = new FoldedCache();
+
+  /** Frees the variables and the kept folded kernel. */
+  override dispose(): void {
+    this.#cache.clear();
+    super.dispose();
+  }
 }
 
 /**
@@ -270,9 +380,8 @@ export function convBnAct(
         ? tf.clipByValue(y, 0, 6)
         : y;
     }
-    const { scale, shift } = bn.scaleShift();
     // tfjs differentiates a fused ReLU but not a fused ReLU6: clip after.
-    const y = conv.applyFolded(x, scale, shift, activation === "relu" ? "relu" : "linear");
+    const y = conv.applyFoldedBatchNorm(x, bn, activation === "relu" ? "relu" : "linear");
     return activation === "relu6" ? tf.clipByValue(y, 0, 6) : y;
   });
 }

@@ -116,8 +116,9 @@ export class Module {
     return this.trainableVariables().reduce((n, v) => n + v.size, 0);
   }
 
-  /** Disposes every variable below this module. */
+  /** Disposes every variable below this module (and what each child keeps besides). */
   dispose(): void {
-    for (const v of this.variables().values()) v.dispose();
+    for (const v of this.#weights.values()) v.dispose();
+    for (const child of this.#children) child.dispose();
   }
 }

@@ -85,6 +85,11 @@ export class BatchNorm extends Module {
     });
   }
 
+  /** The four tensors the inference transform is made from: gamma, beta and the running statistics. */
+  weights(): tf.Variable[] {
+    return [this.gamma, this.beta, this.movingMean, this.movingVariance];
+  }
+
   /** Normalises `x`. The caller owns the result. */
   apply<T extends tf.Tensor>(x: T, options: ApplyOptions = {}): T {
     if (!options.training) {

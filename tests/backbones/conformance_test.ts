@@ -268,9 +268,15 @@ Deno.test("forwardStages() leaves no tensors behind and dispose() frees every va
     const m = backbone.featureInfo[backbone.featureInfo.length - 1].reduction;
     const x = tf.zeros([1, m, m, 3]) as tf.Tensor4D;
     tf.dispose(backbone.forwardStages(x, { training: true }));
+    // The first inference pass keeps each folded kernel; later ones add nothing.
+    tf.dispose(backbone.forwardStages(x));
     const after = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) tf.dispose(backbone.forwardStages(x));
     assert.equal(tf.memory().numTensors, after, name);
+    // A training pass moves the running statistics: the next inference pass folds anew.
+    tf.dispose(backbone.forwardStages(x, { training: true }));
+    tf.dispose(backbone.forwardStages(x));
+    assert.equal(tf.memory().numTensors, after, `${name}, after new statistics`);
     x.dispose();
     backbone.dispose();
   }

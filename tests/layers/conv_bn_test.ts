@@ -101,6 +101,44 @@ Deno.test("convBnAct() in inference mode folds batch norm into the convolution: 
   }
 });
 
+Deno.test("convBnAct() keeps the folded kernel between inference passes and folds anew when any weight or statistic changes", () => {
+  for (
+    const conv of [
+      new Conv2d("c", { inChannels: 3, filters: 4, seed: 8 }),
+      new DepthwiseConv2d("d", { channels: 3, seed: 9 }),
+    ]
+  ) {
+    const k = conv instanceof Conv2d ? 4 : 3;
+    const bn = randomBn(k, 40);
+    const x = tf.randomNormal([2, 6, 6, 3], 0, 1, "float32", 41) as tf.Tensor4D;
+    const check = (label: string) => {
+      const fused = convBnAct(conv, bn, x, {}, "relu");
+      const plain = byDefinition(conv, bn, x, "relu");
+      assert.ok(maxDiff(fused, plain) < 1e-4, `${conv.name}, ${label}: ${maxDiff(fused, plain)}`);
+      tf.dispose([fused, plain]);
+    };
+    check("first pass");
+    const kept = tf.memory().numTensors;
+    check("second pass");
+    assert.equal(tf.memory().numTensors, kept, "a second pass keeps nothing more");
+    for (const v of [conv.kernel, bn.gamma, bn.beta, bn.movingMean, bn.movingVariance]) {
+      const next = tf.tidy(() => tf.add(tf.mul(v, 0.5), 0.25));
+      v.assign(next);
+      next.dispose();
+      check(`after ${v.name} changed`);
+    }
+    const before = tf.memory().numTensors;
+    conv.dispose();
+    assert.equal(
+      tf.memory().numTensors,
+      before - 3,
+      "dispose() frees the kernel and the kept pair",
+    );
+    tf.dispose(x);
+    bn.dispose();
+  }
+});
+
 Deno.test("convBnAct() under a nested gradient takes the plain ops, and its second derivative matches them", () => {
   const conv = new Conv2d("c", { inChannels: 2, filters: 3, seed: 1 });
   const bn = randomBn(3, 2);
