@@ -11,3 +11,4 @@ export * from "./image.ts";
 export * from "./mat5.ts";
 export * from "./stored_tensor.ts";
 export * from "./safetensors.ts";
+export * from "./pth.ts";
