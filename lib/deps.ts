@@ -133,3 +133,22 @@ export type Fflate = typeof import("npm:fflate@0.8.3");
 export async function loadFflate(): Promise<Fflate> {
   return await import("npm:fflate@0.8.3");
 }
+
+/** The @huggingface/hub module (Hub downloads). */
+export type HuggingFaceHub = typeof import("npm:@huggingface/hub@2.17.5");
+
+/**
+ * Loads @huggingface/hub, for `hf:` weight sources. Only the pretrained
+ * weights loader calls this.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadHuggingFaceHub } from "./deps.ts";
+ * const hub = await loadHuggingFaceHub();
+ * assert.equal(typeof hub.downloadFile, "function");
+ * ```
+ */
+export async function loadHuggingFaceHub(): Promise<HuggingFaceHub> {
+  return await import("npm:@huggingface/hub@2.17.5");
+}

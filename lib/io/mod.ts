@@ -12,3 +12,4 @@ export * from "./mat5.ts";
 export * from "./stored_tensor.ts";
 export * from "./safetensors.ts";
 export * from "./pth.ts";
+export * from "./weights_source.ts";

@@ -9,3 +9,4 @@ export * from "./registry.ts";
 export * from "./image_shape.ts";
 export * from "./reference_net.ts";
 export * from "./two_branch.ts";
+export * from "./pretrained.ts";
