@@ -1,8 +1,9 @@
 /**
  * Input and output: images and masks through sharp, PNG writing, a reader
- * for MATLAB v5 files, and readers of weights files (safetensors, with a
- * writer, and PyTorch's `torch.save` state dicts). The weights readers and
- * the MAT-file reader are plain parsers: they never load sharp.
+ * for MATLAB v5 files, readers of weights files (safetensors, with a
+ * writer, and PyTorch's `torch.save` state dicts), and the fetching of
+ * pretrained weights into a cache. The weights readers, the fetcher and the
+ * MAT-file reader never load sharp, so the core may use them.
  *
  * @module
  */

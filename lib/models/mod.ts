@@ -1,6 +1,6 @@
 /**
- * Two-branch models: the contract, the architecture registry and the
- * reference network.
+ * Two-branch models: the contract, the architecture registry, the
+ * reference network, and loading pretrained weights into a model.
  *
  * @module
  */

@@ -28,41 +28,46 @@ import type { TwoBranchModel } from "./types.ts";
 
 /**
  * How one key of an external state dict fills one of the model's
- * variables: an entry of a {@linkcode PretrainedKeyMap}.
+ * variables. The same contract as `PretrainedKeyEntry` of
+ * `lib/models/pretrained_keys.ts`, whose entries are these.
  */
-export interface PretrainedKey {
+export interface PretrainedKeyTarget {
   /** The variable's path, a key of `model.variables()`. */
   path: string;
   /** The variable's shape. */
   shape: readonly number[];
   /**
-   * Turns the file's values, of the file's `shape`, into the variable's
-   * layout (OIHW to HWIO for a convolution, `[out, in]` to `[in, out]` for
-   * a dense layer, the identity for a bias). May return `data` itself.
+   * The key's shape in the file (PyTorch's layout), checked exactly. Where
+   * a key map leaves it out, the file's shape must have the variable's
+   * sizes in some order (sizes of 1 aside).
    */
-  convert(data: Float32Array, shape: number[]): Float32Array;
+  sourceShape?: readonly number[];
   /** Whether the key belongs to the classifier, which loads only when its shape fits. */
   classifier: boolean;
   /**
-   * The shape the key has in the file, where the key map knows it; checked
-   * exactly. Without it, the file's shape must have the variable's sizes in
-   * some order (sizes of 1 aside).
+   * Turns the file's values, of the file's `shape`, into the variable's
+   * layout (OIHW to HWIO for a convolution, `[out, in]` to `[in, out]` for
+   * a dense layer, a copy for a bias).
    */
-  sourceShape?: readonly number[];
+  convert(data: Float32Array, shape: number[]): Float32Array;
 }
 
-/** An external state dict's keys (`"layer1.0.conv1.weight"`), each with how it fills a variable. */
-export type PretrainedKeyMap = ReadonlyMap<string, PretrainedKey>;
+/**
+ * A model's key map under one naming: what `pretrainedKeyMap` of
+ * `lib/models/pretrained_keys.ts` returns.
+ */
+export interface PretrainedKeys {
+  /** External key (`"layer1.0.conv1.weight"`) to the variable it fills. */
+  entries: ReadonlyMap<string, PretrainedKeyTarget>;
+  /** External keys that fill nothing and may be dropped, with the reason (`num_batches_tracked`). */
+  ignorable?: ReadonlyMap<string, string>;
+}
 
 /**
- * Gives the key map of `model` under a naming (`pretrainedKeyMap` of
- * `lib/models/pretrained_keys.ts` is the built-in one). Throws for a model
- * it has no map for. A plain object of keys is accepted as well as a `Map`.
+ * Gives the key map of `model` under a naming. Throws for a model or
+ * naming it has no map for.
  */
-export type PretrainedKeyMapFn = (
-  model: TwoBranchModel,
-  naming: WeightsNaming,
-) => PretrainedKeyMap | Readonly<Record<string, PretrainedKey>>;
+export type PretrainedKeyMapFn = (model: TwoBranchModel, naming: WeightsNaming) => PretrainedKeys;
 
 /** Options of {@linkcode loadPretrained}. */
 export interface LoadPretrainedOptions extends FetchWeightsOptions {
@@ -134,13 +139,15 @@ const NAMINGS: readonly WeightsNaming[] = ["torchvision", "timm"];
  * import { writeSafetensors } from "../io/safetensors.ts";
  * const model = createReferenceNet({ numClasses: 3, inputSize: 16, width: 0.25 });
  * // One key: the classifier's bias, the same in both layouts.
- * const keyMap: PretrainedKeyMapFn = () =>
- *   new Map([["fc.bias", {
+ * const keyMap: PretrainedKeyMapFn = () => ({
+ *   entries: new Map([["fc.bias", {
  *     path: "reference_net/fc/bias",
  *     shape: [3],
- *     convert: (data: Float32Array) => data,
+ *     sourceShape: [3],
+ *     convert: (data: Float32Array) => data.slice(),
  *     classifier: true,
- *   }]]);
+ *   }]]),
+ * });
  * const dir = await Deno.makeTempDir();
  * await writeSafetensors(`${dir}/fc.safetensors`, {
  *   "fc.bias": { shape: [3], data: new Float32Array([1, 2, 3]) },
@@ -188,7 +195,7 @@ export async function loadPretrained(
 
   const keyMapFn = options.keyMap ?? await builtInKeyMap();
   const naming = options.naming ?? fetched.naming ?? pickNaming(model, keyMapFn, tensors, file);
-  const keyMap = asMap(keyMapFn(model, naming));
+  const keyMap = keyMapOf(keyMapFn, model, naming);
   const plan = planLoad(model, keyMap, tensors, file, naming);
   for (const { variable, data } of plan.assignments) {
     tf.tidy(() => variable.assign(tf.tensor(data, variable.shape, variable.dtype)));
@@ -227,10 +234,21 @@ async function builtInKeyMap(): Promise<PretrainedKeyMapFn> {
   throw new Error(`Cannot load pretrained weights: ${url} exports no pretrainedKeyMap`);
 }
 
-function asMap(
-  keyMap: PretrainedKeyMap | Readonly<Record<string, PretrainedKey>>,
-): PretrainedKeyMap {
-  return keyMap instanceof Map ? keyMap : new Map(Object.entries(keyMap));
+/** `keyMapFn(model, naming)`, its errors saying what was being done. */
+function keyMapOf(
+  keyMapFn: PretrainedKeyMapFn,
+  model: TwoBranchModel,
+  naming: WeightsNaming,
+): PretrainedKeys {
+  try {
+    return keyMapFn(model, naming);
+  } catch (error) {
+    throw new Error(
+      `Cannot load pretrained weights into "${model.name}" under the ${naming} naming: ` +
+        (error as Error).message.split("\n")[0],
+      { cause: error },
+    );
+  }
 }
 
 /** The naming whose key map finds more of its keys in the file (torchvision on a tie). */
@@ -245,7 +263,7 @@ function pickNaming(
   for (const naming of NAMINGS) {
     let keys: string[];
     try {
-      keys = [...asMap(keyMapFn(model, naming)).keys()];
+      keys = [...keyMapFn(model, naming).entries.keys()];
     } catch (error) {
       reasons.push(`${naming}: ${(error as Error).message.split("\n")[0]}`);
       continue;
@@ -272,7 +290,7 @@ interface Assignment {
 }
 
 /** Whether the file's shape has the variable's sizes, in some order, sizes of 1 aside. */
-function fits(stored: readonly number[], entry: PretrainedKey): boolean {
+function fits(stored: readonly number[], entry: PretrainedKeyTarget): boolean {
   if (entry.sourceShape) return stored.join() === entry.sourceShape.join();
   const sizes = (s: readonly number[]) => s.filter((d) => d !== 1).sort((a, b) => a - b).join();
   return sizes(stored) === sizes(entry.shape) && shapeSize(stored) === shapeSize(entry.shape);
@@ -284,7 +302,7 @@ function fits(stored: readonly number[], entry: PretrainedKey): boolean {
  */
 function planLoad(
   model: TwoBranchModel,
-  keyMap: PretrainedKeyMap,
+  keys: PretrainedKeys,
   tensors: ReadonlyMap<string, StoredTensor>,
   file: string,
   naming: WeightsNaming,
@@ -293,7 +311,8 @@ function planLoad(
   const missing: string[] = [];
   const misfits: string[] = [];
   const classifierProblems: string[] = [];
-  const matched: [string, PretrainedKey, StoredTensor][] = [];
+  const keyMap = keys.entries;
+  const matched: [string, PretrainedKeyTarget, StoredTensor][] = [];
   for (const [key, entry] of keyMap) {
     const variable = variables.get(entry.path);
     if (!variable || variable.shape.join() !== entry.shape.join()) {
@@ -363,9 +382,10 @@ function planLoad(
     if (keyMap.has(key)) continue;
     skipped.push({
       key,
-      reason: key.endsWith("num_batches_tracked")
-        ? "a batch-norm step counter, not used"
-        : `no variable of the model takes it under the ${naming} naming`,
+      reason: keys.ignorable?.get(key) ??
+        (key.endsWith("num_batches_tracked")
+          ? "a batch-norm step counter, not used"
+          : `no variable of the model takes it under the ${naming} naming`),
     });
   }
   return { assignments, skipped };

@@ -5,8 +5,8 @@ import {
   DataError,
   encodeSafetensors,
   loadPretrained,
-  type PretrainedKey,
   type PretrainedKeyMapFn,
+  type PretrainedKeyTarget,
   Random,
   readPth,
   tf,
@@ -83,15 +83,24 @@ function torchKeys(model: TwoBranchModel): TorchKey[] {
   return keys;
 }
 
-/** A key map for the reference net in PyTorch's names (for either naming; timm's are the same here). */
-function referenceKeyMap(keys: TorchKey[]): PretrainedKeyMapFn {
-  return (model) =>
-    new Map(keys.map(({ key, path, perm }): [string, PretrainedKey] => [key, {
-      path,
-      shape: model.variables().get(path)!.shape,
-      convert: (data, shape) => permute(data, shape, perm),
-      classifier: key.startsWith("fc."),
-    }]));
+/**
+ * A key map for the reference net in PyTorch's names (for either naming;
+ * timm's are the same here), with each key's shape in the file unless
+ * `sourceShapes` is false.
+ */
+function referenceKeyMap(keys: TorchKey[], { sourceShapes = true } = {}): PretrainedKeyMapFn {
+  return (model) => ({
+    entries: new Map(
+      keys.map(({ key, path, perm, torchShape }): [string, PretrainedKeyTarget] => [key, {
+        path,
+        shape: model.variables().get(path)!.shape,
+        ...(sourceShapes ? { sourceShape: torchShape } : {}),
+        convert: (data, shape) => permute(data, shape, perm),
+        classifier: key.startsWith("fc."),
+      }]),
+    ),
+    ignorable: new Map([["stem.bn.num_batches_tracked", "counts steps; nothing to load"]]),
+  });
 }
 
 /** A state dict in PyTorch's layout with seeded values, as safetensors bytes. */
@@ -156,6 +165,7 @@ for s in spec:
     sd[s["key"]] = t
     expected[s["key"]] = t.float().permute(*s["perm"]).reshape(-1).tolist()
 sd["stem.bn.num_batches_tracked"] = torch.tensor(12)
+sd["block1_conv1.bn.num_batches_tracked"] = torch.tensor(12)
 torch.save(sd, sys.argv[1] + "/ref.pth")
 print(json.dumps({"sha256": hashlib.sha256(open(sys.argv[1] + "/ref.pth", "rb").read()).hexdigest(),
                   "expected": expected}))
@@ -173,10 +183,13 @@ print(json.dumps({"sha256": hashlib.sha256(open(sys.argv[1] + "/ref.pth", "rb").
       assert.deepEqual(report.loaded, keys.map((k) => k.path));
       assert.ok(report.missing.length > 0);
       assert.ok(report.missing.every((p) => p.includes("/sal_")), report.missing.join());
-      assert.deepEqual(report.skipped, [{
-        key: "stem.bn.num_batches_tracked",
-        reason: "a batch-norm step counter, not used",
-      }]);
+      assert.deepEqual(report.skipped, [
+        { key: "stem.bn.num_batches_tracked", reason: "counts steps; nothing to load" },
+        {
+          key: "block1_conv1.bn.num_batches_tracked",
+          reason: "a batch-norm step counter, not used",
+        },
+      ]);
       const variables = model.variables();
       for (const { key, path } of keys) {
         assert.deepEqual(
@@ -321,16 +334,14 @@ Deno.test("loadPretrained() picks the naming whose key map finds the file's keys
   const model = referenceNet();
   try {
     const keys = torchKeys(model);
-    const torchvision = referenceKeyMap(keys);
+    // Without the file's shapes, so that the loader compares sizes in any order.
+    const torchvision = referenceKeyMap(keys, { sourceShapes: false });
     // Under "timm" the same keys carry a prefix, as timm's names differ for some families.
-    const keyMap: PretrainedKeyMapFn = (m, naming) =>
-      naming === "timm"
-        ? new Map(
-          [...torchvision(m, naming) as Map<string, PretrainedKey>].map((
-            [k, v],
-          ) => [`timm.${k}`, v]),
-        )
-        : torchvision(m, naming);
+    const keyMap: PretrainedKeyMapFn = (m, naming) => {
+      const { entries } = torchvision(m, naming);
+      if (naming === "torchvision") return { entries };
+      return { entries: new Map([...entries].map(([k, v]) => [`timm.${k}`, v])) };
+    };
     const path = `${dir}/timm.safetensors`;
     await Deno.writeFile(path, stateDictBytes(keys.map((k) => ({ ...k, key: `timm.${k.key}` }))));
     const report = await loadPretrained(model, path, { keyMap });
