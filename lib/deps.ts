@@ -113,3 +113,42 @@ export async function loadPlotlySource(): Promise<string> {
   const mod = await import("npm:plotly.js-dist@3.7.0", { with: { type: "text" } });
   return mod.default;
 }
+
+/** The fflate module (zip and deflate, pure JavaScript). */
+export type Fflate = typeof import("npm:fflate@0.8.3");
+
+/**
+ * Loads fflate, for the deflated entries of zip archives (PyTorch
+ * checkpoints). Only `lib/io/` calls this.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadFflate } from "./deps.ts";
+ * const fflate = await loadFflate();
+ * const text = new TextEncoder().encode("weights");
+ * assert.deepEqual(fflate.inflateSync(fflate.deflateSync(text)), text);
+ * ```
+ */
+export async function loadFflate(): Promise<Fflate> {
+  return await import("npm:fflate@0.8.3");
+}
+
+/** The @huggingface/hub module (Hub downloads). */
+export type HuggingFaceHub = typeof import("npm:@huggingface/hub@2.17.5");
+
+/**
+ * Loads @huggingface/hub, for `hf:` weight sources. Only the pretrained
+ * weights loader calls this.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadHuggingFaceHub } from "./deps.ts";
+ * const hub = await loadHuggingFaceHub();
+ * assert.equal(typeof hub.downloadFile, "function");
+ * ```
+ */
+export async function loadHuggingFaceHub(): Promise<HuggingFaceHub> {
+  return await import("npm:@huggingface/hub@2.17.5");
+}

@@ -12,6 +12,8 @@ export interface ProgressOptions {
   interactive?: boolean;
   /** Where lines go. @default {text written to standard error} */
   write?: (text: string) => void;
+  /** What a step is, in the rate (`"MB"` gives `12.5 MB/s`). @default {"it"} */
+  unit?: string;
 }
 
 const encoder = new TextEncoder();
@@ -39,6 +41,7 @@ export class ProgressBar {
   #write: (text: string) => void;
   #lastTenth = -1;
   #status = "";
+  #unit: string;
 
   /** Starts a bar for `total` steps. */
   constructor(total: number, options: ProgressOptions = {}) {
@@ -46,6 +49,7 @@ export class ProgressBar {
     this.#label = options.label ?? "";
     this.#interactive = options.interactive ?? safeIsTerminal();
     this.#write = options.write ?? ((text) => Deno.stderr.writeSync(encoder.encode(text)));
+    this.#unit = options.unit ?? "it";
   }
 
   /** Advances by `n` steps and sets the status text. */
@@ -75,7 +79,10 @@ export class ProgressBar {
     const rate = this.#count / Math.max(seconds, 1e-9);
     const eta = rate > 0 ? (this.#total - this.#count) / rate : 0;
     const bar = "█".repeat(filled) + "░".repeat(width - filled);
-    const rateText = rate >= 1 ? `${rate.toFixed(1)} it/s` : `${(1 / rate).toFixed(1)} s/it`;
+    const unit = this.#unit;
+    const rateText = rate >= 1
+      ? `${rate.toFixed(1)} ${unit}/s`
+      : `${(1 / rate).toFixed(1)} s/${unit}`;
     return [
       this.#label,
       bar,
