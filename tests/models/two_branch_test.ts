@@ -28,7 +28,8 @@ Deno.test("every backbone × saliency head builds, runs forward and trains with 
   assert.deepEqual(listSaliencyHeads(), ["attention", "cam", "decoder"]);
   const data = syntheticTensors(syntheticDataset({ count: 6, size: 32, numClasses: 3, seed: 2 }));
   const batch = { images: data.images, labels: data.labels, masks: data.masks };
-  for (const backbone of listBackbones()) {
+  // ResNet-101 is ResNet-50 with more blocks of the same kind (the conformance test runs it).
+  for (const backbone of listBackbones().filter((b) => b !== "resnet101")) {
     for (const head of listSaliencyHeads()) {
       const name = `${backbone} + ${head}`;
       const model = tiny(backbone, head);
@@ -293,8 +294,8 @@ Deno.test("createTwoBranchModel() names a bad backbone, head or option and the v
   const base = { backbone: "plain_cnn", numClasses: 2, inputSize: 16 };
   const start = tf.memory().numTensors;
   assert.throws(
-    () => createTwoBranchModel({ ...base, backbone: "resnet50" }),
-    /Unknown backbone "resnet50": expected one of mobilenet_v2, plain_cnn, resnet18, resnet34, vgg11/,
+    () => createTwoBranchModel({ ...base, backbone: "resnet152" }),
+    /Unknown backbone "resnet152": expected one of mobilenet_v2, plain_cnn, resnet101, resnet18, resnet34, resnet50, vgg11, vgg11_bn/,
   );
   assert.throws(
     () => createTwoBranchModel({ ...base, saliencyHead: "gradcam" }),
