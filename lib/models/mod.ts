@@ -1,6 +1,6 @@
 /**
- * Two-branch models: the contract, the architecture registry and the
- * reference network.
+ * Two-branch models: the contract, the architecture registry, the
+ * reference network, and the names of pretrained weights.
  *
  * @module
  */
@@ -9,3 +9,4 @@ export * from "./registry.ts";
 export * from "./image_shape.ts";
 export * from "./reference_net.ts";
 export * from "./two_branch.ts";
+export * from "./pretrained_keys.ts";
