@@ -28,9 +28,13 @@ Deno.test("every backbone × saliency head builds, runs forward and trains with 
   assert.deepEqual(listSaliencyHeads(), ["attention", "cam", "decoder"]);
   const data = syntheticTensors(syntheticDataset({ count: 6, size: 32, numClasses: 3, seed: 2 }));
   const batch = { images: data.images, labels: data.labels, masks: data.masks };
-  // ResNet-101 is ResNet-50 with more blocks of the same kind (the conformance test runs it).
-  for (const backbone of listBackbones().filter((b) => b !== "resnet101")) {
-    for (const head of listSaliencyHeads()) {
+  // The bottleneck ResNets train with one head, the decoder, which reads every stage: ResNet-101
+  // is ResNet-50 with more blocks of the same kind (the conformance test runs it), and the heads
+  // meet the same stage shapes as on the other backbones.
+  const heads = (backbone: string) =>
+    backbone === "resnet50" ? ["decoder"] : backbone === "resnet101" ? [] : listSaliencyHeads();
+  for (const backbone of listBackbones()) {
+    for (const head of heads(backbone)) {
       const name = `${backbone} + ${head}`;
       const model = tiny(backbone, head);
       tf.tidy(() => {
