@@ -2,7 +2,13 @@
 import { tf } from "../deps.ts";
 import type { ApplyOptions } from "../layers/module.ts";
 import { Module } from "../layers/module.ts";
-import { Conv2d, convBnAct, DepthwiseConv2d } from "../layers/convolutional.ts";
+import {
+  Conv2d,
+  convBnAct,
+  DepthwiseConv2d,
+  type Padding,
+  tfjsPad,
+} from "../layers/convolutional.ts";
 import { BatchNorm } from "../layers/normalization.ts";
 import { checkpointActive, checkpointed } from "../layers/checkpoint.ts";
 import type { StageInfo } from "./types.ts";
@@ -34,6 +40,10 @@ export interface ConvBnActArgs {
   activation?: Activation;
   /** A depthwise convolution (then `filters` must equal `inChannels`). */
   depthwise?: boolean;
+  /** The convolution's padding. @default {"same"} */
+  padding?: Padding;
+  /** A bias on the convolution, before the batch norm (torchvision's VGG has one). */
+  useBias?: boolean;
   seed: number;
 }
 
@@ -46,14 +56,23 @@ export class ConvBnAct extends Layer {
   constructor(name: string, args: ConvBnActArgs) {
     super(name);
     const kernelSize = args.kernelSize ?? 3, strides = args.strides ?? 1, seed = args.seed;
+    const padding = args.padding ?? "same";
     this.conv = this.addChild(
       args.depthwise
-        ? new DepthwiseConv2d("conv", { channels: args.inChannels, kernelSize, strides, seed })
+        ? new DepthwiseConv2d("conv", {
+          channels: args.inChannels,
+          kernelSize,
+          strides,
+          padding,
+          seed,
+        })
         : new Conv2d("conv", {
           inChannels: args.inChannels,
           filters: args.filters,
           kernelSize,
           strides,
+          padding,
+          useBias: args.useBias,
           seed,
           linear: args.activation === "none",
         }),
@@ -67,19 +86,24 @@ export class ConvBnAct extends Layer {
   }
 }
 
-/** A max pool with `same` padding (no variables). */
+/**
+ * A max pool (no variables), `same` padding unless told; padded pixels
+ * never win.
+ */
 export class MaxPool extends Layer {
   readonly #size: number;
   readonly #strides: number;
+  readonly #pad: "same" | "valid" | number;
 
-  constructor(name: string, size: number, strides: number) {
+  constructor(name: string, size: number, strides: number, padding: Padding = "same") {
     super(name);
     this.#size = size;
     this.#strides = strides;
+    this.#pad = tfjsPad(padding, size);
   }
 
   apply(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.maxPool(x, this.#size, this.#strides, "same");
+    return tf.maxPool(x, this.#size, this.#strides, this.#pad);
   }
 }
 

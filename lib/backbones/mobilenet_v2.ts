@@ -54,6 +54,7 @@ class InvertedResidual extends Layer {
         strides,
         depthwise: true,
         activation: "relu6",
+        padding: "symmetric",
         seed: rng.seed(),
       }),
     );
@@ -104,14 +105,19 @@ const SETTINGS: readonly { t: number; c: number; n: number; s: number; stage: nu
  * the stem conv and the first c24 block have stride 1, as in common CIFAR
  * versions). `width` scales every layer's channels (rounded to multiples of
  * 8) except the final 1×1 conv, which keeps 1280 channels for widths up to
- * 1, as in the paper. ReLU6 is `clipByValue(x, 0, 6)`. The caller disposes
- * the backbone.
+ * 1, as in the paper. ReLU6 is `clipByValue(x, 0, 6)`. Convolutions pad
+ * symmetrically, as PyTorch does, so at width 1 with the `"imagenet"` stem
+ * the stages compute what torchvision's `mobilenet_v2` computes on the same
+ * weights (`stage1` is its `features[0..1]`, `stage2` `features[2..3]`,
+ * `stage3` `features[4..6]`, `stage4` `features[7..13]`, `stage5`
+ * `features[14..18]`). The caller disposes the backbone.
  *
  * @example Usage
  * ```ts
  * import { createMobileNetV2 } from "./mobilenet_v2.ts";
+ * import assert from "node:assert";
  * const backbone = createMobileNetV2({ width: 0.25 });
- * console.log(backbone.featureInfo.map((s) => s.channels)); // [ 8, 8, 8, 24, 1280 ]
+ * assert.deepEqual(backbone.featureInfo.map((s) => s.channels), [8, 8, 8, 24, 1280]);
  * backbone.dispose();
  * ```
  */
@@ -128,6 +134,7 @@ export function createMobileNetV2(options: BackboneOptions = {}): Backbone {
         filters: inChannels,
         strides: small ? 1 : 2,
         activation: "relu6",
+        padding: "symmetric",
         seed: rng.seed(),
       }),
     ],

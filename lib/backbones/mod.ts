@@ -3,14 +3,18 @@
  * file, all reached by name through {@linkcode createBackbone}.
  *
  * Importing this module registers every family: `plain_cnn`, `resnet18`,
- * `resnet34`, `mobilenet_v2` and `vgg11`.
+ * `resnet34`, `resnet50`, `resnet101`, `mobilenet_v2`, `vgg11` and
+ * `vgg11_bn`.
  *
  * @example Usage
  * ```ts
  * import { createBackbone, listBackbones } from "./mod.ts";
- * console.log(listBackbones()); // [ "mobilenet_v2", "plain_cnn", "resnet18", "resnet34", "vgg11" ]
+ * import assert from "node:assert";
+ * assert.deepEqual(listBackbones(), [
+ *   "mobilenet_v2", "plain_cnn", "resnet101", "resnet18", "resnet34", "resnet50", "vgg11", "vgg11_bn",
+ * ]);
  * const backbone = createBackbone("plain_cnn", { width: 0.25 });
- * console.log(backbone.featureInfo.at(-1)); // { name: "stage4", channels: 64, reduction: 8 }
+ * assert.deepEqual(backbone.featureInfo.at(-1), { name: "stage4", channels: 64, reduction: 8 });
  * backbone.dispose();
  * ```
  *

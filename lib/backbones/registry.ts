@@ -36,7 +36,8 @@ export function registerBackbone(name: string, factory: BackboneFactory): void {
  * @example Usage
  * ```ts
  * import { listBackbones } from "./mod.ts";
- * console.log(listBackbones("resnet*")); // [ "resnet18", "resnet34" ]
+ * import assert from "node:assert";
+ * assert.deepEqual(listBackbones("resnet*"), ["resnet101", "resnet18", "resnet34", "resnet50"]);
  * ```
  */
 export function listBackbones(filter?: string): string[] {

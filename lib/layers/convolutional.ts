@@ -8,6 +8,47 @@ import { glorotUniform, heNormal } from "./_init.ts";
 import { type ApplyOptions, Module } from "./module.ts";
 import type { BatchNorm } from "./normalization.ts";
 
+/**
+ * How a convolution or pool pads its input. Both `"same"` and `"symmetric"`
+ * give `ceil(size / stride)` output pixels for an odd kernel size `k`; they
+ * differ in where the zeros go:
+ * - `"same"` is tfjs's (and TensorFlow's): `k - 1 - ((size - 1) % stride)`
+ *   zeros in all, the odd one at the bottom and right, so an even input at
+ *   stride 2 gets one pixel more padding at the bottom and right than at
+ *   the top and left;
+ * - `"symmetric"` is PyTorch's `padding = (k - 1) / 2`: that many zeros on
+ *   every side (a max pool ignores them, as PyTorch's pads with −∞);
+ * - `"valid"` pads nothing.
+ *
+ * At stride 1, and at stride 2 on odd sizes, `"same"` and `"symmetric"` are
+ * the same.
+ */
+export type Padding = "same" | "valid" | "symmetric";
+
+/**
+ * The `pad` argument of tfjs's convolution and pooling ops for `padding` with
+ * a square window of `kernelSize`: `"symmetric"` becomes the number of zeros
+ * on each side. Throws a RangeError for `"symmetric"` with an even size.
+ *
+ * @example Usage
+ * ```ts
+ * import { tfjsPad } from "./convolutional.ts";
+ * import assert from "node:assert";
+ * assert.equal(tfjsPad("symmetric", 7), 3);
+ * assert.equal(tfjsPad("same", 3), "same");
+ * assert.throws(() => tfjsPad("symmetric", 2), /odd kernel size/);
+ * ```
+ */
+export function tfjsPad(padding: Padding, kernelSize: number): "same" | "valid" | number {
+  if (padding !== "symmetric") return padding;
+  if (kernelSize % 2 !== 1) {
+    throw new RangeError(
+      `Padding "symmetric" needs an odd kernel size, got ${kernelSize}: use "same" or "valid"`,
+    );
+  }
+  return (kernelSize - 1) / 2;
+}
+
 /** Arguments of {@linkcode Conv2d}. */
 export interface Conv2dArgs {
   /** Input channels. */
@@ -18,8 +59,8 @@ export interface Conv2dArgs {
   kernelSize?: number;
   /** Stride in both directions. @default {1} */
   strides?: number;
-  /** Padding. @default {"same"} */
-  padding?: "same" | "valid";
+  /** Padding ({@linkcode Padding}). @default {"same"} */
+  padding?: Padding;
   /** Whether to add a bias (off when batch norm follows). @default {false} */
   useBias?: boolean;
   /** Seed of the He-normal initialisation. @default {0} */
@@ -48,7 +89,7 @@ export class Conv2d extends Module {
   /** The bias, `[filters]`, when `useBias`. */
   readonly bias: tf.Variable | null;
   #strides: number;
-  #padding: "same" | "valid";
+  #padding: "same" | "valid" | number;
 
   /** Creates the layer with seeded weights. */
   constructor(name: string, args: Conv2dArgs) {
@@ -64,7 +105,7 @@ export class Conv2d extends Module {
     );
     this.bias = args.useBias ? this.addWeight("bias", tf.zeros([args.filters])) : null;
     this.#strides = args.strides ?? 1;
-    this.#padding = args.padding ?? "same";
+    this.#padding = tfjsPad(args.padding ?? "same", k);
   }
 
   /** Applies the convolution. The caller owns the result. */
@@ -199,7 +240,7 @@ function foldedConv(
     filter: tf.Tensor4D;
     bias: tf.Tensor;
     strides: number;
-    pad: "same" | "valid";
+    pad: "same" | "valid" | number;
     activation: "linear" | "relu";
   },
 ): tf.Tensor4D {
@@ -219,8 +260,8 @@ export interface DepthwiseConv2dArgs {
   kernelSize?: number;
   /** Stride in both directions. @default {1} */
   strides?: number;
-  /** Padding. @default {"same"} */
-  padding?: "same" | "valid";
+  /** Padding ({@linkcode Padding}). @default {"same"} */
+  padding?: Padding;
   /** Seed of the He-normal initialisation. @default {0} */
   seed?: number;
 }
@@ -243,7 +284,7 @@ export class DepthwiseConv2d extends Module {
   /** The kernel, `[k, k, channels, 1]`. */
   readonly kernel: tf.Variable;
   #strides: number;
-  #padding: "same" | "valid";
+  #padding: "same" | "valid" | number;
 
   /** Creates the layer with seeded weights. */
   constructor(name: string, args: DepthwiseConv2dArgs) {
@@ -254,7 +295,7 @@ export class DepthwiseConv2d extends Module {
       heNormal([k, k, args.channels, 1], k * k, args.seed ?? 0),
     );
     this.#strides = args.strides ?? 1;
-    this.#padding = args.padding ?? "same";
+    this.#padding = tfjsPad(args.padding ?? "same", k);
   }
 
   /** Applies the convolution. The caller owns the result. */

@@ -1,6 +1,7 @@
 /**
  * Two-branch models: the contract, the architecture registry, the
- * reference network, and loading pretrained weights into a model.
+ * reference network, the names of pretrained weights, and loading them into
+ * a model.
  *
  * @module
  */
@@ -9,4 +10,5 @@ export * from "./registry.ts";
 export * from "./image_shape.ts";
 export * from "./reference_net.ts";
 export * from "./two_branch.ts";
+export * from "./pretrained_keys.ts";
 export * from "./pretrained.ts";

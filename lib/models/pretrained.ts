@@ -25,6 +25,8 @@ import {
 } from "../io/weights_source.ts";
 import { readWholeFile } from "../util/fs.ts";
 import type { TwoBranchModel } from "./types.ts";
+import type { TwoBranchNet } from "./two_branch.ts";
+import { pretrainedKeyMap } from "./pretrained_keys.ts";
 
 /**
  * How one key of an external state dict fills one of the model's
@@ -193,7 +195,7 @@ export async function loadPretrained(
     ? parseSafetensors(bytes, { name: file }).tensors
     : (await parsePth(bytes, { name: file })).tensors;
 
-  const keyMapFn = options.keyMap ?? await builtInKeyMap();
+  const keyMapFn = options.keyMap ?? builtInKeyMap;
   const naming = options.naming ?? fetched.naming ?? pickNaming(model, keyMapFn, tensors, file);
   const keyMap = keyMapOf(keyMapFn, model, naming);
   const plan = planLoad(model, keyMap, tensors, file, naming);
@@ -216,23 +218,9 @@ export async function loadPretrained(
   return report;
 }
 
-/** The built-in key map, from the module that defines it per architecture. */
-async function builtInKeyMap(): Promise<PretrainedKeyMapFn> {
-  // Loaded by a computed specifier while the module is being written beside
-  // this one; a static import once it is there.
-  const url = new URL("./pretrained_keys.ts", import.meta.url).href;
-  try {
-    const mod = await import(url) as { pretrainedKeyMap?: PretrainedKeyMapFn };
-    if (typeof mod.pretrainedKeyMap === "function") return mod.pretrainedKeyMap;
-  } catch (error) {
-    throw new Error(
-      `Cannot load pretrained weights: no built-in key map (${url}: ` +
-        `${(error as Error).message.split("\n")[0]}); pass options.keyMap`,
-      { cause: error },
-    );
-  }
-  throw new Error(`Cannot load pretrained weights: ${url} exports no pretrainedKeyMap`);
-}
+/** The built-in key map ({@linkcode pretrainedKeyMap}) for two-branch models. */
+const builtInKeyMap: PretrainedKeyMapFn = (model, naming) =>
+  pretrainedKeyMap(model as TwoBranchNet, naming);
 
 /** `keyMapFn(model, naming)`, its errors saying what was being done. */
 function keyMapOf(

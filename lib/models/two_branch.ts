@@ -22,6 +22,21 @@ export type TwoBranchBackboneOptions = Omit<BackboneOptions, "inputChannels" | "
 /** The saliency head options a two-branch model passes on (it sets the rest itself). */
 export type TwoBranchHeadOptions = Omit<SaliencyHeadOptions, "featureInfo" | "numClasses" | "seed">;
 
+/** The classification head options a two-branch model passes on ({@linkcode ClassificationHeadArgs}). */
+export interface TwoBranchClassifierOptions {
+  /** Widths of hidden dense layers, each followed by a ReLU. @default {[]} */
+  hidden?: readonly number[];
+  /** The grid side the features are average-pooled to before the dense layers. @default {1} */
+  pooledSize?: number;
+}
+
+/**
+ * Per-channel normalisation of the images inside a model: `(x − mean) /
+ * std`. `"imagenet"` is mean `[0.485, 0.456, 0.406]` and std `[0.229,
+ * 0.224, 0.225]`, what torchvision's and timm's ImageNet weights expect.
+ */
+export type InputNorm = "imagenet" | { mean: readonly number[]; std: readonly number[] };
+
 /** Options of {@linkcode createTwoBranchModel}. */
 export interface TwoBranchOptions {
   /** A registered backbone (`listBackbones()`), e.g. `"resnet18"`. */
@@ -41,10 +56,36 @@ export interface TwoBranchOptions {
   inputSize: number | readonly [number, number];
   /** Input channels: 1 or 3. @default {3} */
   inputChannels?: 1 | 3;
-  /** Dropout rate before the classifier's dense layer, in [0, 1). @default {0} */
+  /**
+   * Dropout rate in the classifier, in [0, 1): on the input of its output
+   * layer (and of its hidden layers after the first, with
+   * `classifierOptions.hidden`).
+   *
+   * @default {0}
+   */
   dropout?: number;
   /** Seed of every weight initialisation and of the dropout masks. @default {0} */
   seed?: number;
+  /**
+   * The classification head's hidden dense layers and pooled grid. The
+   * default is global average pooling and one dense layer (torchvision's
+   * ResNet and, with `dropout: 0.2`, MobileNetV2); torchvision's VGG is
+   * `{ hidden: [4096, 4096], pooledSize: 7 }` with `dropout: 0.5`.
+   *
+   * @default {{}}
+   */
+  classifierOptions?: TwoBranchClassifierOptions;
+  /**
+   * Normalisation of the images inside the model, at the start of
+   * {@linkcode TwoBranchModel.forward} and of
+   * {@linkcode TwoBranchModel.forwardStages} from stage 0, so that images
+   * stay in [0, 1] for datasets, explainers and metrics while the network
+   * sees what pretrained weights expect. Its mean and std have one entry
+   * per input channel.
+   *
+   * @default {none (the identity)}
+   */
+  inputNorm?: InputNorm;
 }
 
 /** The config of a two-branch model: its options with every default filled in. */
@@ -69,6 +110,10 @@ export interface TwoBranchConfig extends ModelConfig {
   dropout: number;
   /** Seed. */
   seed: number;
+  /** The classifier's options, defaults filled in; absent when both are defaults. */
+  classifierOptions?: Required<TwoBranchClassifierOptions>;
+  /** The input normalisation as given; absent when there is none. */
+  inputNorm?: InputNorm;
 }
 
 /**
@@ -98,7 +143,11 @@ const OPTION_KEYS = [
   "inputChannels",
   "dropout",
   "seed",
+  "classifierOptions",
+  "inputNorm",
 ];
+
+const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] } as const;
 
 class TwoBranch extends Module implements TwoBranchNet {
   readonly config: TwoBranchConfig;
@@ -108,6 +157,7 @@ class TwoBranch extends Module implements TwoBranchNet {
   readonly backbone: Backbone;
   readonly classifier: ClassificationHead;
   readonly saliencyHead: SaliencyHead;
+  readonly #norm: { mean: readonly number[]; std: readonly number[] } | null;
 
   constructor(
     config: TwoBranchConfig,
@@ -116,6 +166,7 @@ class TwoBranch extends Module implements TwoBranchNet {
   ) {
     super("two_branch");
     this.config = config;
+    this.#norm = config.inputNorm === "imagenet" ? IMAGENET : config.inputNorm ?? null;
     this.inputShape = Object.freeze([size[0], size[1], config.inputChannels] as const);
     this.numClasses = config.numClasses;
     this.backbone = this.addChild(parts.backbone);
@@ -125,7 +176,17 @@ class TwoBranch extends Module implements TwoBranchNet {
   }
 
   forwardStages(x: tf.Tensor4D, options: StageOptions = {}): tf.Tensor4D[] {
-    return this.backbone.forwardStages(x, options);
+    if ((options.from ?? 0) !== 0 || !this.#norm) return this.backbone.forwardStages(x, options);
+    return tf.tidy(() => this.backbone.forwardStages(this.#normalize(x), options));
+  }
+
+  /** `(x − mean) / std` per channel; `x` itself when there is no normalisation or it does not fit. */
+  #normalize(x: tf.Tensor4D): tf.Tensor4D {
+    const norm = this.#norm;
+    if (!norm || x.rank !== 4 || x.shape[3] !== norm.mean.length) return x;
+    return tf.tidy(() =>
+      tf.div(tf.sub(x, tf.tensor1d([...norm.mean])), tf.tensor1d([...norm.std])) as tf.Tensor4D
+    );
   }
 
   forwardHead(features: tf.Tensor4D, options: ApplyOptions = {}): tf.Tensor2D {
@@ -151,7 +212,7 @@ class TwoBranch extends Module implements TwoBranchNet {
     assertImageShape(this.name, this.inputShape, images);
     const [h, w] = this.inputShape;
     return tf.tidy(() => {
-      const stages = this.backbone.forwardStages(images, options);
+      const stages = this.backbone.forwardStages(this.#normalize(images), options);
       const { saliencyLogits, gated } = this.saliencyHead.applyAndGate(stages, [h, w], options);
       const logits = this.classifier.apply(gated ?? stages[stages.length - 1], options);
       return { logits, saliencyLogits, saliency: tf.sigmoid(saliencyLogits) };
@@ -161,15 +222,19 @@ class TwoBranch extends Module implements TwoBranchNet {
 
 /**
  * Builds a two-branch model: the backbone `options.backbone`, a
- * classification head (global average pooling, dropout, dense) on its last
- * stage, and the saliency head `options.saliencyHead` on all its stages.
+ * classification head (global average pooling, dropout, dense; or
+ * torchvision VGG's pooled grid and hidden layers, `classifierOptions`) on
+ * its last stage, and the saliency head `options.saliencyHead` on all its
+ * stages. With `inputNorm` the model normalises the images itself.
  * With the `attention` head the classifier sees the gated features, in
  * {@linkcode TwoBranchModel.forwardHead} as in `forward`, so a split run
  * (`forwardStages(x, { to: k })`, `forwardStages(a, { from: k + 1 })`,
  * `forwardHead(last)`) gives `forward`'s logits.
  *
  * `config` holds every option resolved (JSON), and `createModel(config)`
- * builds the same architecture with the same initial weights. Bad names
+ * builds the same architecture with the same initial weights;
+ * `classifierOptions` and `inputNorm` appear in it only when they change
+ * something, so configs saved before they existed read the same. Bad names
  * fail with the registered choices. The caller disposes the model.
  *
  * @example Usage
@@ -189,6 +254,25 @@ class TwoBranch extends Module implements TwoBranchNet {
  * console.log(model.config.backboneOptions, model.config.headOptions);
  * // { width: 0.125, stem: "imagenet" } { channels: 3, gate: "multiplicative" }
  * tf.dispose([logits, saliency, saliencyLogits]);
+ * model.dispose();
+ * ```
+ *
+ * @example torchvision's VGG-11 with batch norm, images in [0, 1]
+ * ```ts
+ * import { createTwoBranchModel } from "./two_branch.ts";
+ * import assert from "node:assert";
+ * const model = createTwoBranchModel({
+ *   backbone: "vgg11_bn",
+ *   backboneOptions: { width: 0.125 },
+ *   classifierOptions: { hidden: [64, 64], pooledSize: 7 },
+ *   dropout: 0.5,
+ *   inputNorm: "imagenet",
+ *   numClasses: 10,
+ *   inputSize: 32,
+ * });
+ * assert.deepEqual(model.config.classifierOptions, { hidden: [64, 64], pooledSize: 7 });
+ * assert.equal(model.config.inputNorm, "imagenet");
+ * assert.deepEqual(model.variables().get("two_branch/classifier/hidden1/kernel")!.shape, [7 * 7 * 64, 64]);
  * model.dispose();
  * ```
  */
@@ -229,6 +313,8 @@ export function createTwoBranchModel(options: TwoBranchOptions): TwoBranchNet {
     throw new RangeError(`Option "seed" must be an integer, got ${seed}`);
   }
   const size = inputSizeOf(options.inputSize);
+  const classifierOptions = classifierOptionsOf(options.classifierOptions);
+  const inputNorm = inputNormOf(options.inputNorm, inputChannels);
   for (const field of ["backboneOptions", "headOptions"] as const) {
     const value = options[field];
     if (
@@ -277,6 +363,7 @@ export function createTwoBranchModel(options: TwoBranchOptions): TwoBranchNet {
       numClasses,
       dropout,
       seed: seeds.classifier,
+      ...classifierOptions,
     });
     const head = createSaliencyHead(saliencyHead, {
       ...headOptions,
@@ -296,6 +383,8 @@ export function createTwoBranchModel(options: TwoBranchOptions): TwoBranchNet {
       inputChannels,
       dropout,
       seed,
+      ...(classifierOptions ? { classifierOptions } : {}),
+      ...(inputNorm ? { inputNorm } : {}),
     };
     return new TwoBranch(deepFreeze(config), size, { backbone, classifier, saliencyHead: head });
   } catch (error) {
@@ -303,6 +392,73 @@ export function createTwoBranchModel(options: TwoBranchOptions): TwoBranchNet {
     classifier?.dispose();
     throw error;
   }
+}
+
+/** The classifier options with defaults filled in, or null when they are the defaults. */
+function classifierOptionsOf(value: unknown): Required<TwoBranchClassifierOptions> | null {
+  if (value === undefined) return null;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new TypeError(
+      `Option "classifierOptions" must be an object, got ${JSON.stringify(value)}`,
+    );
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== "hidden" && key !== "pooledSize") {
+      throw new TypeError(
+        `Option "classifierOptions.${key}" is not a classifier option: expected hidden, pooledSize`,
+      );
+    }
+  }
+  const given = value as TwoBranchClassifierOptions;
+  const hidden = given.hidden ?? [], pooledSize = given.pooledSize ?? 1;
+  if (!Array.isArray(hidden) || !hidden.every((u) => Number.isInteger(u) && u > 0)) {
+    throw new RangeError(
+      `Option "classifierOptions.hidden" must be an array of positive integers, got ${
+        JSON.stringify(hidden)
+      }`,
+    );
+  }
+  if (!Number.isInteger(pooledSize) || pooledSize < 1) {
+    throw new RangeError(
+      `Option "classifierOptions.pooledSize" must be a positive integer, got ${
+        JSON.stringify(pooledSize)
+      }`,
+    );
+  }
+  return hidden.length === 0 && pooledSize === 1 ? null : { hidden: [...hidden], pooledSize };
+}
+
+/** The input normalisation, checked (a copy), or null for none. */
+function inputNormOf(value: unknown, channels: number): InputNorm | null {
+  if (value === undefined) return null;
+  if (value === "imagenet") {
+    if (channels !== 3) {
+      throw new RangeError(
+        `Option "inputNorm" "imagenet" is for 3 input channels, the model has ${channels}: give { mean: [m], std: [s] }`,
+      );
+    }
+    return value;
+  }
+  const norm = value as { mean?: unknown; std?: unknown };
+  if (
+    norm === null || typeof norm !== "object" || Array.isArray(norm) ||
+    Object.keys(norm).some((k) => k !== "mean" && k !== "std")
+  ) {
+    throw new TypeError(
+      `Option "inputNorm" must be "imagenet" or { mean, std }, got ${JSON.stringify(value)}`,
+    );
+  }
+  const ok = (v: unknown, positive: boolean): v is number[] =>
+    Array.isArray(v) && v.length === channels &&
+    v.every((e) => typeof e === "number" && Number.isFinite(e) && (!positive || e > 0));
+  if (!ok(norm.mean, false) || !ok(norm.std, true)) {
+    throw new RangeError(
+      `Option "inputNorm" needs ${channels} finite means and ${channels} positive stds (one per input channel), got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return { mean: [...norm.mean], std: [...norm.std] };
 }
 
 function inputSizeOf(value: unknown): [number, number] {

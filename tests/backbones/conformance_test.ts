@@ -11,9 +11,18 @@ import { assertClose, randn, useEngines } from "../_helpers.ts";
 
 await useEngines();
 
-const FAMILIES = ["mobilenet_v2", "plain_cnn", "resnet18", "resnet34", "vgg11"];
+const FAMILIES = [
+  "mobilenet_v2",
+  "plain_cnn",
+  "resnet18",
+  "resnet34",
+  "resnet50",
+  "resnet101",
+  "vgg11",
+  "vgg11_bn",
+];
 /** The backbones with a `stem` option. */
-const WITH_STEM = ["mobilenet_v2", "resnet18", "resnet34"];
+const WITH_STEM = ["mobilenet_v2", "resnet18", "resnet34", "resnet50", "resnet101"];
 
 /** Every registered backbone, and the `"small"` stem of those that have one. */
 function variants(): { name: string; options: BackboneOptions }[] {
@@ -29,8 +38,9 @@ function label(name: string, options: BackboneOptions): string {
 
 Deno.test("listBackbones() lists every family and filters by glob", () => {
   for (const name of FAMILIES) assert.ok(listBackbones().includes(name), name);
-  assert.deepEqual(listBackbones("resnet*"), ["resnet18", "resnet34"]);
+  assert.deepEqual(listBackbones("resnet*"), ["resnet101", "resnet18", "resnet34", "resnet50"]);
   assert.deepEqual(listBackbones("resnet?8"), ["resnet18"]);
+  assert.deepEqual(listBackbones("vgg11*"), ["vgg11", "vgg11_bn"]);
   assert.deepEqual(listBackbones("*net*_v?"), ["mobilenet_v2"]);
   assert.deepEqual(listBackbones("res.et*"), [], "a dot in the glob is literal");
   assert.deepEqual(listBackbones("nothing*"), []);
@@ -142,9 +152,13 @@ Deno.test("the width multiplier scales the stage channels and the parameter coun
     plain_cnn: [4, 8, 16, 32],
     resnet18: [8, 8, 16, 32, 64],
     resnet34: [8, 8, 16, 32, 64],
+    // Bottleneck blocks end at four times their width.
+    resnet50: [8, 32, 64, 128, 256],
+    resnet101: [8, 32, 64, 128, 256],
     // MobileNetV2 rounds to multiples of 8 and keeps the last conv at 1280 up to width 1.
     mobilenet_v2: [8, 8, 8, 16, 1280],
     vgg11: [8, 16, 32, 64, 64],
+    vgg11_bn: [8, 16, 32, 64, 64],
   };
   for (const [name, narrow] of Object.entries(expected)) {
     const a = createBackbone(name, { width: 0.125 }), b = createBackbone(name, { width: 0.5 });
@@ -157,20 +171,26 @@ Deno.test("the width multiplier scales the stage channels and the parameter coun
 
 Deno.test("at width 1 the backbones have torchvision's parameter counts less the classifier", () => {
   // torchvision totals minus their ImageNet classifiers: resnet18 11,689,512 − 513,000;
-  // resnet34 21,797,672 − 513,000; mobilenet_v2 3,504,872 − 1,281,000; vgg11_bn
-  // 132,868,840 − 123,642,856 (three dense layers), less its 2,752 conv biases (ours have none
-  // before batch norm).
+  // resnet34 21,797,672 − 513,000; resnet50 25,557,032 − 2,049,000; resnet101 44,549,160 −
+  // 2,049,000; mobilenet_v2 3,504,872 − 1,281,000; vgg11_bn 132,868,840 − 123,642,856 (three
+  // dense layers); our vgg11 has none of its 2,752 conv biases before batch norm.
   const expected: Record<string, number> = {
     resnet18: 11_176_512,
     resnet34: 21_284_672,
+    resnet50: 23_508_032,
+    resnet101: 42_500_160,
     mobilenet_v2: 2_223_872,
     vgg11: 9_225_984 - 2_752,
+    vgg11_bn: 9_225_984,
   };
   const channels: Record<string, number[]> = {
     resnet18: [64, 64, 128, 256, 512],
     resnet34: [64, 64, 128, 256, 512],
+    resnet50: [64, 256, 512, 1024, 2048],
+    resnet101: [64, 256, 512, 1024, 2048],
     mobilenet_v2: [16, 24, 32, 96, 1280],
     vgg11: [64, 128, 256, 512, 512],
+    vgg11_bn: [64, 128, 256, 512, 512],
   };
   for (const [name, count] of Object.entries(expected)) {
     const backbone = createBackbone(name);
@@ -191,14 +211,17 @@ Deno.test("the reductions follow the stem option", () => {
   assert.deepEqual(reductions("resnet34", { stem: "small" }), [1, 1, 2, 4, 8]);
   assert.deepEqual(reductions("mobilenet_v2", {}), [2, 4, 8, 16, 32]);
   assert.deepEqual(reductions("mobilenet_v2", { stem: "small" }), [1, 1, 2, 4, 8]);
+  assert.deepEqual(reductions("resnet50", {}), [2, 4, 8, 16, 32]);
+  assert.deepEqual(reductions("resnet101", { stem: "small" }), [1, 1, 2, 4, 8]);
   assert.deepEqual(reductions("vgg11", {}), [1, 2, 4, 8, 16]);
+  assert.deepEqual(reductions("vgg11_bn", {}), [1, 2, 4, 8, 32]);
   assert.deepEqual(reductions("plain_cnn", {}), [1, 2, 4, 8]);
 });
 
 Deno.test("createBackbone() names the bad name or option and the valid choices", () => {
   assert.throws(
-    () => createBackbone("resnet50"),
-    /Unknown backbone "resnet50": expected one of .*mobilenet_v2.*plain_cnn.*resnet18.*resnet34.*vgg11/,
+    () => createBackbone("resnet152"),
+    /Unknown backbone "resnet152": expected one of .*mobilenet_v2.*plain_cnn.*resnet101.*resnet18.*resnet34.*resnet50.*vgg11.*vgg11_bn/,
   );
   assert.throws(
     () => createBackbone("vgg11", { stem: "small" }),

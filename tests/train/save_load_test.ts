@@ -293,3 +293,53 @@ Deno.test("saveModel() then loadModel() round-trips a two-branch model (ResNet-1
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("saveModel() then loadModel() keeps the input normalisation and the classifier's hidden layers and pooled grid", async () => {
+  const { createTwoBranchModel } = await import("../../lib/models/two_branch.ts");
+  const model = createTwoBranchModel({
+    backbone: "vgg11_bn",
+    backboneOptions: { width: 0.125 },
+    classifierOptions: { hidden: [8, 6], pooledSize: 3 },
+    dropout: 0.5,
+    inputNorm: { mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.3] },
+    numClasses: 3,
+    inputSize: 32,
+    seed: 6,
+  });
+  perturb32(model);
+  const dir = await Deno.makeTempDir();
+  try {
+    await saveModel(model, dir);
+    const json = JSON.parse(await Deno.readTextFile(`${dir}/model.json`));
+    assert.deepEqual(json.config.classifierOptions, { hidden: [8, 6], pooledSize: 3 });
+    assert.deepEqual(json.config.inputNorm, { mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.3] });
+    const loaded = await loadModel(dir);
+    assert.deepEqual(loaded.config, JSON.parse(JSON.stringify(model.config)));
+    tf.tidy(() => {
+      const x = tf.tensor4d(randn([2, 32, 32, 3], 9), [2, 32, 32, 3]);
+      const a = model.forward(x).logits.dataSync(), b = loaded.forward(x).logits.dataSync();
+      assertClose(b, a, { rtol: 0, atol: 0, label: "logits" });
+      // The split run from stage 0 normalises as forward() does.
+      const plain = loaded.forwardHead(loaded.forwardStages(x, { from: 0 }).at(-1)!).dataSync();
+      assertClose(plain, a, { rtol: 0, atol: 0, label: "forwardStages normalises too" });
+    });
+    loaded.dispose();
+  } finally {
+    model.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** As {@linkcode perturb}, for 32×32 inputs. */
+function perturb32(model: TwoBranchModel): void {
+  const opt = tf.train.sgd(0.05);
+  tf.tidy(() => {
+    const x = tf.tensor4d(randn([4, 32, 32, 3], 30), [4, 32, 32, 3]);
+    opt.minimize(
+      () => tf.mean(tf.square(model.forward(x, { training: true }).logits)) as tf.Scalar,
+      false,
+      model.trainableVariables(),
+    );
+  });
+  opt.dispose();
+}
