@@ -56,6 +56,11 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   "no-faithfulness": { type: "boolean", default: false, help: "skip deletion/insertion AUC" },
   "faithfulness-steps": { type: "string", default: "16", help: "steps of the deletion curves" },
+  "faithfulness-images": {
+    type: "string",
+    default: "256",
+    help: "images (a seeded random subset) that get the deletion and insertion curves, or all",
+  },
   sanity: {
     type: "string",
     default: "0",
@@ -238,6 +243,9 @@ async function main(): Promise<void> {
   const batch = numberFlag(flags, "batch", { integer: true, min: 1 });
   const resamples = numberFlag(flags, "resamples", { integer: true, min: 10 });
   const faithfulnessSteps = numberFlag(flags, "faithfulness-steps", { integer: true, min: 2 });
+  const faithfulnessImages = flags["faithfulness-images"] === "all"
+    ? Infinity
+    : numberFlag(flags, "faithfulness-images", { integer: true, min: 1 });
   const galleryCount = numberFlag(flags, "gallery", { integer: true, min: 0 });
   const out = String(flags.out);
 
@@ -284,6 +292,7 @@ async function main(): Promise<void> {
       explainers,
       faithfulness: flags["no-faithfulness"] !== true,
       faithfulnessSteps,
+      faithfulnessImages: Number.isFinite(faithfulnessImages) ? faithfulnessImages : "all",
       sanity,
       limit,
       batch,
@@ -304,6 +313,7 @@ async function main(): Promise<void> {
       explainers,
       faithfulness: config.faithfulness,
       faithfulnessSteps,
+      faithfulnessImages,
       sanity: sanity > 0 ? { images: sanity, seed } : false,
       resamples,
       seed,

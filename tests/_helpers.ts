@@ -1,6 +1,7 @@
 // Shared test helpers: engines, seeded tensors and tolerant comparisons.
 import { AssertionError } from "node:assert";
 import { initBackend, loadCpuBackend, Random, registerKernelFixes, tf } from "../mod.ts";
+import type { TwoBranchModel } from "../mod.ts";
 
 /**
  * Starts wasm (with our kernels) and loads cpu (with our ResizeBilinearGrad,
@@ -98,4 +99,15 @@ export async function assertReductionsMatchCpu(
       });
     }
   }
+}
+
+/**
+ * One inference pass of `model` on zeros, so that the convolutions keep
+ * their folded kernels (they do from the first pass on): a count of
+ * `tf.memory().numTensors` taken after it stays flat over later passes.
+ */
+export function warmUp(model: TwoBranchModel): void {
+  tf.tidy(() => {
+    model.forward(tf.zeros([1, ...model.inputShape]) as tf.Tensor4D);
+  });
 }

@@ -7,7 +7,7 @@
  */
 import { tf } from "../deps.ts";
 import type { Box, Dataset } from "../data/types.ts";
-import { batches } from "../data/batches.ts";
+import { batches, type DataBatch } from "../data/batches.ts";
 import { explain } from "../explainers/registry.ts";
 import type { ExplainRequest } from "../explainers/registry.ts";
 import {
@@ -36,6 +36,7 @@ import { bootstrapCi } from "../metrics/statistics.ts";
 import type { TwoBranchModel } from "../models/types.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
 import { ProgressBar } from "../util/progress.ts";
+import { withMemoryHint } from "../backend/memory.ts";
 import { Random } from "../util/random.ts";
 
 /** Options of {@linkcode evaluate}. */
@@ -209,7 +210,7 @@ export async function evaluate(
   const bar = options.progress === false
     ? null
     : new ProgressBar(indices.length, { label: "evaluate" });
-  let sanityImages: tf.Tensor4D | null = null;
+  let sanityImages = null as tf.Tensor4D | null;
   const sanityCount = options.sanity ? options.sanity.images ?? 4 : 0;
 
   let offset = 0;
@@ -222,91 +223,100 @@ export async function evaluate(
   });
   for await (const batch of stream) {
     try {
-      const n = batch.ids.length;
-      const [h, w] = [batch.images.shape[1], batch.images.shape[2]];
-      const probs = tf.tidy(() => tf.softmax(model.forward(batch.images).logits));
-      // Asynchronous reads throughout: WebGPU under Deno has no synchronous one.
-      let rows: number[][];
-      try {
-        rows = await probs.array() as number[][];
-      } finally {
-        probs.dispose();
-      }
-      const [labels, masks, hasMask] = await Promise.all([
-        batch.labels.data(),
-        batch.masks.data(),
-        batch.hasMask.data(),
-      ]);
-      const targets: (LocalizationTarget | null)[] = batch.ids.map((id, k) => {
-        if (hasMask[k] > 0) return { mask: masks.subarray(k * h * w, (k + 1) * h * w) };
-        const boxes = boxesById.get(id);
-        return boxes && boxes.length > 0 ? { boxes } : null;
-      });
-      const records: ImageRecord[] = batch.ids.map((id, k) => {
-        const row = rows[k];
-        const predicted = row.indexOf(Math.max(...row));
-        return {
-          index: indices[offset + k],
-          id,
-          label: labels[k],
-          predicted,
-          confidence: row[predicted],
-          scores: {},
-        };
-      });
-      for (let e = 0; e < requests.length; e++) {
-        const maps = explain(model, batch.images, requests[e]);
-        try {
-          const data = await maps.data() as Float32Array;
-          const rowsCurved = faithfulness
-            ? batch.ids.map((_, k) => k).filter((k) => curved.has(offset + k))
-            : [];
-          const curves = rowsCurved.length > 0
-            ? await faithfulnessCurves(model, batch.images, maps, rowsCurved, steps)
-            : null;
-          for (let k = 0; k < n; k++) {
-            const map: ScoreMap = {
-              width: w,
-              height: h,
-              data: data.subarray(k * h * w, (k + 1) * h * w),
-            };
-            const target = targets[k];
-            const scores: Record<string, number | null> = {};
-            for (const [metric, fn] of Object.entries(LOCALIZATION)) {
-              scores[metric] = target ? fn(map, target) : null;
-            }
-            if (target) {
-              boxAcc[e].add(map, target);
-              if ("mask" in target && target.mask) pxapAcc[e].add(map, target);
-            }
-            if (faithfulness) {
-              // null outside the subset: counted as excluded in the summary.
-              scores.deletionAuc = curves?.get(k)?.deletion ?? null;
-              scores.insertionAuc = curves?.get(k)?.insertion ?? null;
-            }
-            records[k].scores[names[e]] = scores;
-          }
-        } finally {
-          maps.dispose();
-        }
-      }
-      if (sanityCount > 0) {
-        const take = Math.min(n, sanityCount - (sanityImages?.shape[0] ?? 0));
-        if (take > 0) {
-          const part = tf.tidy(() => batch.images.slice(0, take));
-          const joined = sanityImages ? tf.concat([sanityImages, part]) : part;
-          if (sanityImages) tf.dispose([sanityImages, part]);
-          sanityImages = joined as tf.Tensor4D;
-        }
-      }
-      perImage.push(...records);
-      probabilities.push(...rows);
-      offset += n;
-      bar?.tick(n);
+      await withMemoryHint(
+        `evaluating ${model.name} on a batch of ${batch.ids.length} at ${batch.images.shape[1]}×${
+          batch.images.shape[2]
+        }`,
+        `pass a smaller --batch (now ${batchSize}) and restart: the engine cannot continue after this`,
+        () => evaluateBatch(batch),
+      );
     } finally {
       tf.dispose([batch.images, batch.labels, batch.masks, batch.hasMask]);
       if (batch.ignoreMasks) batch.ignoreMasks.dispose();
     }
+  }
+  async function evaluateBatch(batch: DataBatch): Promise<void> {
+    const n = batch.ids.length;
+    const [h, w] = [batch.images.shape[1], batch.images.shape[2]];
+    const probs = tf.tidy(() => tf.softmax(model.forward(batch.images).logits));
+    // Asynchronous reads throughout: WebGPU under Deno has no synchronous one.
+    let rows: number[][];
+    try {
+      rows = await probs.array() as number[][];
+    } finally {
+      probs.dispose();
+    }
+    const [labels, masks, hasMask] = await Promise.all([
+      batch.labels.data(),
+      batch.masks.data(),
+      batch.hasMask.data(),
+    ]);
+    const targets: (LocalizationTarget | null)[] = batch.ids.map((id, k) => {
+      if (hasMask[k] > 0) return { mask: masks.subarray(k * h * w, (k + 1) * h * w) };
+      const boxes = boxesById.get(id);
+      return boxes && boxes.length > 0 ? { boxes } : null;
+    });
+    const records: ImageRecord[] = batch.ids.map((id, k) => {
+      const row = rows[k];
+      const predicted = row.indexOf(Math.max(...row));
+      return {
+        index: indices[offset + k],
+        id,
+        label: labels[k],
+        predicted,
+        confidence: row[predicted],
+        scores: {},
+      };
+    });
+    for (let e = 0; e < requests.length; e++) {
+      const maps = explain(model, batch.images, requests[e]);
+      try {
+        const data = await maps.data() as Float32Array;
+        const rowsCurved = faithfulness
+          ? batch.ids.map((_, k) => k).filter((k) => curved.has(offset + k))
+          : [];
+        const curves = rowsCurved.length > 0
+          ? await faithfulnessCurves(model, batch.images, maps, rowsCurved, steps)
+          : null;
+        for (let k = 0; k < n; k++) {
+          const map: ScoreMap = {
+            width: w,
+            height: h,
+            data: data.subarray(k * h * w, (k + 1) * h * w),
+          };
+          const target = targets[k];
+          const scores: Record<string, number | null> = {};
+          for (const [metric, fn] of Object.entries(LOCALIZATION)) {
+            scores[metric] = target ? fn(map, target) : null;
+          }
+          if (target) {
+            boxAcc[e].add(map, target);
+            if ("mask" in target && target.mask) pxapAcc[e].add(map, target);
+          }
+          if (faithfulness) {
+            // null outside the subset: counted as excluded in the summary.
+            scores.deletionAuc = curves?.get(k)?.deletion ?? null;
+            scores.insertionAuc = curves?.get(k)?.insertion ?? null;
+          }
+          records[k].scores[names[e]] = scores;
+        }
+      } finally {
+        maps.dispose();
+      }
+    }
+    if (sanityCount > 0) {
+      const take = Math.min(n, sanityCount - (sanityImages?.shape[0] ?? 0));
+      if (take > 0) {
+        const part = tf.tidy(() => batch.images.slice(0, take));
+        const joined = sanityImages ? tf.concat([sanityImages, part]) : part;
+        if (sanityImages) tf.dispose([sanityImages, part]);
+        sanityImages = joined as tf.Tensor4D;
+      }
+    }
+    perImage.push(...records);
+    probabilities.push(...rows);
+    offset += n;
+    bar?.tick(n);
   }
   bar?.done();
 

@@ -8,7 +8,7 @@ import {
   syntheticDataset,
   tf,
 } from "../../mod.ts";
-import { useEngines } from "../_helpers.ts";
+import { useEngines, warmUp } from "../_helpers.ts";
 
 await useEngines();
 
@@ -17,6 +17,7 @@ Deno.test("evaluate() scores classification and each explainer, with intervals a
   const model = createReferenceNet({ numClasses: 3, inputSize: 16, width: 0.25, seed: 2 });
   const dir = await Deno.makeTempDir();
   try {
+    warmUp(model);
     const before = tf.memory().numTensors;
     const result = await evaluate(model, dataset, {
       explainers: ["grad-cam", "branch"],
@@ -106,6 +107,7 @@ Deno.test("evaluate() draws the faithfulness curves on a seeded subset and local
         seed,
         progress: false,
       });
+    warmUp(model);
     const before = tf.memory().numTensors;
     const [a, again, other] = [await run(1), await run(1), await run(2)];
     assert.equal(tf.memory().numTensors, before, "no tensors left behind");

@@ -10,7 +10,7 @@ import { listBackbones } from "../../lib/backbones/mod.ts";
 import { listSaliencyHeads } from "../../lib/heads/mod.ts";
 import type { TwoBranchModel } from "../../lib/models/types.ts";
 import { explain, type ExplainRequest, listExplainers } from "../../lib/explainers/registry.ts";
-import { useEngines } from "../_helpers.ts";
+import { useEngines, warmUp } from "../_helpers.ts";
 
 await useEngines();
 
@@ -64,6 +64,7 @@ for (const [label, build] of MODELS) {
     const model = build();
     const [h, w, c] = model.inputShape;
     const images = tf.randomUniform([2, h, w, c], 0, 1, "float32", 5) as tf.Tensor4D;
+    warmUp(model);
     const before = tf.memory().numTensors;
     const spatial = model.featureInfo
       .map((s, i) => (Math.ceil(h / s.reduction) * Math.ceil(w / s.reduction) > 1 ? i : -1))

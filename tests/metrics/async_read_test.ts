@@ -14,7 +14,7 @@ import {
 import { parameterRandomizationTest } from "../../lib/metrics/sanity.ts";
 import { createReferenceNet } from "../../lib/models/reference_net.ts";
 import { Random } from "../../lib/util/random.ts";
-import { useEngines } from "../_helpers.ts";
+import { useEngines, warmUp } from "../_helpers.ts";
 import { toyModel } from "./_toy_model.ts";
 
 await useEngines();
@@ -104,6 +104,7 @@ Deno.test("parameterRandomizationTest() makes no synchronous read on cpu", async
   await onCpu(async () => {
     const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125, seed: 2 });
     const images = tf.tensor4d(new Random(3).uniformArray(2 * 8 * 8 * 3), [2, 8, 8, 3]);
+    warmUp(model);
     const before = tf.memory().numTensors;
     try {
       const { result, calls } = await withoutSyncReads(() =>
@@ -138,6 +139,7 @@ Deno.test("deletionAuc(), road() and parameterRandomizationTest() dispose every 
   const maps = tf.tensor3d(new Random(2).uniformArray(2 * 16), [2, 4, 4]);
   const netImages = tf.tensor4d(new Random(3).uniformArray(8 * 8 * 3), [1, 8, 8, 3]);
   const weights = [...net.variables().values()].map((v) => Float32Array.from(v.dataSync()));
+  warmUp(net);
   const before = tf.memory().numTensors;
   // Every run reads more than `failAt` times, so the read numbered `failAt`
   // (the first, one mid-way, one late) rejects.

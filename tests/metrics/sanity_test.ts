@@ -4,7 +4,7 @@ import { layerGroups, parameterRandomizationTest } from "../../lib/metrics/sanit
 import { createReferenceNet } from "../../lib/models/reference_net.ts";
 import type { TwoBranchModel } from "../../lib/models/types.ts";
 import { Random } from "../../lib/util/random.ts";
-import { useEngines } from "../_helpers.ts";
+import { useEngines, warmUp } from "../_helpers.ts";
 
 await useEngines();
 
@@ -37,6 +37,7 @@ Deno.test("parameterRandomizationTest() starts at correlation 1, cascades top do
   const images = tf.tensor4d(new Random(1).uniformArray(2 * 16 * 16 * 3), [2, 16, 16, 3]);
   try {
     const before = snapshot(model);
+    warmUp(model);
     const tensors = tf.memory().numTensors;
     const r = await parameterRandomizationTest(model, images, {
       explainer: { method: "grad-cam", layer: "block1" },
