@@ -22,18 +22,21 @@ import {
   createReferenceNet,
   createTwoBranchModel,
   evaluate,
+  fetchWeights,
   initBackend,
   listBackbones,
   listExplainers,
   listSaliencyHeads,
+  loadPretrained,
   mixedLoss,
   pathExists,
   saveModel,
+  setTrainable,
   tf,
   train,
   writeJsonAtomic,
 } from "../mod.ts";
-import type { EngineName, LossWeights, TwoBranchModel } from "../mod.ts";
+import type { EngineName, LossWeights, PretrainedReport, TwoBranchModel } from "../mod.ts";
 import {
   backendFlag,
   defaultFlags,
@@ -92,6 +95,24 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
     help: "saliency head of a registered backbone (not for reference)",
   },
   width: { type: "string", default: "0.5", help: "width multiplier of the backbone" },
+  pretrained: {
+    type: "string",
+    default: "",
+    help:
+      "start from pretrained weights: a .safetensors or .pth file, torchvision:<arch> or hf:<repo>[@revision] (downloads are cached); the model then normalises its input as the weights expect (ImageNet's mean and std unless the source says); needs --width 1",
+  },
+  freeze: {
+    type: "string",
+    default: "",
+    help:
+      "stages to keep frozen: comma-separated stage names (see --help of explain for a model's stages), or backbone",
+  },
+  "backbone-lr": {
+    type: "string",
+    default: "1",
+    help:
+      "multiplier of the learning rate for the backbone (0.1 fine-tunes a pretrained one gently)",
+  },
   dropout: { type: "string", default: "0", help: "dropout before the classifier (not reference)" },
   loss: {
     type: "string",
@@ -196,6 +217,11 @@ export interface TrainConfig {
   backbone: string;
   head: string;
   width: number;
+  /** The --pretrained source, or "". */
+  pretrained: string;
+  /** Stages to freeze, or ["backbone"]. */
+  freeze: string[];
+  backboneLr: number;
   dropout: number;
   /** The --loss spelling, e.g. "ce=1,bce=1". */
   loss: string;
@@ -278,6 +304,9 @@ export function readConfig(flags: Record<string, string | boolean>): TrainConfig
     backbone,
     head,
     width: numberFlag(flags, "width", { min: 0.01 }),
+    pretrained: String(flags.pretrained ?? ""),
+    freeze: String(flags.freeze ?? "").split(",").map((v) => v.trim()).filter((v) => v),
+    backboneLr: numberFlag(flags, "backbone-lr", { min: 0 }),
     dropout: numberFlag(flags, "dropout", { min: 0, max: 0.99 }),
     loss,
     lossWeights: parseLoss(loss),
@@ -327,6 +356,9 @@ export function configFile(c: Config): Record<string, string | number | boolean 
     backbone: c.backbone,
     head: c.head,
     width: c.width,
+    pretrained: c.pretrained,
+    freeze: c.freeze.join(","),
+    "backbone-lr": c.backboneLr,
     dropout: c.dropout,
     loss: c.loss,
     epochs: c.epochs,
@@ -384,11 +416,25 @@ export async function completedRun(c: TrainConfig): Promise<Record<string, unkno
   return done as Record<string, unknown>;
 }
 
-function createNet(c: Config, numClasses: number): TwoBranchModel {
+async function createNet(
+  c: Config,
+  numClasses: number,
+): Promise<{ model: TwoBranchModel; pretrained: PretrainedReport | null }> {
   if (c.backbone === "reference") {
-    return createReferenceNet({ numClasses, inputSize: c.size, width: c.width, seed: c.seed });
+    if (c.pretrained) {
+      throw new UsageError(
+        `Flag --pretrained needs a torchvision-shaped --backbone (resnet18, resnet50, …), not reference`,
+      );
+    }
+    return {
+      model: createReferenceNet({ numClasses, inputSize: c.size, width: c.width, seed: c.seed }),
+      pretrained: null,
+    };
   }
-  return createTwoBranchModel({
+  // The weights' own input normalisation, where the source says; ImageNet's otherwise.
+  const fetched = c.pretrained ? await fetchWeights(c.pretrained) : null;
+  const norm = fetched?.preprocessing;
+  const model = createTwoBranchModel({
     backbone: c.backbone,
     backboneOptions: { width: c.width },
     saliencyHead: c.head,
@@ -396,7 +442,20 @@ function createNet(c: Config, numClasses: number): TwoBranchModel {
     inputSize: c.size,
     dropout: c.dropout,
     seed: c.seed,
+    ...(fetched ? { inputNorm: norm ? { mean: norm.mean, std: norm.std } : "imagenet" } : {}),
   });
+  try {
+    const pretrained = c.pretrained ? await loadPretrained(model, c.pretrained) : null;
+    if (c.freeze.length > 0) {
+      setTrainable(model, {
+        freeze: c.freeze.length === 1 && c.freeze[0] === "backbone" ? "backbone" : c.freeze,
+      });
+    }
+    return { model, pretrained };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
 }
 
 /** Options of {@linkcode runTraining}. */
@@ -420,8 +479,16 @@ export async function runTraining(
   const opened = options.opened ?? await openDataset({ ...c, seed: c.dataSeed });
   const { dataset, test } = opened;
   const { train: trainIdx, val: valIdx } = holdOut(dataset, opened.train, c.val, c.dataSeed);
-  const model = createNet(c, dataset.classNames.length);
+  const { model, pretrained } = await createNet(c, dataset.classNames.length);
   try {
+    if (pretrained) {
+      console.error(
+        `pretrained: ${pretrained.loaded.length} tensors from ${pretrained.source} (sha256 ${
+          pretrained.sha256.slice(0, 12)
+        }…), ${pretrained.missing.length} left fresh` +
+          (pretrained.skipped.length ? `, ${pretrained.skipped.length} skipped` : ""),
+      );
+    }
     console.error(
       `model: ${model.name}, ${model.countParams().toLocaleString("en")} parameters; data: ` +
         `${dataset.name} (${dataset.classNames.length} classes), ${trainIdx.length} training, ` +
@@ -437,6 +504,7 @@ export async function runTraining(
       epochs: c.epochs,
       batchSize: c.batch,
       microBatch: c.microBatch,
+      backboneLr: c.backboneLr,
       seed: c.seed,
       optimizer: { name: c.optimizer, lr: c.lr, weightDecay: c.weightDecay },
       schedule: { schedule: c.schedule, warmupSteps: c.warmup },
@@ -473,6 +541,16 @@ export async function runTraining(
       config: configFile(c),
       lossWeights: c.lossWeights,
       model: { name: model.name, parameters: model.countParams() },
+      pretrained: pretrained
+        ? {
+          source: pretrained.source,
+          sha256: pretrained.sha256,
+          naming: pretrained.naming,
+          loaded: pretrained.loaded.length,
+          missing: pretrained.missing,
+          skipped: pretrained.skipped,
+        }
+        : null,
       dataset: {
         name: dataset.name,
         classNames: dataset.classNames,

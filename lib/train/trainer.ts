@@ -27,6 +27,7 @@ import {
   setLearningRate,
 } from "./optim.ts";
 import { collectRunInfo } from "./run_info.ts";
+import { selectVariables } from "./transfer.ts";
 import { checkTermNames } from "./_terms.ts";
 import {
   defaultLoss,
@@ -74,6 +75,14 @@ export interface TrainOptions extends StepMemoryOptions {
    * @default {{ schedule: "constant" }}
    */
   schedule?: Omit<ScheduleOptions, "baseLr">;
+  /**
+   * Multiplier of the learning rate for the backbone's variables (and of
+   * nothing else), for fine-tuning a pretrained backbone more gently than
+   * its fresh heads.
+   *
+   * @default {1}
+   */
+  backboneLr?: number;
   /** Weight of the mask term of the default loss; ignored with `loss`. @default {1} */
   maskWeight?: number;
   /** The loss. @default {defaultLoss({ maskWeight })} */
@@ -294,6 +303,13 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
   const say = progressWriter(o.progress);
 
   const optimizer = createOptimizer(o.optimizerOptions);
+  if (o.backboneLr !== 1) {
+    const variables = model.variables();
+    optimizer.setLrScale(
+      selectVariables(model, "backbone").map((p) => variables.get(p)!),
+      o.backboneLr,
+    );
+  }
   try {
     let state: TrainerState = { epoch: 0, step: 0, best: null, badEvaluations: 0, stopped: false };
     let resumedFrom: number | null = null;
@@ -519,6 +535,7 @@ interface Resolved {
   schedule: Omit<ScheduleOptions, "baseLr">;
   maskWeight: number;
   loss: LossFn;
+  backboneLr: number;
   memory: StepMemoryOptions;
   lossName: string;
   transform?: SampleTransform;
@@ -585,6 +602,13 @@ function resolveOptions(options: TrainOptions): Resolved {
     schedule: options.schedule ?? {},
     maskWeight,
     loss: options.loss ?? defaultLoss({ maskWeight }),
+    backboneLr: (() => {
+      const v = options.backboneLr ?? 1;
+      if (!(Number.isFinite(v) && v >= 0)) {
+        throw new RangeError(`Option "backboneLr" must be a finite number ≥ 0, got ${v}`);
+      }
+      return v;
+    })(),
     memory: {
       microBatch: options.microBatch ?? "auto",
       checkpoint: options.checkpoint ?? "auto",
@@ -632,6 +656,7 @@ function runConfig(
     maskWeight: o.lossName === "default" ? o.maskWeight : null,
     augmentation: o.transform ? o.transform.name || "custom" : null,
     dropLast: o.dropLast,
+    backboneLr: o.backboneLr,
     microBatch: o.memory.microBatch,
     checkpoint: o.memory.checkpoint,
     evalEvery: o.evalEvery,

@@ -200,12 +200,10 @@ const createdTrainable = new WeakMap<object, boolean>();
  * statistics stay non-trainable.
  *
  * `model.trainableVariables()` reads the flags on every call, and
- * {@linkcode train} re-reads it every step, so a change between epochs
- * (in `onEpoch`) takes effect at the next step. {@linkcode createTrainStep}
- * lists the variables once, when it is made: freezing later works (tfjs
- * drops the frozen variables' gradients), unfreezing later does not; make
- * a new step function. Batch-norm layers in frozen stages still update
- * their running statistics in training mode (as in PyTorch).
+ * {@linkcode train} and {@linkcode createTrainStep} re-read them every
+ * step, so a change between epochs (in `onEpoch`) takes effect at the next
+ * step. Batch-norm layers in frozen stages still update their running
+ * statistics in training mode (as in PyTorch).
  *
  * @example Usage
  * ```ts

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { assertMatchesSchema, assertSummaryAgrees } from "./_schema.ts";
 import { runTask } from "./_run.ts";
+import { requirePython, runPython } from "../_python.ts";
 
 /** The tiny preset: 40 synthetic images of 16 px, 2 classes, batches of 8. */
 const TINY = ["--size=16", "--width=0.25", "--count=40", "--classes=2", "--batch=8", "--threads=1"];
@@ -215,5 +216,77 @@ Deno.test("train and evaluate print --help listing their flags", async () => {
     const r = await runTask(script, ["--help"]);
     assert.equal(r.code, 0, r.stderr);
     for (const f of flags) assert.ok(r.stdout.includes(f), `${script} --help lists ${f}`);
+  }
+});
+
+Deno.test("train --pretrained starts ResNet-18 from a torch.save file, normalises as ImageNet, keeps frozen stages as loaded and records the source", async () => {
+  if (!(await requirePython("torchvision", "train --pretrained"))) return;
+  const dir = await Deno.makeTempDir();
+  try {
+    const pth = `${dir}/resnet18.pth`;
+    await runPython(
+      `import sys, torch, torchvision
+torch.manual_seed(0)
+m = torchvision.models.resnet18()
+torch.save(m.state_dict(), sys.argv[1])
+print(float(m.conv1.weight[0, 0, 0, 0]))`,
+      [pth],
+    );
+    const out = `${dir}/run`;
+    const r = await runTask("tasks/train.ts", [
+      "--backbone=resnet18",
+      "--width=1",
+      "--size=32",
+      "--count=24",
+      "--classes=2",
+      "--batch=8",
+      "--epochs=1",
+      "--threads=1",
+      "--explainers=",
+      `--pretrained=${pth}`,
+      "--freeze=stem,layer1",
+      "--backbone-lr=0.1",
+      `--out=${out}`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /pretrained: \d+ tensors from/);
+    const results = await readJson(`${out}/results.json`);
+    assertMatchesSchema(results, "train");
+    const p = results.pretrained;
+    assert.equal(p.source, pth);
+    assert.equal(p.naming, "torchvision");
+    assert.match(p.sha256, /^[0-9a-f]{64}$/);
+    // 1000 classes in the file, 2 here: the classifier stays fresh and says why.
+    assert.ok(
+      p.skipped.some((s: { key: string }) => s.key === "fc.weight"),
+      JSON.stringify(p.skipped),
+    );
+    assert.ok(p.missing.some((m: string) => m.includes("/classifier/fc/")));
+    assert.ok(
+      p.missing.every((m: string) => !m.includes("/resnet18/")),
+      "every backbone tensor loaded",
+    );
+    const model = await readJson(`${out}/model/model.json`);
+    assert.equal(model.config.inputNorm, "imagenet");
+    // The frozen stem still holds torch's weights: conv1.weight[0,0,0,0] is kernel[0,0,0,0].
+    const torchValue = Number((await runPython(
+      `import sys, torch
+print(float(torch.load(sys.argv[1])["conv1.weight"][0, 0, 0, 0]))`,
+      [pth],
+    )).trim());
+    const { initBackend, loadModel } = await import("../../mod.ts");
+    await initBackend({ backend: "wasm", log: null });
+    const saved = await loadModel(`${out}/model`);
+    try {
+      const kernel = saved.variables().get("two_branch/resnet18/stem/conv/kernel")!;
+      assert.ok(
+        Math.abs(kernel.dataSync()[0] - torchValue) < 1e-7,
+        `${kernel.dataSync()[0]} vs ${torchValue}`,
+      );
+    } finally {
+      saved.dispose();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
