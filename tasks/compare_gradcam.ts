@@ -16,9 +16,8 @@ import {
   batches,
   bootstrapCi,
   collectRunInfo,
-  createReferenceNet,
+  createOptimizer,
   createTrainStep,
-  createTwoBranchModel,
   energyPointingGame,
   evaluate,
   explain,
@@ -30,6 +29,7 @@ import {
   pathExists,
   ProgressBar,
   saliencyGrid,
+  selectVariables,
   tf,
   wilcoxonSignedRank,
   writeFileAtomic,
@@ -52,6 +52,13 @@ import {
   type OpenedDataset,
 } from "./_datasets.ts";
 import { galleryPictures } from "./_gallery.ts";
+import {
+  buildModel,
+  parseFreeze,
+  PRETRAINED_FLAGS,
+  pretrainedRecord,
+  sayPretrained,
+} from "./_model.ts";
 import {
   backendFlag,
   type FlagSpec,
@@ -114,6 +121,12 @@ const FLAGS: Record<string, FlagSpec> = {
   batch: { type: "string", default: "16", help: "batch size" },
   size: { type: "string", default: "48", help: "image size in pixels (a multiple of 4)" },
   width: { type: "string", default: "0.5", help: "width multiplier of the network" },
+  ...PRETRAINED_FLAGS,
+  "micro-batch": {
+    type: "string",
+    default: "auto",
+    help: "samples per micro-batch, or auto (the whole batch when it fits the engine's memory)",
+  },
   count: {
     type: "string",
     default: "1200",
@@ -156,6 +169,10 @@ const STUDY_FLAGS = [
   "batch",
   "size",
   "width",
+  "pretrained",
+  "freeze",
+  "backbone-lr",
+  "micro-batch",
   "count",
   "classes",
   "lr",
@@ -207,6 +224,12 @@ interface Config {
   batch: number;
   size: number;
   width: number;
+  /** The --pretrained source, or "". */
+  pretrained: string;
+  /** Stages kept frozen. */
+  freeze: string[];
+  backboneLr: number;
+  microBatch: number | "auto";
   count: number;
   classes: number;
   lr: number;
@@ -251,6 +274,12 @@ function readConfig(flags: Record<string, string | boolean>): Config {
     batch: numberFlag(flags, "batch", { integer: true, min: 2 }),
     size: numberFlag(flags, "size", { integer: true, min: 16 }),
     width: numberFlag(flags, "width", { min: 0.01 }),
+    pretrained: String(flags.pretrained ?? ""),
+    freeze: parseFreeze(flags.freeze),
+    backboneLr: numberFlag(flags, "backbone-lr", { min: 0 }),
+    microBatch: flags["micro-batch"] === "auto"
+      ? "auto"
+      : numberFlag(flags, "micro-batch", { integer: true, min: 1 }),
     count: numberFlag(flags, "count", { integer: true, min: 10 }),
     classes: numberFlag(flags, "classes", { integer: true, min: 2, max: 6 }),
     lr: numberFlag(flags, "lr", { min: 0 }),
@@ -272,30 +301,27 @@ function loadData(config: Config): Promise<OpenedDataset> {
   });
 }
 
-function createNet(config: Config, numClasses: number, seed: number): TwoBranchModel {
-  if (config.backbone === "reference") {
-    return createReferenceNet({ numClasses, inputSize: config.size, width: config.width, seed });
-  }
-  return createTwoBranchModel({
-    backbone: config.backbone,
-    backboneOptions: { width: config.width },
-    numClasses,
-    inputSize: config.size,
-    seed,
-  });
-}
-
 /** One optimiser step of `loss`; returns the loss terms. Disposes every tensor it makes. */
 function makeStep(
   model: TwoBranchModel,
   loss: LossFn,
-  lr: number,
+  config: Config,
 ): {
   step: (batch: Parameters<LossFn>[1]) => Promise<Record<string, number>>;
   dispose(): void;
 } {
-  const optimizer: tf.Optimizer = tf.train.adam(lr);
-  return { step: createTrainStep(model, optimizer, { loss }), dispose: () => optimizer.dispose() };
+  const optimizer = createOptimizer({ name: "adam", lr: config.lr });
+  if (config.backboneLr !== 1) {
+    const variables = model.variables();
+    optimizer.setLrScale(
+      selectVariables(model, "backbone").map((p) => variables.get(p)!),
+      config.backboneLr,
+    );
+  }
+  return {
+    step: createTrainStep(model, optimizer, { loss, microBatch: config.microBatch }),
+    dispose: () => optimizer.dispose(),
+  };
 }
 
 /** Per-image shares of Grad-CAM (or branch) energy on the decoy patch. */
@@ -407,6 +433,8 @@ interface SeedRun {
   pairedTests: PairedTest[];
   /** Per image, whether each model was right (a, b), for pooled tests. */
   correct: { a: number[]; b: number[] };
+  /** The pretrained start of both models, or null. */
+  pretrained: Record<string, unknown> | null;
   shortcut: null | {
     cueEnergy: Record<string, MetricSummary>;
     pairedTests: PairedTest[];
@@ -422,11 +450,13 @@ async function runSeed(
 ): Promise<{ run: SeedRun; models: { a: TwoBranchModel; b: TwoBranchModel } }> {
   const { dataset, train: trainIdx, test: testIdx } = data;
   const numClasses = dataset.classNames.length;
-  const a = createNet(config, numClasses, seed);
-  const b = createNet(config, numClasses, seed);
+  // Both models start from the same weights: the same seed, and the same pretrained source.
+  const { model: a, pretrained } = await buildModel(config, numClasses, seed);
+  const { model: b } = await buildModel(config, numClasses, seed);
+  sayPretrained(pretrained);
   const lossB = mixedLoss({ ce: 1, [config.loss]: config.lossWeight });
-  const stepA = makeStep(a, mixedLoss({ ce: 1 }), config.lr);
-  const stepB = makeStep(b, lossB, config.lr);
+  const stepA = makeStep(a, mixedLoss({ ce: 1 }), config);
+  const stepB = makeStep(b, lossB, config);
   const history: SeedRun["history"] = [];
   const bar = new ProgressBar(config.steps, { label: `train ${label}` });
   const started = performance.now();
@@ -518,7 +548,17 @@ async function runSeed(
     };
   }
   return {
-    run: { seed, trainSeconds, history, a: evalA, b: evalB, pairedTests, correct, shortcut },
+    run: {
+      seed,
+      trainSeconds,
+      history,
+      a: evalA,
+      b: evalB,
+      pairedTests,
+      correct,
+      shortcut,
+      pretrained: pretrainedRecord(pretrained),
+    },
     models: { a, b },
   };
 }

@@ -49,6 +49,7 @@ import {
   writeCells,
 } from "./_slurm.ts";
 import { completedRun, runTraining, trainConfigFrom } from "./train.ts";
+import { PRETRAINED_FLAGS } from "./_model.ts";
 
 const SUMMARY =
   "Sweep a grid of backbones × saliency heads × saliency losses × loss weights × seeds: train\n" +
@@ -122,6 +123,18 @@ const FLAGS: Record<string, FlagSpec> = {
   classes: { type: "string", default: "4", help: "classes in the synthetic set (2 to 6)" },
   size: { type: "string", default: "32", help: "image size in pixels" },
   width: { type: "string", default: "0.25", help: "width multiplier of the backbones" },
+  ...PRETRAINED_FLAGS,
+  pretrained: {
+    type: "string",
+    default: "",
+    help:
+      "pretrained weights for every cell: a file, hf:<repo>, or torchvision (each cell from torchvision:<its backbone>); needs --width 1",
+  },
+  "micro-batch": {
+    type: "string",
+    default: "auto",
+    help: "samples per micro-batch, or auto (the whole batch when it fits the engine's memory)",
+  },
   epochs: { type: "string", default: "8", help: "training epochs of each cell" },
   batch: { type: "string", default: "16", help: "batch size" },
   lr: { type: "string", default: "0.003", help: "Adam learning rate" },
@@ -146,6 +159,10 @@ const STUDY_FLAGS = [
   "classes",
   "size",
   "width",
+  "pretrained",
+  "freeze",
+  "backbone-lr",
+  "micro-batch",
   "epochs",
   "batch",
   "lr",
@@ -260,6 +277,12 @@ function readConfig(flags: Record<string, string | boolean>) {
     classes: numberFlag(flags, "classes", { integer: true, min: 2, max: 6 }),
     size: numberFlag(flags, "size", { integer: true, min: 8 }),
     width: numberFlag(flags, "width", { min: 0.01 }),
+    pretrained: String(flags.pretrained ?? ""),
+    freeze: String(flags.freeze ?? ""),
+    backboneLr: numberFlag(flags, "backbone-lr", { min: 0 }),
+    microBatch: flags["micro-batch"] === "auto"
+      ? "auto" as const
+      : numberFlag(flags, "micro-batch", { integer: true, min: 1 }),
     epochs: numberFlag(flags, "epochs", { integer: true, min: 1 }),
     batch: numberFlag(flags, "batch", { integer: true, min: 2 }),
     lr: numberFlag(flags, "lr", { min: 0 }),
@@ -321,6 +344,10 @@ function cellConfig(c: Config, cell: Cell): Record<string, unknown> {
     backbone: cell.backbone,
     head: cell.backbone === "reference" ? "cam" : cell.head,
     width: c.width,
+    pretrained: c.pretrained === "torchvision" ? `torchvision:${cell.backbone}` : c.pretrained,
+    freeze: c.freeze,
+    "backbone-lr": c.backboneLr,
+    "micro-batch": c.microBatch,
     loss: `ce=1,${cell.loss}=${cell.weight}`,
     epochs: c.epochs,
     batch: c.batch,

@@ -19,24 +19,19 @@ import {
   augment,
   backendInfo,
   collectRunInfo,
-  createReferenceNet,
-  createTwoBranchModel,
   evaluate,
-  fetchWeights,
   initBackend,
   listBackbones,
   listExplainers,
   listSaliencyHeads,
-  loadPretrained,
   mixedLoss,
   pathExists,
   saveModel,
-  setTrainable,
   tf,
   train,
   writeJsonAtomic,
 } from "../mod.ts";
-import type { EngineName, LossWeights, PretrainedReport, TwoBranchModel } from "../mod.ts";
+import type { EngineName, LossWeights } from "../mod.ts";
 import {
   backendFlag,
   defaultFlags,
@@ -54,6 +49,13 @@ import {
   openDataset,
   type OpenedDataset,
 } from "./_datasets.ts";
+import {
+  buildModel,
+  parseFreeze,
+  PRETRAINED_FLAGS,
+  pretrainedRecord,
+  sayPretrained,
+} from "./_model.ts";
 
 const SUMMARY =
   "Train a two-branch model (any backbone × saliency head × loss) on a dataset, from flags or a\n" +
@@ -95,24 +97,7 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
     help: "saliency head of a registered backbone (not for reference)",
   },
   width: { type: "string", default: "0.5", help: "width multiplier of the backbone" },
-  pretrained: {
-    type: "string",
-    default: "",
-    help:
-      "start from pretrained weights: a .safetensors or .pth file, torchvision:<arch> or hf:<repo>[@revision] (downloads are cached); the model then normalises its input as the weights expect (ImageNet's mean and std unless the source says); needs --width 1",
-  },
-  freeze: {
-    type: "string",
-    default: "",
-    help:
-      "stages to keep frozen: comma-separated stage names (see --help of explain for a model's stages), or backbone",
-  },
-  "backbone-lr": {
-    type: "string",
-    default: "1",
-    help:
-      "multiplier of the learning rate for the backbone (0.1 fine-tunes a pretrained one gently)",
-  },
+  ...PRETRAINED_FLAGS,
   dropout: { type: "string", default: "0", help: "dropout before the classifier (not reference)" },
   loss: {
     type: "string",
@@ -305,7 +290,7 @@ export function readConfig(flags: Record<string, string | boolean>): TrainConfig
     head,
     width: numberFlag(flags, "width", { min: 0.01 }),
     pretrained: String(flags.pretrained ?? ""),
-    freeze: String(flags.freeze ?? "").split(",").map((v) => v.trim()).filter((v) => v),
+    freeze: parseFreeze(flags.freeze),
     backboneLr: numberFlag(flags, "backbone-lr", { min: 0 }),
     dropout: numberFlag(flags, "dropout", { min: 0, max: 0.99 }),
     loss,
@@ -416,48 +401,6 @@ export async function completedRun(c: TrainConfig): Promise<Record<string, unkno
   return done as Record<string, unknown>;
 }
 
-async function createNet(
-  c: Config,
-  numClasses: number,
-): Promise<{ model: TwoBranchModel; pretrained: PretrainedReport | null }> {
-  if (c.backbone === "reference") {
-    if (c.pretrained) {
-      throw new UsageError(
-        `Flag --pretrained needs a torchvision-shaped --backbone (resnet18, resnet50, …), not reference`,
-      );
-    }
-    return {
-      model: createReferenceNet({ numClasses, inputSize: c.size, width: c.width, seed: c.seed }),
-      pretrained: null,
-    };
-  }
-  // The weights' own input normalisation, where the source says; ImageNet's otherwise.
-  const fetched = c.pretrained ? await fetchWeights(c.pretrained) : null;
-  const norm = fetched?.preprocessing;
-  const model = createTwoBranchModel({
-    backbone: c.backbone,
-    backboneOptions: { width: c.width },
-    saliencyHead: c.head,
-    numClasses,
-    inputSize: c.size,
-    dropout: c.dropout,
-    seed: c.seed,
-    ...(fetched ? { inputNorm: norm ? { mean: norm.mean, std: norm.std } : "imagenet" } : {}),
-  });
-  try {
-    const pretrained = c.pretrained ? await loadPretrained(model, c.pretrained) : null;
-    if (c.freeze.length > 0) {
-      setTrainable(model, {
-        freeze: c.freeze.length === 1 && c.freeze[0] === "backbone" ? "backbone" : c.freeze,
-      });
-    }
-    return { model, pretrained };
-  } catch (error) {
-    model.dispose();
-    throw error;
-  }
-}
-
 /** Options of {@linkcode runTraining}. */
 export interface RunTrainingOptions {
   /** The dataset already opened with this config's dataset flags (the sweep shares one). */
@@ -479,16 +422,9 @@ export async function runTraining(
   const opened = options.opened ?? await openDataset({ ...c, seed: c.dataSeed });
   const { dataset, test } = opened;
   const { train: trainIdx, val: valIdx } = holdOut(dataset, opened.train, c.val, c.dataSeed);
-  const { model, pretrained } = await createNet(c, dataset.classNames.length);
+  const { model, pretrained } = await buildModel(c, dataset.classNames.length, c.seed);
   try {
-    if (pretrained) {
-      console.error(
-        `pretrained: ${pretrained.loaded.length} tensors from ${pretrained.source} (sha256 ${
-          pretrained.sha256.slice(0, 12)
-        }…), ${pretrained.missing.length} left fresh` +
-          (pretrained.skipped.length ? `, ${pretrained.skipped.length} skipped` : ""),
-      );
-    }
+    sayPretrained(pretrained);
     console.error(
       `model: ${model.name}, ${model.countParams().toLocaleString("en")} parameters; data: ` +
         `${dataset.name} (${dataset.classNames.length} classes), ${trainIdx.length} training, ` +
@@ -541,16 +477,7 @@ export async function runTraining(
       config: configFile(c),
       lossWeights: c.lossWeights,
       model: { name: model.name, parameters: model.countParams() },
-      pretrained: pretrained
-        ? {
-          source: pretrained.source,
-          sha256: pretrained.sha256,
-          naming: pretrained.naming,
-          loaded: pretrained.loaded.length,
-          missing: pretrained.missing,
-          skipped: pretrained.skipped,
-        }
-        : null,
+      pretrained: pretrainedRecord(pretrained),
       dataset: {
         name: dataset.name,
         classNames: dataset.classNames,

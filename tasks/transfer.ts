@@ -21,8 +21,6 @@
  */
 import {
   collectRunInfo,
-  createReferenceNet,
-  createTwoBranchModel,
   evaluate,
   fewAnnotated,
   initBackend,
@@ -38,7 +36,8 @@ import {
   writeJsonAtomic,
   writeReport,
 } from "../mod.ts";
-import type { EvaluationResult, MetricSummary, TwoBranchModel } from "../mod.ts";
+import type { EvaluationResult, MetricSummary, PretrainedReport } from "../mod.ts";
+import { buildModel, parseFreeze, PRETRAINED_FLAGS, pretrainedRecord } from "./_model.ts";
 import { backendFlag, type FlagSpec, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
 import { datasetFlags, DATASETS, holdOut, openDataset } from "./_datasets.ts";
 
@@ -84,6 +83,12 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   head: { type: "string", default: "decoder", help: "saliency head (not for reference)" },
   width: { type: "string", default: "0.25", help: "width multiplier of the backbone" },
+  ...PRETRAINED_FLAGS,
+  "micro-batch": {
+    type: "string",
+    default: "auto",
+    help: "samples per micro-batch, or auto (the whole batch when it fits the engine's memory)",
+  },
   "mask-weight": {
     type: "string",
     default: "1",
@@ -142,6 +147,12 @@ function readConfig(flags: Record<string, string | boolean>) {
     backbone,
     head,
     width: numberFlag(flags, "width", { min: 0.01 }),
+    pretrained: String(flags.pretrained ?? ""),
+    freeze: parseFreeze(flags.freeze),
+    backboneLr: numberFlag(flags, "backbone-lr", { min: 0 }),
+    microBatch: flags["micro-batch"] === "auto"
+      ? "auto" as const
+      : numberFlag(flags, "micro-batch", { integer: true, min: 1 }),
     maskWeight: numberFlag(flags, "mask-weight", { min: 0 }),
     sourceEpochs: numberFlag(flags, "source-epochs", { integer: true, min: 1 }),
     targetEpochs: numberFlag(flags, "target-epochs", { integer: true, min: 1 }),
@@ -170,20 +181,6 @@ function sideFlags(
       error.message.replaceAll("--dataset", `--${side}`).replaceAll("--root", `--${side}-root`),
     );
   }
-}
-
-function createNet(c: Config, numClasses: number): TwoBranchModel {
-  if (c.backbone === "reference") {
-    return createReferenceNet({ numClasses, inputSize: c.size, width: c.width, seed: c.seed });
-  }
-  return createTwoBranchModel({
-    backbone: c.backbone,
-    backboneOptions: { width: c.width },
-    saliencyHead: c.head,
-    numClasses,
-    inputSize: c.size,
-    seed: c.seed,
-  });
 }
 
 function fixed(v: number | null | undefined): string {
@@ -343,14 +340,18 @@ async function main(): Promise<void> {
   const optimizer = { name: "adam" as const, lr: c.lr };
   const started = performance.now();
   const pipelines: PipelineResult[] = [];
+  let pretrained: PretrainedReport | null = null;
   for (const p of PIPELINES) {
     console.error(`\n${p.name}`);
     const t0 = performance.now();
-    const model = createNet(c, numClasses);
+    // Every pipeline starts from the same weights: the seed, and --pretrained.
+    const built = await buildModel(c, numClasses, c.seed);
+    const model = built.model;
+    pretrained ??= built.pretrained;
     try {
       let transferred = 0;
       if (p.key !== "none") {
-        const src = createNet(c, source.dataset.classNames.length);
+        const src = (await buildModel(c, source.dataset.classNames.length, c.seed)).model;
         const dir = `${c.out}/source-${p.key}`;
         try {
           await train(src, {
@@ -358,6 +359,8 @@ async function main(): Promise<void> {
             trainIndices: source.train,
             epochs: c.sourceEpochs,
             batchSize: c.batch,
+            microBatch: c.microBatch,
+            backboneLr: c.backboneLr,
             seed: c.seed,
             optimizer,
             loss: mixedLoss({ ce: 1, bce: p.key === "masks" ? c.maskWeight : 0 }),
@@ -374,6 +377,8 @@ async function main(): Promise<void> {
         trainIndices: fineTuneIdx,
         epochs: c.targetEpochs,
         batchSize: c.batch,
+        microBatch: c.microBatch,
+        backboneLr: c.backboneLr,
         seed: c.seed,
         optimizer,
         loss: mixedLoss({ ce: 1, bce: keep.size > 0 ? 1 : 0 }),
@@ -431,6 +436,7 @@ async function main(): Promise<void> {
     run,
     engine,
     config: c,
+    pretrained: pretrainedRecord(pretrained),
     data: {
       source: {
         name: source.dataset.name,

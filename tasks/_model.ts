@@ -1,0 +1,133 @@
+// The model a task builds from its flags, pretrained weights and frozen stages included.
+// Shared by train, compare-gradcam and transfer.
+import {
+  createReferenceNet,
+  createTwoBranchModel,
+  fetchWeights,
+  loadPretrained,
+  type PretrainedReport,
+  setTrainable,
+  type TwoBranchModel,
+} from "../mod.ts";
+import { type FlagSpec, UsageError } from "./_cli.ts";
+
+/** The flags of a pretrained start, in every task that trains. */
+export const PRETRAINED_FLAGS: Record<string, FlagSpec> = {
+  pretrained: {
+    type: "string",
+    default: "",
+    help:
+      "start from pretrained weights: a .safetensors or .pth file, torchvision:<arch> or hf:<repo>[@revision] (downloads are cached); the model then normalises its input as the weights expect (ImageNet's mean and std unless the source says); needs --width 1",
+  },
+  freeze: {
+    type: "string",
+    default: "",
+    help: "stages to keep frozen: comma-separated stage names, or backbone",
+  },
+  "backbone-lr": {
+    type: "string",
+    default: "1",
+    help:
+      "multiplier of the learning rate for the backbone (0.1 fine-tunes a pretrained one gently)",
+  },
+};
+
+/** What a task's flags say about its model. */
+export interface ModelSpec {
+  /** A registered backbone, or "reference". */
+  backbone: string;
+  /** The saliency head. @default {"cam"} */
+  head?: string;
+  width: number;
+  size: number;
+  dropout?: number;
+  /** The --pretrained source, or "". */
+  pretrained: string;
+  /** Stages to freeze, or ["backbone"]. */
+  freeze: readonly string[];
+}
+
+/** The --freeze flag as a list of stages. */
+export function parseFreeze(value: unknown): string[] {
+  return String(value ?? "").split(",").map((v) => v.trim()).filter((v) => v);
+}
+
+/**
+ * Builds the model `spec` describes with `numClasses` classes and `seed`:
+ * from `spec.pretrained` (the model then normalises its input as the
+ * weights expect) and with `spec.freeze` frozen. The caller disposes it.
+ */
+export async function buildModel(
+  spec: ModelSpec,
+  numClasses: number,
+  seed: number,
+): Promise<{ model: TwoBranchModel; pretrained: PretrainedReport | null }> {
+  if (spec.backbone === "reference") {
+    if (spec.pretrained) {
+      throw new UsageError(
+        `Flag --pretrained needs a torchvision-shaped --backbone (resnet18, resnet50, …), not reference`,
+      );
+    }
+    const model = createReferenceNet({
+      numClasses,
+      inputSize: spec.size,
+      width: spec.width,
+      seed,
+    });
+    return { model: freeze(model, spec), pretrained: null };
+  }
+  // The weights' own input normalisation, where the source says; ImageNet's otherwise.
+  const fetched = spec.pretrained ? await fetchWeights(spec.pretrained) : null;
+  const norm = fetched?.preprocessing;
+  const model = createTwoBranchModel({
+    backbone: spec.backbone,
+    backboneOptions: { width: spec.width },
+    saliencyHead: spec.head ?? "cam",
+    numClasses,
+    inputSize: spec.size,
+    dropout: spec.dropout ?? 0,
+    seed,
+    ...(fetched ? { inputNorm: norm ? { mean: norm.mean, std: norm.std } : "imagenet" } : {}),
+  });
+  try {
+    const pretrained = spec.pretrained ? await loadPretrained(model, spec.pretrained) : null;
+    return { model: freeze(model, spec), pretrained };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+}
+
+function freeze(model: TwoBranchModel, spec: ModelSpec): TwoBranchModel {
+  if (spec.freeze.length > 0) {
+    setTrainable(model, {
+      freeze: spec.freeze.length === 1 && spec.freeze[0] === "backbone" ? "backbone" : spec.freeze,
+    });
+  }
+  return model;
+}
+
+/** A pretrained start as results.json records it. */
+export function pretrainedRecord(report: PretrainedReport | null): Record<string, unknown> | null {
+  return report
+    ? {
+      source: report.source,
+      sha256: report.sha256,
+      naming: report.naming,
+      loaded: report.loaded.length,
+      missing: report.missing,
+      skipped: report.skipped,
+    }
+    : null;
+}
+
+/** One line on standard error saying what was loaded. */
+export function sayPretrained(report: PretrainedReport | null): void {
+  if (!report) return;
+  console.error(
+    `pretrained: ${report.loaded.length} tensors from ${report.source} (sha256 ${
+      report.sha256.slice(0, 12)
+    }…), ${report.missing.length} left fresh` +
+      (report.skipped.length ? `, ${report.skipped.length} skipped` : ""),
+  );
+}
