@@ -18,6 +18,7 @@ import {
   Problems,
   statKind,
 } from "./_common.ts";
+import { registerDataset } from "./registry.ts";
 
 /** BUSI's class names, in label order (the folder names, sorted). */
 export const BUSI_CLASSES: readonly string[] = Object.freeze(["benign", "malignant", "normal"]);
@@ -283,3 +284,8 @@ export async function duplicateGroups(
   }
   return groups;
 }
+
+registerDataset("busi", ({ root }) => loadBusi(root!, { channels: 3 }), {
+  needsRoot: true,
+  description: "BUSI breast ultrasound: benign, malignant, normal, masks",
+});

@@ -26,6 +26,7 @@ import {
   resolveInside,
   statKind,
 } from "./_common.ts";
+import { registerDataset } from "./registry.ts";
 
 /** Options of {@linkcode loadCub}. */
 export interface LoadCubOptions {
@@ -358,3 +359,8 @@ function describeIds(ids: number[]): string {
   const contiguous = ids.every((v, i) => i === 0 || v === ids[i - 1] + 1);
   return contiguous ? `${ids[0]}..${ids.at(-1)}` : `${ids.length} ids`;
 }
+
+registerDataset("cub", ({ root }) => loadCub(root!, { channels: 3 }), {
+  needsRoot: true,
+  description: "CUB-200-2011: 200 bird species, boxes and masks",
+});

@@ -9,6 +9,8 @@ import { DataError } from "../lib/data/errors.ts";
 import type { Dataset, Image, Sample, SampleRecord } from "../lib/data/types.ts";
 import { readFileBytes } from "../lib/io/image.ts";
 import { checkChannels, checkOnError, makeDataset, Problems } from "./_common.ts";
+import { registerDataset } from "./registry.ts";
+import { pathExists } from "../lib/util/fs.ts";
 
 /** Fashion-MNIST's class names, in label order (Xiao et al. 2017). */
 export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
@@ -325,3 +327,23 @@ async function readPrefix(
   }
   return out;
 }
+
+registerDataset("idx", async ({ root }) => {
+  const find = async (part: string) => {
+    for (const ext of ["", ".gz"]) {
+      const file = `${root}/train-${part}${ext}`;
+      if (await pathExists(file)) return file;
+    }
+    throw new DataError(`"${root}" holds no train-${part} (or train-${part}.gz)`, {
+      file: `${root}/train-${part}`,
+    });
+  };
+  return await loadIdx({
+    images: await find("images-idx3-ubyte"),
+    labels: await find("labels-idx1-ubyte"),
+    channels: 3,
+  });
+}, {
+  needsRoot: true,
+  description: "MNIST / Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz], …)",
+});

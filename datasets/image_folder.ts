@@ -17,6 +17,7 @@ import {
   Problems,
   statKind,
 } from "./_common.ts";
+import { registerDataset } from "./registry.ts";
 
 /** The image extensions {@linkcode loadImageFolder} reads by default (those sharp decodes). */
 export const IMAGE_EXTENSIONS: readonly string[] = Object.freeze([
@@ -230,3 +231,8 @@ async function findMasksDir(
   }
   return undefined;
 }
+
+registerDataset("folder", ({ root }) => loadImageFolder(root!, { channels: 3 }), {
+  needsRoot: true,
+  description: "root/<class>/<image>, optionally with masks/<class>/<stem>.png",
+});

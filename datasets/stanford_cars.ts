@@ -29,6 +29,7 @@ import type { Box, Dataset, Sample, SampleRecord, SkippedSample } from "../lib/d
 import { decodeImage, readFileBytes } from "../lib/io/image.ts";
 import { type MatValue, readMat5 } from "../lib/io/mat5.ts";
 import { pathExists } from "../lib/util/fs.ts";
+import { registerDataset } from "./registry.ts";
 
 /** A split of Stanford Cars. */
 export type StanfordCarsSplit = "train" | "test";
@@ -656,3 +657,8 @@ async function readCsvSplit(
   });
   return entries;
 }
+
+registerDataset("cars", ({ root }) => loadStanfordCars(root!), {
+  needsRoot: true,
+  description: "Stanford Cars: 196 car models, boxes",
+});

@@ -26,6 +26,7 @@ import { maskToBox } from "../lib/data/annotations.ts";
 import { stratifiedSplit } from "../lib/data/splits.ts";
 import type { Dataset, Image, Sample, SampleRecord } from "../lib/data/types.ts";
 import { Random } from "../lib/util/random.ts";
+import { registerDataset } from "./registry.ts";
 
 /** Every class the synthetic set can draw, in label order. */
 export const SYNTHETIC_CLASSES: readonly string[] = [
@@ -485,3 +486,13 @@ function mixSeed(seed: number, index: number): number {
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return (h ^ (h >>> 16)) | 0;
 }
+
+registerDataset(
+  "synthetic",
+  async ({ size, count, classes, seed }) =>
+    await Promise.resolve(syntheticDataset({ size, count, numClasses: classes, seed })),
+  {
+    needsRoot: false,
+    description: "built in: shapes on cluttered backgrounds, exact masks and boxes (no --root)",
+  },
+);

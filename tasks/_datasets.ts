@@ -3,30 +3,38 @@
 // drawn into masks, and its train/test split. Private to tasks/.
 import {
   boxesToMask,
-  loadBusi,
-  loadCub,
-  loadIdx,
-  loadImageFolder,
-  loadStanfordCars,
+  getDataset,
+  listDatasets,
   pathExists,
   resizeSample,
   stratifiedSplit,
-  syntheticDataset,
 } from "../mod.ts";
 import type { Dataset, Sample } from "../mod.ts";
 import { type FlagSpec, UsageError } from "./_cli.ts";
 
-/** The datasets a task can open. */
-export const DATASETS = ["synthetic", "cub", "cars", "busi", "folder", "idx"] as const;
+/** The registered datasets that need no --root. */
+function rootless(): string[] {
+  return listDatasets().filter((n) => !getDataset(n)!.needsRoot);
+}
 
-/** The --dataset and --root flags every task that opens a dataset takes. */
+/**
+ * The --dataset and --root flags every task that opens a dataset takes;
+ * their help reads the dataset registry when it is shown.
+ */
 export const DATASET_FLAGS: Record<string, FlagSpec> = {
   dataset: {
     type: "string",
     default: "synthetic",
-    help: `dataset: ${DATASETS.join(", ")} (all but synthetic need --root)`,
+    get help() {
+      return `dataset: ${listDatasets().join(", ")} (all but ${rootless().join(", ")} need --root)`;
+    },
   },
-  root: { type: "string", help: "folder of the dataset (not for synthetic)" },
+  root: {
+    type: "string",
+    get help() {
+      return `folder of the dataset (not for ${rootless().join(", ")})`;
+    },
+  },
 };
 
 /** What {@linkcode openDataset} needs. */
@@ -57,14 +65,17 @@ export function datasetFlags(
   flags: Record<string, string | boolean | undefined>,
 ): { dataset: string; root: string | null } {
   const dataset = String(flags.dataset);
-  if (!(DATASETS as readonly string[]).includes(dataset)) {
-    throw new UsageError(`Flag --dataset must be one of ${DATASETS.join(", ")}; got "${dataset}"`);
+  const known = getDataset(dataset);
+  if (!known) {
+    throw new UsageError(
+      `Flag --dataset must be one of ${listDatasets().join(", ")}; got "${dataset}"`,
+    );
   }
   const root = typeof flags.root === "string" && flags.root !== "" ? flags.root : null;
-  if (dataset !== "synthetic" && root === null) {
+  if (known.needsRoot && root === null) {
     throw new UsageError(
       `Flag --dataset ${dataset} needs --root PATH, the dataset's folder ` +
-        `(choices: ${DATASETS.join(", ")}; only synthetic needs no --root)`,
+        `(choices: ${listDatasets().join(", ")}; only ${rootless().join(", ")} need no --root)`,
     );
   }
   return { dataset, root };
@@ -72,60 +83,33 @@ export function datasetFlags(
 
 /** Opens the chosen dataset at `size`, with boxes drawn into masks, and its split. */
 export async function openDataset(choice: DatasetChoice): Promise<OpenedDataset> {
-  if (choice.dataset === "synthetic") {
-    const data = syntheticDataset({
-      size: choice.size,
-      numClasses: choice.classes,
-      count: choice.count,
-      seed: choice.seed,
-    });
-    return {
-      dataset: data,
-      train: [...data.officialSplit.train],
-      test: [...data.officialSplit.test],
-    };
-  }
-  const root = choice.root!;
-  if (!(await pathExists(root))) {
+  const known = getDataset(choice.dataset);
+  if (!known) {
     throw new UsageError(
-      `Flag --root: the folder "${root}" for --dataset ${choice.dataset} does not exist`,
+      `Flag --dataset must be one of ${listDatasets().join(", ")}; got "${choice.dataset}"`,
     );
   }
-  let raw: Dataset;
-  switch (choice.dataset) {
-    case "cub":
-      raw = await loadCub(root, { channels: 3 });
-      break;
-    case "cars":
-      raw = await loadStanfordCars(root);
-      break;
-    case "busi":
-      raw = await loadBusi(root, { channels: 3 });
-      break;
-    case "folder":
-      raw = await loadImageFolder(root, { channels: 3 });
-      break;
-    case "idx": {
-      const find = async (part: string) => {
-        for (const ext of ["", ".gz"]) {
-          const file = `${root}/train-${part}${ext}`;
-          if (await pathExists(file)) return file;
-        }
-        throw new UsageError(
-          `Flag --root: "${root}" holds no train-${part} (or train-${part}.gz) for --dataset idx`,
-        );
-      };
-      raw = await loadIdx({
-        images: await find("images-idx3-ubyte"),
-        labels: await find("labels-idx1-ubyte"),
-        channels: 3,
-      });
-      break;
-    }
-    default:
-      throw new UsageError(
-        `Flag --dataset must be one of ${DATASETS.join(", ")}; got "${choice.dataset}"`,
-      );
+  if (known.needsRoot && !(await pathExists(choice.root ?? ""))) {
+    throw new UsageError(
+      `Flag --root: the folder "${choice.root}" for --dataset ${choice.dataset} does not exist`,
+    );
+  }
+  const raw = await known.open({
+    root: choice.root,
+    size: choice.size,
+    count: choice.count,
+    classes: choice.classes,
+    seed: choice.seed,
+  });
+  if (!known.needsRoot) {
+    // A generated set comes at the requested size, with its own split.
+    const split = raw.officialSplit ?? stratifiedSplit(raw.records.map((r) => r.label), {
+      train: 0.8,
+      val: 0,
+      test: 0.2,
+      seed: choice.seed,
+    });
+    return { dataset: raw, train: [...split.train], test: [...split.test] };
   }
   const size = choice.size;
   const dataset: Dataset = {

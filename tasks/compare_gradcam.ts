@@ -24,6 +24,8 @@ import {
   initBackend,
   injectShortcut,
   listBackbones,
+  listLosses,
+  lossFlagName,
   mixedLoss,
   pairedBootstrap,
   pathExists,
@@ -44,13 +46,7 @@ import type {
   MetricSummary,
   TwoBranchModel,
 } from "../mod.ts";
-import {
-  DATASET_FLAGS,
-  datasetFlags,
-  DATASETS,
-  openDataset,
-  type OpenedDataset,
-} from "./_datasets.ts";
+import { DATASET_FLAGS, datasetFlags, openDataset, type OpenedDataset } from "./_datasets.ts";
 import { galleryPictures } from "./_gallery.ts";
 import {
   buildModel,
@@ -72,8 +68,10 @@ import {
 } from "./_cli.ts";
 import { cellPaths, cellStatus, describeIncomplete, SLURM_FLAGS, submitArray } from "./_slurm.ts";
 
-const LOSSES = ["bce", "dice", "rrr", "gain"] as const;
-type LossName = typeof LOSSES[number];
+/** The location losses model (b) can be trained with, in their flag spelling. */
+function locationLosses(): string[] {
+  return listLosses({ kind: "location" }).map((n) => lossFlagName(n));
+}
 
 const SUMMARY =
   "Train (a) a baseline classifier (cross-entropy only) and (b) the same network with location\n" +
@@ -109,7 +107,7 @@ const FLAGS: Record<string, FlagSpec> = {
   loss: {
     type: "string",
     default: "bce",
-    help: `location loss of model (b): ${LOSSES.join(", ")}`,
+    help: `location loss of model (b): ${locationLosses().join(", ")}`,
   },
   "loss-weight": { type: "string", default: "1", help: "weight of the location loss of (b)" },
   backbone: {
@@ -211,7 +209,8 @@ const EXPLAINERS_B = ["grad-cam", "vanilla-gradient", "branch"];
 interface Config {
   dataset: string;
   root: string | null;
-  loss: LossName;
+  /** The location loss of (b), in the flag's spelling. */
+  loss: string;
   lossWeight: number;
   backbone: string;
   backend: ReturnType<typeof backendFlag>;
@@ -242,8 +241,10 @@ interface Config {
 function readConfig(flags: Record<string, string | boolean>): Config {
   const { dataset, root } = datasetFlags(flags);
   const loss = String(flags.loss);
-  if (!(LOSSES as readonly string[]).includes(loss)) {
-    throw new UsageError(`Flag --loss must be one of ${LOSSES.join(", ")}; got "${loss}"`);
+  if (!locationLosses().includes(loss)) {
+    throw new UsageError(
+      `Flag --loss must be one of ${locationLosses().join(", ")}; got "${loss}"`,
+    );
   }
   const backbone = String(flags.backbone);
   if (backbone !== "reference" && !listBackbones().includes(backbone)) {
@@ -256,7 +257,7 @@ function readConfig(flags: Record<string, string | boolean>): Config {
   return {
     dataset,
     root,
-    loss: loss as LossName,
+    loss,
     lossWeight: numberFlag(flags, "loss-weight", { min: 0 }),
     backbone,
     backend: backendFlag(flags),
@@ -454,7 +455,8 @@ async function runSeed(
   const { model: a, pretrained } = await buildModel(config, numClasses, seed);
   const { model: b } = await buildModel(config, numClasses, seed);
   sayPretrained(pretrained);
-  const lossB = mixedLoss({ ce: 1, [config.loss]: config.lossWeight });
+  const termB = lossFlagName(config.loss, { toFlag: false });
+  const lossB = mixedLoss({ ce: 1, [termB]: config.lossWeight });
   const stepA = makeStep(a, mixedLoss({ ce: 1 }), config);
   const stepB = makeStep(b, lossB, config);
   const history: SeedRun["history"] = [];
@@ -483,7 +485,7 @@ async function runSeed(
             1,
             `epoch ${epoch + 1}  (a) ce ${la.ce.toFixed(3)}  (b) ce ${
               lb.ce.toFixed(3)
-            } ${config.loss} ${(lb[config.loss] ?? 0).toFixed(3)}`,
+            } ${config.loss} ${(lb[termB] ?? 0).toFixed(3)}`,
           );
         } finally {
           tf.dispose([batch.images, batch.labels, batch.masks, batch.hasMask]);
@@ -843,8 +845,7 @@ async function main(): Promise<void> {
   const config = readConfig(flags);
   if (config.root !== null && !(await pathExists(config.root))) {
     throw new UsageError(
-      `Flag --root: the folder "${config.root}" for --dataset ${config.dataset} does not exist ` +
-        `(choices: ${DATASETS.join(", ")}; only synthetic needs no --root)`,
+      `Flag --root: the folder "${config.root}" for --dataset ${config.dataset} does not exist`,
     );
   }
   if (flags.slurm === true) return await submitSeeds(config, flags);

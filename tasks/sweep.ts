@@ -21,13 +21,15 @@ import {
   initBackend,
   listBackbones,
   listExplainers,
+  listLosses,
   listSaliencyHeads,
+  lossFlagName,
   pathExists,
   writeFileAtomic,
   writeJsonAtomic,
   writeReport,
 } from "../mod.ts";
-import type { LossWeights, MetricSummary } from "../mod.ts";
+import type { MetricSummary } from "../mod.ts";
 import {
   backendFlag,
   defaultFlags,
@@ -62,14 +64,10 @@ const SUMMARY =
   "only the cells without results, and --collect <out> gathers them into the table and report\n" +
   "(exit status 3 while some cells have no results).";
 
-/** The saliency losses a cell can add to cross-entropy, by their flag spelling. */
-const LOSSES: Record<string, keyof LossWeights> = {
-  bce: "bce",
-  dice: "dice",
-  "soft-iou": "softIou",
-  kl: "kl",
-  box: "box",
-};
+/** The saliency losses a cell can add to cross-entropy, in their flag spelling. */
+function locationLosses(): string[] {
+  return listLosses({ kind: "location" }).map((n) => lossFlagName(n));
+}
 
 /** The localisation metrics `evaluate()` scores per explainer. */
 const LOCALIZATION_METRICS = [
@@ -97,9 +95,7 @@ const FLAGS: Record<string, FlagSpec> = {
   losses: {
     type: "string",
     default: "bce,dice",
-    help: `comma list of saliency losses added to cross-entropy (${
-      Object.keys(LOSSES).join(", ")
-    })`,
+    help: `comma list of saliency losses added to cross-entropy (${locationLosses().join(", ")})`,
   },
   weights: { type: "string", default: "1", help: "comma list of saliency loss weights (> 0)" },
   seeds: { type: "string", default: "0,1", help: "comma list of training seeds (whole numbers)" },
@@ -243,7 +239,7 @@ function readConfig(flags: Record<string, string | boolean>) {
     ...listBackbones(),
   ]);
   const heads = choose("heads", list(flags, "heads"), listSaliencyHeads());
-  const losses = choose("losses", list(flags, "losses"), Object.keys(LOSSES));
+  const losses = choose("losses", list(flags, "losses"), locationLosses());
   const weights = numbers("weights", list(flags, "weights"), (n) => n > 0, "a number above 0");
   const seeds = numbers("seeds", list(flags, "seeds"), Number.isInteger, "a whole number");
   const explainers = choose("explainers", list(flags, "explainers"), listExplainers());

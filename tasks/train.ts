@@ -20,10 +20,13 @@ import {
   backendInfo,
   collectRunInfo,
   evaluate,
+  getLoss,
   initBackend,
   listBackbones,
   listExplainers,
+  listLosses,
   listSaliencyHeads,
+  lossFlagName,
   mixedLoss,
   pathExists,
   saveModel,
@@ -31,7 +34,7 @@ import {
   train,
   writeJsonAtomic,
 } from "../mod.ts";
-import type { EngineName, LossWeights } from "../mod.ts";
+import type { EngineName } from "../mod.ts";
 import {
   backendFlag,
   defaultFlags,
@@ -66,18 +69,6 @@ const SUMMARY =
   "on the test split (localisation; deletion/insertion with --faithfulness).";
 
 /** The loss terms `--loss` accepts, by their flag spelling. */
-const LOSS_TERMS: Record<string, keyof LossWeights> = {
-  ce: "ce",
-  focal: "focal",
-  bce: "bce",
-  dice: "dice",
-  "soft-iou": "softIou",
-  softIou: "softIou",
-  kl: "kl",
-  box: "box",
-  rrr: "rrr",
-  gain: "gain",
-};
 
 /** The flags of `deno task train`; a `--config` file's keys are these names. */
 export const TRAIN_FLAGS: Record<string, FlagSpec> = {
@@ -103,7 +94,7 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
     type: "string",
     default: "ce=1,bce=1",
     help: `weighted loss terms, e.g. ce=1,bce=1,dice=0.5 (terms: ${
-      Object.keys(LOSS_TERMS).filter((k) => k !== "softIou").join(", ")
+      listLosses().map((n) => lossFlagName(n)).join(", ")
     }; unlisted terms weigh 0)`,
   },
   epochs: { type: "string", default: "10", help: "epochs in total (counting resumed ones)" },
@@ -166,15 +157,15 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
 };
 
 /** Parses `ce=1,bce=0.5` into loss weights, every unlisted term at 0. */
-function parseLoss(spec: string): LossWeights {
-  const weights: LossWeights = { ce: 0 };
+function parseLoss(spec: string): Record<string, number> {
+  const weights: Record<string, number> = { ce: 0 };
   for (const part of spec.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
     const [name, raw, ...rest] = part.split("=");
-    const term = LOSS_TERMS[name?.trim()];
-    if (!term) {
+    const term = lossFlagName(name?.trim() ?? "", { toFlag: false });
+    if (!getLoss(term)) {
       throw new UsageError(
         `Flag --loss: unknown term "${name}" in "${spec}" (terms: ${
-          Object.keys(LOSS_TERMS).filter((k) => k !== "softIou").join(", ")
+          listLosses().map((n) => lossFlagName(n)).join(", ")
         })`,
       );
     }
@@ -210,7 +201,7 @@ export interface TrainConfig {
   dropout: number;
   /** The --loss spelling, e.g. "ce=1,bce=1". */
   loss: string;
-  lossWeights: LossWeights;
+  lossWeights: Record<string, number>;
   epochs: number;
   batch: number;
   /** Samples per micro-batch, or "auto". */
@@ -524,8 +515,13 @@ export async function runTraining(
   }
 }
 
-async function main(): Promise<void> {
-  const flags = await parseFlagsWithConfig("train", SUMMARY, TRAIN_FLAGS, Deno.args);
+/**
+ * `deno task train` with `args` as its flags: a script that registers its
+ * own loss or dataset (`registerLoss`, `registerDataset`) and then calls
+ * this trains with them by name.
+ */
+export async function trainMain(args: readonly string[] = Deno.args): Promise<void> {
+  const flags = await parseFlagsWithConfig("train", SUMMARY, TRAIN_FLAGS, [...args]);
   const config = readConfig(flags);
   if (config.skipComplete && await completedRun(config) !== null) {
     console.log(`${config.out}/results.json: this run is already complete; nothing to do`);
@@ -535,4 +531,4 @@ async function main(): Promise<void> {
   await runTraining(config);
 }
 
-if (import.meta.main) await runMain(main);
+if (import.meta.main) await runMain(() => trainMain());

@@ -25,6 +25,7 @@ import {
   fewAnnotated,
   initBackend,
   listBackbones,
+  listDatasets,
   listSaliencyHeads,
   loadWeightsInto,
   mixedLoss,
@@ -39,7 +40,7 @@ import {
 import type { EvaluationResult, MetricSummary, PretrainedReport } from "../mod.ts";
 import { buildModel, parseFreeze, PRETRAINED_FLAGS, pretrainedRecord } from "./_model.ts";
 import { backendFlag, type FlagSpec, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
-import { datasetFlags, DATASETS, holdOut, openDataset } from "./_datasets.ts";
+import { datasetFlags, holdOut, openDataset } from "./_datasets.ts";
 
 const SUMMARY =
   "Transfer to a small unannotated target: pretrain on a source with location supervision and\n" +
@@ -51,7 +52,9 @@ const FLAGS: Record<string, FlagSpec> = {
   source: {
     type: "string",
     default: "synthetic",
-    help: `source dataset: ${DATASETS.join(", ")} (all but synthetic need --source-root)`,
+    get help() {
+      return `source dataset: ${listDatasets().join(", ")} (all but synthetic need --source-root)`;
+    },
   },
   "source-root": { type: "string", help: "folder of the source dataset (not for synthetic)" },
   "source-count": { type: "string", default: "900", help: "images in a synthetic source" },
@@ -59,7 +62,9 @@ const FLAGS: Record<string, FlagSpec> = {
   target: {
     type: "string",
     default: "synthetic",
-    help: `target dataset: ${DATASETS.join(", ")} (all but synthetic need --target-root)`,
+    get help() {
+      return `target dataset: ${listDatasets().join(", ")} (all but synthetic need --target-root)`;
+    },
   },
   "target-root": { type: "string", help: "folder of the target dataset (not for synthetic)" },
   "target-count": { type: "string", default: "150", help: "images in a synthetic target" },

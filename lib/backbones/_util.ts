@@ -14,14 +14,6 @@ import { checkpointActive, checkpointed } from "../layers/checkpoint.ts";
 import type { StageInfo } from "./types.ts";
 import type { Backbone, BackboneOptions, ResolvedBackboneOptions, StageOptions } from "./types.ts";
 
-/** A glob (`*`, `?`) as an anchored regular expression. */
-export function globToRegExp(glob: string): RegExp {
-  const body = [...glob].map((ch) =>
-    ch === "*" ? ".*" : ch === "?" ? "." : ch.replace(/[.+^${}()|[\]\\]/g, "\\$&")
-  ).join("");
-  return new RegExp(`^${body}$`);
-}
-
 /** A module with a forward pass, the unit stages are made of. */
 export abstract class Layer extends Module {
   /** Applies the layer. The caller owns the result. */

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Backbone, BackboneFactory, BackboneOptions } from "./types.ts";
-import { globToRegExp } from "./_util.ts";
+import { globToRegExp } from "../util/glob.ts";
 
 const backbones = new Map<string, BackboneFactory>();
 

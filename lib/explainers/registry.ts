@@ -6,6 +6,7 @@
  */
 import type { tf } from "../deps.ts";
 import type { TwoBranchModel } from "../models/types.ts";
+import { globToRegExp } from "../util/glob.ts";
 import { getExplainer, registeredExplainers } from "./core.ts";
 import type { AblationCamOptions } from "./ablation_cam.ts";
 import type { BranchSaliencyOptions } from "./branch.ts";
@@ -133,7 +134,6 @@ export function explain(
 export function listExplainers(pattern?: string): string[] {
   const names = registeredExplainers();
   if (pattern === undefined) return names;
-  const escaped = pattern.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&"));
-  const re = new RegExp(`^${escaped.join(".*")}$`);
+  const re = globToRegExp(pattern);
   return names.filter((n) => re.test(n));
 }

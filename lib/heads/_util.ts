@@ -5,14 +5,6 @@ import type { ApplyOptions } from "../layers/module.ts";
 import { Module } from "../layers/module.ts";
 import { BatchNorm } from "../layers/normalization.ts";
 
-/** A glob (`*`, `?`) as an anchored regular expression. */
-export function globToRegExp(glob: string): RegExp {
-  const body = [...glob].map((ch) =>
-    ch === "*" ? ".*" : ch === "?" ? "." : ch.replace(/[.+^${}()|[\]\\]/g, "\\$&")
-  ).join("");
-  return new RegExp(`^${body}$`);
-}
-
 /** Conv (no bias), batch norm, then ReLU unless `relu` is false. */
 export class ConvBn extends Module {
   readonly #conv: Conv2d;

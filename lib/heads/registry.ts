@@ -5,7 +5,7 @@
  * @module
  */
 import type { SaliencyHead, SaliencyHeadFactory, SaliencyHeadOptions } from "./types.ts";
-import { globToRegExp } from "./_util.ts";
+import { globToRegExp } from "../util/glob.ts";
 
 const heads = new Map<string, SaliencyHeadFactory>();
 

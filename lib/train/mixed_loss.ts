@@ -11,7 +11,10 @@ import { boxSaliencyLoss } from "../losses/box.ts";
 import { rrrLoss } from "../losses/rrr.ts";
 import type { RrrMode } from "../losses/rrr.ts";
 import { gainLoss } from "../losses/gain.ts";
-import type { LossFn } from "./train_step.ts";
+import type { LossContext, LossFn } from "./train_step.ts";
+import type { DataBatch } from "../data/batches.ts";
+import { globToRegExp } from "../util/glob.ts";
+import type { TwoBranchModel, TwoBranchOutput } from "../models/types.ts";
 
 /** Weight of each loss term; a term with weight 0 (the default, but for `ce`) is not computed. */
 export interface LossWeights {
@@ -80,79 +83,210 @@ export interface MixedLossOptions {
  * model.dispose();
  * ```
  */
-export function mixedLoss(weights: LossWeights, options: MixedLossOptions = {}): LossFn {
-  const w: Required<LossWeights> = {
-    ce: 1,
-    focal: 0,
-    bce: 0,
-    dice: 0,
-    softIou: 0,
-    kl: 0,
-    box: 0,
-    rrr: 0,
-    gain: 0,
-    ...weights,
-  };
+export function mixedLoss(
+  weights: LossWeights | Record<string, number>,
+  options: MixedLossOptions = {},
+): LossFn {
+  const w: Record<string, number> = { ce: 1, ...weights as Record<string, number> };
   for (const [name, value] of Object.entries(w)) {
+    if (!getLoss(name)) {
+      throw new RangeError(
+        `Unknown loss term "${name}": registered terms are ${listLosses().join(", ")}`,
+      );
+    }
     if (!(Number.isFinite(value) && value >= 0)) {
       throw new RangeError(`Loss weight "${name}" must be a finite number ≥ 0, got ${value}`);
     }
   }
-  if (Object.values(w).every((v) => v === 0)) {
+  const active = Object.entries(w).filter(([, v]) => v > 0);
+  if (active.length === 0) {
     throw new RangeError("mixedLoss() needs at least one loss weight above 0");
   }
-  const rrrMode = options.rrrMode ?? "outside-object";
-  const classOptions = { classWeights: options.classWeights };
   return (model, batch, context) => {
     const out = model.forward(batch.images, {
       training: context.training,
       checkpoint: context.checkpoint,
     });
-    const z = out.saliencyLogits, masks = batch.masks, annotated = { weights: batch.hasMask };
     const terms: Record<string, tf.Scalar> = {};
-    if (w.ce > 0) {
-      terms.ce = crossEntropyLoss(out.logits, batch.labels, {
-        ...classOptions,
-        labelSmoothing: options.labelSmoothing,
-      });
+    for (const [name] of active) {
+      terms[name] = getLoss(name)!.term({ model, batch, out, context, options });
     }
-    if (w.focal > 0) {
-      terms.focal = focalLoss(out.logits, batch.labels, {
-        ...classOptions,
-        gamma: options.focalGamma,
-      });
-    }
-    if (w.bce > 0) terms.bce = bceSaliencyLoss(z, masks, annotated);
-    if (w.dice > 0) terms.dice = diceLoss(z, masks, annotated);
-    if (w.softIou > 0) terms.softIou = softIouLoss(z, masks, annotated);
-    if (w.kl > 0) terms.kl = klSaliencyLoss(z, masks, annotated);
-    if (w.box > 0) terms.box = boxSaliencyLoss(z, masks, annotated);
-    if (w.rrr > 0) {
-      if (rrrMode === "must-not-matter" && !batch.ignoreMasks) {
-        throw new TypeError(
-          `RRR in "must-not-matter" mode needs the batch's ignoreMasks (from injectShortcut); batch ${
-            batch.ids.slice(0, 3).join(", ")
-          }… has none`,
-        );
-      }
-      const region = rrrMode === "must-not-matter" ? batch.ignoreMasks! : masks;
-      terms.rrr = rrrLoss(model, batch.images, batch.labels, {
-        region,
-        mode: rrrMode,
-        weights: rrrMode === "outside-object" ? batch.hasMask : undefined,
-        training: context.training,
-      });
-    }
-    if (w.gain > 0) {
-      terms.gain = gainLoss(model, batch.images, batch.labels, {
-        layer: options.gainLayer,
-        training: context.training,
-      });
-    }
-    const weighted = Object.entries(terms).map(([name, t]) =>
-      tf.mul(t, w[name as keyof LossWeights])
-    );
+    const weighted = Object.entries(terms).map(([name, t]) => tf.mul(t, w[name]));
     const total = (weighted.length === 1 ? weighted[0] : tf.addN(weighted)) as tf.Scalar;
     return { total, terms, logits: out.logits };
   };
 }
+
+/** What a registered loss term computes from: one forward pass shared by every term. */
+export interface LossTermInput {
+  /** The model (for terms that run it again, as RRR and GAIN do). */
+  model: TwoBranchModel;
+  /** The batch; `masks` and `hasMask` always present. */
+  batch: DataBatch;
+  /** The forward pass of `batch.images` in the context's mode. */
+  out: TwoBranchOutput;
+  /** Training or validation, epoch and step. */
+  context: LossContext;
+  /** {@linkcode mixedLoss}'s options. */
+  options: MixedLossOptions;
+}
+
+/** A loss term: a scalar, averaged over the batch's samples (or those it applies to). */
+export type LossTerm = (input: LossTermInput) => tf.Scalar;
+
+/** What a loss is about: the classifier's output, or where the saliency lands. */
+export type LossKind = "classification" | "location";
+
+/** A registered loss term. */
+export interface RegisteredLoss {
+  /** The name, as `mixedLoss` weights and `--loss` flags spell it (`softIou` is `soft-iou` there). */
+  name: string;
+  /** Computes the term. */
+  term: LossTerm;
+  /** `"classification"` or `"location"` (needs masks, boxes or must-not-matter masks). */
+  kind: LossKind;
+  /** One line for `--help`. */
+  description: string;
+}
+
+const LOSSES = new Map<string, RegisteredLoss>();
+
+/**
+ * Registers a loss term under `name`, for {@linkcode mixedLoss} and every
+ * `--loss` flag. Names are camelCase identifiers (the flags spell them in
+ * kebab case); registering a taken name throws.
+ *
+ * @example A total-variation term on the saliency map
+ * ```ts
+ * import assert from "node:assert";
+ * import { listLosses, mixedLoss, registerLoss } from "./mixed_loss.ts";
+ * import { tf } from "../deps.ts";
+ * registerLoss("totalVariationDoc", ({ out }) =>
+ *   tf.mean(tf.abs(tf.sub(out.saliency.slice([0, 1, 0]), out.saliency.slice([0, 0, 0], [-1, out.saliency.shape[1] - 1, -1])))) as tf.Scalar,
+ * { kind: "location", description: "smoothness of the saliency map" });
+ * assert.ok(listLosses().includes("totalVariationDoc"));
+ * assert.throws(() => registerLoss("totalVariationDoc", () => tf.scalar(0), { kind: "location", description: "" }), /already registered/);
+ * assert.equal(typeof mixedLoss({ ce: 1, totalVariationDoc: 0.1 }), "function");
+ * ```
+ */
+export function registerLoss(
+  name: string,
+  term: LossTerm,
+  info: { kind: LossKind; description: string },
+): void {
+  if (!/^[a-z][a-zA-Z0-9]*$/.test(name)) {
+    throw new TypeError(
+      `A loss name must be a camelCase identifier (letters and digits, starting with a small letter), got ${
+        JSON.stringify(name)
+      }`,
+    );
+  }
+  if (LOSSES.has(name)) throw new TypeError(`A loss named "${name}" is already registered`);
+  if (info.kind !== "classification" && info.kind !== "location") {
+    throw new TypeError(`Loss "${name}": kind must be "classification" or "location"`);
+  }
+  LOSSES.set(name, { name, term, kind: info.kind, description: info.description });
+}
+
+/**
+ * The registered loss names, sorted; `pattern` keeps those it matches (`*`
+ * stands for any run of characters), `kind` those of one kind.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert";
+ * import { listLosses } from "./mixed_loss.ts";
+ * assert.ok(listLosses().includes("ce") && listLosses().includes("rrr"));
+ * assert.ok(!listLosses({ kind: "location" }).includes("ce"));
+ * assert.deepStrictEqual(listLosses({ pattern: "soft*" }), ["softIou"]);
+ * ```
+ */
+export function listLosses(filter: { pattern?: string; kind?: LossKind } = {}): string[] {
+  const re = filter.pattern === undefined ? null : globToRegExp(filter.pattern);
+  return [...LOSSES.values()]
+    .filter((l) =>
+      (filter.kind === undefined || l.kind === filter.kind) && (!re || re.test(l.name))
+    )
+    .map((l) => l.name)
+    .sort();
+}
+
+/** The registered loss `name`, or undefined. */
+export function getLoss(name: string): RegisteredLoss | undefined {
+  return LOSSES.get(name);
+}
+
+/**
+ * A loss name as `--loss` flags spell it (kebab case: `soft-iou`), or the
+ * reverse with `toFlag: false`.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert";
+ * import { lossFlagName } from "./mixed_loss.ts";
+ * assert.equal(lossFlagName("softIou"), "soft-iou");
+ * assert.equal(lossFlagName("soft-iou", { toFlag: false }), "softIou");
+ * ```
+ */
+export function lossFlagName(name: string, options: { toFlag?: boolean } = {}): string {
+  return options.toFlag === false
+    ? name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())
+    : name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+const annotated = ({ batch }: LossTermInput) => ({ weights: batch.hasMask });
+registerLoss("ce", ({ out, batch, options }) =>
+  crossEntropyLoss(out.logits, batch.labels, {
+    classWeights: options.classWeights,
+    labelSmoothing: options.labelSmoothing,
+  }), { kind: "classification", description: "cross-entropy of the classifier" });
+registerLoss("focal", ({ out, batch, options }) =>
+  focalLoss(out.logits, batch.labels, {
+    classWeights: options.classWeights,
+    gamma: options.focalGamma,
+  }), { kind: "classification", description: "focal loss of the classifier (Lin et al. 2017)" });
+registerLoss("bce", (i) => bceSaliencyLoss(i.out.saliencyLogits, i.batch.masks, annotated(i)), {
+  kind: "location",
+  description: "BCE of the saliency map against the masks",
+});
+registerLoss("dice", (i) => diceLoss(i.out.saliencyLogits, i.batch.masks, annotated(i)), {
+  kind: "location",
+  description: "soft Dice loss against the masks",
+});
+registerLoss("softIou", (i) => softIouLoss(i.out.saliencyLogits, i.batch.masks, annotated(i)), {
+  kind: "location",
+  description: "soft IoU loss against the masks",
+});
+registerLoss("kl", (i) => klSaliencyLoss(i.out.saliencyLogits, i.batch.masks, annotated(i)), {
+  kind: "location",
+  description: "KL divergence from the normalised mask to the normalised map",
+});
+registerLoss("box", (i) => boxSaliencyLoss(i.out.saliencyLogits, i.batch.masks, annotated(i)), {
+  kind: "location",
+  description: "share of saliency energy outside the boxes",
+});
+registerLoss("rrr", ({ model, batch, context, options }) => {
+  const mode = options.rrrMode ?? "outside-object";
+  if (mode === "must-not-matter" && !batch.ignoreMasks) {
+    throw new TypeError(
+      `RRR in "must-not-matter" mode needs the batch's ignoreMasks (from injectShortcut); batch ${
+        batch.ids.slice(0, 3).join(", ")
+      }… has none`,
+    );
+  }
+  return rrrLoss(model, batch.images, batch.labels, {
+    region: mode === "must-not-matter" ? batch.ignoreMasks! : batch.masks,
+    mode,
+    weights: mode === "outside-object" ? batch.hasMask : undefined,
+    training: context.training,
+  });
+}, { kind: "location", description: "Right for the Right Reasons input-gradient penalty" });
+registerLoss(
+  "gain",
+  ({ model, batch, context, options }) =>
+    gainLoss(model, batch.images, batch.labels, {
+      layer: options.gainLayer,
+      training: context.training,
+    }),
+  { kind: "location", description: "GAIN attention mining (Li et al. 2018)" },
+);

@@ -8,3 +8,4 @@ export * from "./random.ts";
 export * from "./atomic.ts";
 export * from "./progress.ts";
 export * from "./fs.ts";
+export * from "./glob.ts";
