@@ -143,15 +143,7 @@ export class Conv2d extends Module {
     shift: tf.Tensor1D,
     activation: "linear" | "relu",
   ): tf.Tensor4D {
-    return tf.tidy(() =>
-      foldedConv(false, x, {
-        filter: tf.mul(this.kernel, scale) as tf.Tensor4D,
-        bias: this.bias ? tf.add(tf.mul(this.bias, scale), shift) : shift,
-        strides: this.#strides,
-        pad: this.#padding,
-        activation,
-      })
-    );
+    return tf.tidy(() => this.#run(x, this.#fold(scale, shift), activation));
   }
 
   /**
@@ -165,23 +157,25 @@ export class Conv2d extends Module {
    * result.
    */
   applyFoldedBatchNorm(x: tf.Tensor4D, bn: BatchNorm, activation: "linear" | "relu"): tf.Tensor4D {
-    if (tf.engine().isTapeOn()) {
-      return tf.tidy(() => {
-        const { scale, shift } = bn.scaleShift();
-        return this.applyFolded(x, scale, shift, activation);
-      });
-    }
-    const { filter, bias } = this.#cache.get([this.kernel, this.bias, ...bn.weights()], () => {
-      const { scale, shift } = bn.scaleShift();
-      return {
-        filter: tf.mul(this.kernel, scale) as tf.Tensor4D,
-        bias: this.bias ? tf.add(tf.mul(this.bias, scale), shift) as tf.Tensor1D : shift,
-      };
-    });
-    return tf.fused.conv2d({
-      x,
-      filter,
-      bias,
+    return withFoldedBatchNorm(
+      this.#cache,
+      [this.kernel, this.bias, ...bn.weights()],
+      bn,
+      (scale, shift) => this.#fold(scale, shift),
+      (folded) => this.#run(x, folded, activation),
+    );
+  }
+
+  #fold(scale: tf.Tensor1D, shift: tf.Tensor1D): Folded {
+    return {
+      filter: tf.mul(this.kernel, scale) as tf.Tensor4D,
+      bias: this.bias ? tf.add(tf.mul(this.bias, scale), shift) as tf.Tensor1D : shift,
+    };
+  }
+
+  #run(x: tf.Tensor4D, folded: Folded, activation: "linear" | "relu"): tf.Tensor4D {
+    return foldedConv(false, x, {
+      ...folded,
       strides: this.#strides,
       pad: this.#padding,
       activation,
@@ -197,18 +191,41 @@ export class Conv2d extends Module {
   }
 }
 
+/** A kernel and bias with a batch norm folded in. */
+type Folded = {
+  filter: tf.Tensor4D;
+  bias: tf.Tensor1D;
+};
+
+/**
+ * `run(fold(scale, shift))` with `bn`'s inference transform: folded afresh
+ * under a gradient tape (so gradients reach the weights), otherwise from
+ * `cache`, kept while the tensors in `from` keep their data.
+ */
+function withFoldedBatchNorm(
+  cache: FoldedCache,
+  from: (tf.Tensor | null)[],
+  bn: BatchNorm,
+  fold: (scale: tf.Tensor1D, shift: tf.Tensor1D) => Folded,
+  run: (folded: Folded) => tf.Tensor4D,
+): tf.Tensor4D {
+  const folded = () => {
+    const { scale, shift } = bn.scaleShift();
+    return fold(scale, shift);
+  };
+  if (tf.engine().isTapeOn()) return tf.tidy(() => run(folded()));
+  return run(cache.get(from, folded));
+}
+
 /**
  * A folded kernel and bias kept while the tensors they were made from keep
  * their data (`assign` gives a variable new data).
  */
 class FoldedCache {
   #from: unknown[] = [];
-  #value: { filter: tf.Tensor4D; bias: tf.Tensor1D } | null = null;
+  #value: Folded | null = null;
 
-  get(
-    from: (tf.Tensor | null)[],
-    make: () => { filter: tf.Tensor4D; bias: tf.Tensor1D },
-  ): { filter: tf.Tensor4D; bias: tf.Tensor1D } {
+  get(from: (tf.Tensor | null)[], make: () => Folded): Folded {
     const ids = from.map((t) => t?.dataId ?? null);
     const fresh = this.#value !== null && !this.#value.filter.isDisposed &&
       ids.length === this.#from.length && ids.every((id, i) => id === this.#from[i]);
@@ -328,15 +345,7 @@ export class DepthwiseConv2d extends Module {
     shift: tf.Tensor1D,
     activation: "linear" | "relu",
   ): tf.Tensor4D {
-    return tf.tidy(() =>
-      foldedConv(true, x, {
-        filter: tf.mul(this.kernel, tf.reshape(scale, [1, 1, -1, 1])) as tf.Tensor4D,
-        bias: shift,
-        strides: this.#strides,
-        pad: this.#padding,
-        activation,
-      })
-    );
+    return tf.tidy(() => this.#run(x, this.#fold(scale, shift), activation));
   }
 
   /**
@@ -345,23 +354,25 @@ export class DepthwiseConv2d extends Module {
    * {@linkcode Conv2d.applyFoldedBatchNorm}. The caller owns the result.
    */
   applyFoldedBatchNorm(x: tf.Tensor4D, bn: BatchNorm, activation: "linear" | "relu"): tf.Tensor4D {
-    if (tf.engine().isTapeOn()) {
-      return tf.tidy(() => {
-        const { scale, shift } = bn.scaleShift();
-        return this.applyFolded(x, scale, shift, activation);
-      });
-    }
-    const { filter, bias } = this.#cache.get([this.kernel, ...bn.weights()], () => {
-      const { scale, shift } = bn.scaleShift();
-      return {
-        filter: tf.mul(this.kernel, tf.reshape(scale, [1, 1, -1, 1])) as tf.Tensor4D,
-        bias: shift,
-      };
-    });
-    return tf.fused.depthwiseConv2d({
-      x,
-      filter,
-      bias,
+    return withFoldedBatchNorm(
+      this.#cache,
+      [this.kernel, ...bn.weights()],
+      bn,
+      (scale, shift) => this.#fold(scale, shift),
+      (folded) => this.#run(x, folded, activation),
+    );
+  }
+
+  #fold(scale: tf.Tensor1D, shift: tf.Tensor1D): Folded {
+    return {
+      filter: tf.mul(this.kernel, tf.reshape(scale, [1, 1, -1, 1])) as tf.Tensor4D,
+      bias: shift,
+    };
+  }
+
+  #run(x: tf.Tensor4D, folded: Folded, activation: "linear" | "relu"): tf.Tensor4D {
+    return foldedConv(true, x, {
+      ...folded,
       strides: this.#strides,
       pad: this.#padding,
       activation,

@@ -234,7 +234,6 @@ export function lossFlagName(name: string, options: { toFlag?: boolean } = {}): 
     : name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
-const annotated = ({ batch }: LossTermInput) => ({ weights: batch.hasMask });
 registerLoss("ce", ({ out, batch, options }) =>
   crossEntropyLoss(out.logits, batch.labels, {
     classWeights: options.classWeights,
@@ -245,26 +244,22 @@ registerLoss("focal", ({ out, batch, options }) =>
     classWeights: options.classWeights,
     gamma: options.focalGamma,
   }), { kind: "classification", description: "focal loss of the classifier (Lin et al. 2017)" });
-registerLoss("bce", (i) => bceSaliencyLoss(i.out.saliencyLogits, i.batch.masks, annotated(i)), {
-  kind: "location",
-  description: "BCE of the saliency map against the masks",
-});
-registerLoss("dice", (i) => diceLoss(i.out.saliencyLogits, i.batch.masks, annotated(i)), {
-  kind: "location",
-  description: "soft Dice loss against the masks",
-});
-registerLoss("softIou", (i) => softIouLoss(i.out.saliencyLogits, i.batch.masks, annotated(i)), {
-  kind: "location",
-  description: "soft IoU loss against the masks",
-});
-registerLoss("kl", (i) => klSaliencyLoss(i.out.saliencyLogits, i.batch.masks, annotated(i)), {
-  kind: "location",
-  description: "KL divergence from the normalised mask to the normalised map",
-});
-registerLoss("box", (i) => boxSaliencyLoss(i.out.saliencyLogits, i.batch.masks, annotated(i)), {
-  kind: "location",
-  description: "share of saliency energy outside the boxes",
-});
+// The terms against masks (or rasterised boxes), over the samples that have one.
+for (
+  const [name, loss, description] of [
+    ["bce", bceSaliencyLoss, "BCE of the saliency map against the masks"],
+    ["dice", diceLoss, "soft Dice loss against the masks"],
+    ["softIou", softIouLoss, "soft IoU loss against the masks"],
+    ["kl", klSaliencyLoss, "KL divergence from the normalised mask to the normalised map"],
+    ["box", boxSaliencyLoss, "share of saliency energy outside the boxes"],
+  ] as const
+) {
+  registerLoss(
+    name,
+    ({ out, batch }) => loss(out.saliencyLogits, batch.masks, { weights: batch.hasMask }),
+    { kind: "location", description },
+  );
+}
 registerLoss("rrr", ({ model, batch, context, options }) => {
   const mode = options.rrrMode ?? "outside-object";
   if (mode === "must-not-matter" && !batch.ignoreMasks) {
