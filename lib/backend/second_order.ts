@@ -387,6 +387,36 @@ export const SECOND_ORDER_GRADIENTS: readonly string[] = [
 ];
 
 /**
+ * Whether {@linkcode registerSecondOrderGradients} has run in this process
+ * (every gradient it adds or replaces is in place): what input-gradient
+ * losses (`rrrLoss`) and GAIN rely on.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert";
+ * import { registerSecondOrderGradients, secondOrderGradientsRegistered } from "./second_order.ts";
+ * registerSecondOrderGradients();
+ * assert.ok(secondOrderGradientsRegistered());
+ * ```
+ */
+export function secondOrderGradientsRegistered(): boolean {
+  return CONFIGS.every((c) => tf.getGradient(c.kernelName) !== undefined) &&
+    INPUT_SAVING.every((c) => ours.has(tf.getGradient(c.kernelName)!));
+}
+
+/**
+ * Throws, naming `who` and what to call, unless the second-order gradients
+ * are registered ({@linkcode secondOrderGradientsRegistered}).
+ */
+export function requireSecondOrderGradients(who: string): void {
+  if (!secondOrderGradientsRegistered()) {
+    throw new Error(
+      `${who} differentiates a gradient, which needs the second-order gradients tfjs 4.22 lacks: call registerSecondOrderGradients() (initBackend() does) first`,
+    );
+  }
+}
+
+/**
  * Makes tfjs's gradients of gradients work and come out right through the
  * layers our networks use (see the module notes): it adds gradients for the
  * gradient kernels and comparisons that have none, and replaces the

@@ -82,9 +82,12 @@ function withGuidedRelu<T>(fn: () => T): T {
  * `Relu6` kernels, and of `ClipByValue` with a floor of 0 (ReLU6 written as
  * a clip, as in MobileNetV2), are swapped in tfjs's gradient registry for
  * guided ones (and restored afterwards, also on error). Every rectifier of
- * the model is guided; other activations (GELU, SiLU, ReLU fused into a
- * convolution kernel) keep their ordinary gradient, so on a model without ReLUs this is
- * the vanilla gradient. The swap is global while the call runs, so do not
+ * the model is guided: this library's layers run their convolution, bias
+ * and ReLU as separate ops under a gradient tape (`convBnAct`), and tfjs's
+ * `tf.fused` ops unfuse their activation while a gradient is taken, so no
+ * ReLU hides inside a convolution kernel. Other activations (GELU, SiLU)
+ * keep their ordinary gradient, so on a model without ReLUs this is the
+ * vanilla gradient. The swap is global while the call runs, so do not
  * call it from inside another gradient computation (a training loss): that
  * one's ReLUs would be guided too. Maps are divided by their maximum. Images
  * `[n, h, w, c]` → maps `[n, h, w]` in [0, 1]; the caller disposes them.

@@ -5,6 +5,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { requireSecondOrderGradients } from "../backend/second_order.ts";
 import { assertImageShape } from "../models/image_shape.ts";
 import type { TwoBranchModel } from "../models/types.ts";
 import {
@@ -120,6 +121,7 @@ export function gainLoss(
   options: GainLossOptions = {},
 ): tf.Scalar {
   const name = "gainLoss";
+  requireSecondOrderGradients(name);
   const sigma = options.sigma ?? 0.5;
   const omega = options.omega ?? 10;
   const weight = options.weight ?? 1;

@@ -5,6 +5,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { requireSecondOrderGradients } from "../backend/second_order.ts";
 import { assertImageShape } from "../models/image_shape.ts";
 import type { TwoBranchModel } from "../models/types.ts";
 import {
@@ -149,6 +150,7 @@ export function rrrLoss(
       }]`,
     );
   }
+  requireSecondOrderGradients(name);
   return tf.tidy(() => {
     const onehot = oneHotLabels(name, labels, n, model.numClasses);
     const sw = sampleWeights(name, options.weights, n);

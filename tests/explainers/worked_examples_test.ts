@@ -24,6 +24,9 @@ import { ablationCam } from "../../lib/explainers/ablation_cam.ts";
 import { occlusion } from "../../lib/explainers/occlusion.ts";
 import { branchSaliency } from "../../lib/explainers/branch.ts";
 import { assertClose, useEngines } from "../_helpers.ts";
+import { Conv2d, convBnAct } from "../../lib/layers/convolutional.ts";
+import { BatchNorm } from "../../lib/layers/normalization.ts";
+import type { TwoBranchModel } from "../../lib/models/types.ts";
 import {
   linearModel,
   reluNormalize,
@@ -482,4 +485,122 @@ Deno.test("integratedGradientsAttributions() satisfies completeness: Σ attribut
   });
   tf.dispose([attr, images]);
   model.dispose();
+});
+
+/**
+ * A one-stage model over a real `convBnAct` block (1×1 conv from 1 to 2
+ * channels, batch norm, ReLU) and a head that sets the two channels against
+ * each other: class 0's score is mean f_0 − mean f_1 and class 1's the
+ * reverse, with f_k = relu(s_k·w_k·x + t_k). Class c's score sends +1/4 to
+ * channel c and −1/4 to the other at every pixel; the guided gradient keeps
+ * only the positive one, so at pixel p it is [pre_c(p) > 0]·s_c·w_c / 4,
+ * where the vanilla gradient would subtract the other channel's share.
+ */
+function convBnActModel(fused: boolean): { model: TwoBranchModel; dispose(): void } {
+  const conv = new Conv2d("conv", { inChannels: 1, filters: 2, kernelSize: 1 });
+  const bn = new BatchNorm("bn", { channels: 2 });
+  const set = (v: tf.Variable, values: number[]) => {
+    const t = tf.tensor(values, v.shape);
+    v.assign(t);
+    t.dispose();
+  };
+  set(conv.kernel, [2, -1]);
+  set(bn.gamma, [0.5, 1.5]);
+  set(bn.beta, [-0.5, 0.25]);
+  set(bn.movingMean, [0.2, -0.1]);
+  set(bn.movingVariance, [1, 4]);
+  const stage = (x: tf.Tensor4D) =>
+    fused
+      ? tf.tidy(() => {
+        const { scale, shift } = bn.scaleShift();
+        return tf.fused.conv2d({
+          x,
+          filter: tf.mul(conv.kernel, scale) as tf.Tensor4D,
+          bias: shift,
+          strides: 1,
+          pad: "valid",
+          activation: "relu",
+        });
+      })
+      : convBnAct(conv, bn, x, {}, "relu");
+  const head = (f: tf.Tensor4D) =>
+    tf.tidy(() => {
+      const m = tf.mean(f, [1, 2]);
+      return tf.matMul(m, tf.tensor2d([[1, -1], [-1, 1]])) as tf.Tensor2D;
+    });
+  const model = {
+    name: "conv_bn_act",
+    config: { architecture: "conv_bn_act" },
+    inputShape: [2, 2, 1] as const,
+    numClasses: 2,
+    featureInfo: [{ name: "block", channels: 2, reduction: 1 }],
+    forwardStages: (x: tf.Tensor4D) => [stage(x)],
+    forwardHead: (f: tf.Tensor4D) => head(f),
+    forwardSaliency: () => {
+      throw new Error("not used");
+    },
+    forward: (x: tf.Tensor4D) => {
+      const logits = head(stage(x));
+      const saliency = tf.zeros([x.shape[0], 2, 2]) as tf.Tensor3D;
+      return { logits, saliency, saliencyLogits: tf.clone(saliency) };
+    },
+    variables: () => new Map([...conv.variables(), ...bn.variables()]),
+    trainableVariables: () => [...conv.trainableVariables(), ...bn.trainableVariables()],
+    countParams: () => 0,
+    dispose: () => {},
+  } as unknown as TwoBranchModel;
+  return { model, dispose: () => (conv.dispose(), bn.dispose()) };
+}
+
+Deno.test("guidedBackprop() on a convBnAct block: the positive gradient through the active units only, by hand", () => {
+  const { model, dispose } = convBnActModel(false);
+  const pixels = [0.9, -0.3, 0.1, 0.6];
+  const images = tf.tensor4d(pixels, [1, 2, 2, 1]);
+  try {
+    // Folded: s_k = gamma_k / sqrt(var_k + eps), t_k = beta_k − mean_k·s_k; w = [2, −1].
+    const s = [0.5 / Math.sqrt(1 + 1e-5), 1.5 / Math.sqrt(4 + 1e-5)];
+    const t = [-0.5 - 0.2 * s[0], 0.25 + 0.1 * s[1]];
+    const w = [2, -1];
+    const active = (k: number, x: number) => s[k] * w[k] * x + t[k] > 0;
+    let differs = false;
+    for (const k of [0, 1]) {
+      const guided = pixels.map((x) => (active(k, x) ? Math.abs(s[k] * w[k] / 4) : 0));
+      const other = 1 - k;
+      const vanilla = pixels.map((x) =>
+        Math.abs(
+          (active(k, x) ? s[k] * w[k] / 4 : 0) - (active(other, x) ? s[other] * w[other] / 4 : 0),
+        )
+      );
+      const norm = (a: number[]) => a.map((v) => v / Math.max(...a));
+      checkMaps(
+        mapsOf(() => guidedBackprop(model, images, { target: k })),
+        [norm(guided)],
+        `class ${k}`,
+      );
+      differs ||= norm(guided).some((v, i) => Math.abs(v - norm(vanilla)[i]) > 1e-3);
+    }
+    assert.ok(differs, "the example tells the guided gradient from the vanilla one");
+  } finally {
+    images.dispose();
+    dispose();
+  }
+});
+
+Deno.test("guidedBackprop() guides a ReLU written into tf.fused too: tfjs unfuses it under a gradient", () => {
+  const plain = convBnActModel(false), fused = convBnActModel(true);
+  const images = tf.tensor4d([0.9, -0.3, 0.1, 0.6], [1, 2, 2, 1]);
+  try {
+    for (const target of [0, 1]) {
+      checkMaps(
+        mapsOf(() => guidedBackprop(fused.model, images, { target })),
+        mapsOf(() => guidedBackprop(plain.model, images, { target })),
+        `class ${target}`,
+        1e-6,
+      );
+    }
+  } finally {
+    images.dispose();
+    plain.dispose();
+    fused.dispose();
+  }
 });

@@ -201,3 +201,24 @@ Deno.test("rrrLoss() names the option or input that is wrong", () => {
   tf.dispose([images, labels, region]);
   model.dispose();
 });
+
+Deno.test("rrrLoss() and gainLoss() say what to call when the second-order gradients are not registered", async () => {
+  const { gainLoss } = await import("../../lib/losses/gain.ts");
+  const model = createReferenceNet({ numClasses: 2, inputSize: 8, width: 0.125 });
+  const images = tf.zeros([2, 8, 8, 3]) as tf.Tensor4D;
+  const labels = tf.tensor1d([0, 1], "int32");
+  const region = tf.zeros([2, 8, 8]) as tf.Tensor3D;
+  const saved = tf.getGradient("MaxPoolGrad")!;
+  tf.unregisterGradient("MaxPoolGrad");
+  try {
+    assert.throws(
+      () => rrrLoss(model, images, labels, { region, mode: "outside-object" }),
+      /rrrLoss differentiates a gradient.*call registerSecondOrderGradients\(\)/,
+    );
+    assert.throws(() => gainLoss(model, images, labels), /gainLoss differentiates a gradient/);
+  } finally {
+    tf.registerGradient(saved);
+    tf.dispose([images, labels, region]);
+    model.dispose();
+  }
+});
