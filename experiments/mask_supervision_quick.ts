@@ -4,7 +4,7 @@
  * the mask loss off and on (same seed, data order and budget), and prints
  * test accuracy and the share of saliency mass on the object for each.
  *
- * Run: `deno run --allow-read --allow-env --allow-sys experiments/mask_supervision_quick.ts`
+ * Run: `deno task exp:mask-quick`
  *
  * @module
  */

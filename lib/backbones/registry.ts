@@ -26,6 +26,9 @@ export function registerBackbone(name: string, factory: BackboneFactory): void {
       `Cannot register backbone "${name}": a name is letters, digits, "_", "-" and "."`,
     );
   }
+  if (backbones.has(name)) {
+    throw new TypeError(`Cannot register backbone "${name}": the name is taken; choose another`);
+  }
   backbones.set(name, factory);
 }
 

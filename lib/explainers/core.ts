@@ -947,6 +947,9 @@ const explainers = new Map<string, Explainer<never>>();
  * ```
  */
 export function registerExplainer<O>(name: string, fn: Explainer<O>): void {
+  if (explainers.has(name)) {
+    throw new TypeError(`Cannot register explainer "${name}": the name is taken; choose another`);
+  }
   explainers.set(name, fn as Explainer<never>);
 }
 

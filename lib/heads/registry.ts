@@ -26,6 +26,11 @@ export function registerSaliencyHead(name: string, factory: SaliencyHeadFactory)
       `Cannot register saliency head "${name}": a name is letters, digits, "_", "-" and "."`,
     );
   }
+  if (heads.has(name)) {
+    throw new TypeError(
+      `Cannot register saliency head "${name}": the name is taken; choose another`,
+    );
+  }
   heads.set(name, factory);
 }
 

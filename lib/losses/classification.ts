@@ -195,20 +195,3 @@ export function focalLoss(
     return tf.div(tf.sum(tf.mul(perSample, w)), tf.maximum(tf.sum(w), 1e-12));
   });
 }
-
-/**
- * Mean softmax cross-entropy of `logits: [n, k]` against integer
- * `labels: [n]`: {@linkcode crossEntropyLoss} without options, kept for the
- * code that already calls it. The caller owns the scalar result.
- *
- * @example Usage
- * ```ts
- * import { crossEntropy } from "./classification.ts";
- * import { tf } from "../deps.ts";
- * const loss = crossEntropy(tf.tensor2d([[0, 0]]), tf.tensor1d([1], "int32"));
- * console.log(loss.dataSync()[0].toFixed(4)); // "0.6931" (= ln 2)
- * ```
- */
-export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  return crossEntropyLoss(logits, labels);
-}

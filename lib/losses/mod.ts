@@ -6,7 +6,6 @@
  * @module
  */
 export * from "./classification.ts";
-export * from "./localization.ts";
 export * from "./mask.ts";
 export * from "./box.ts";
 export * from "./rrr.ts";

@@ -13,7 +13,7 @@ const architectures = new Map<string, ArchitectureFactory>();
 
 /**
  * Registers `factory` under `name`; `createModel({ architecture: name, … })`
- * then calls it. Registering a name twice replaces the factory.
+ * then calls it. Registering a taken name throws.
  *
  * @example Usage
  * ```ts
@@ -24,6 +24,11 @@ const architectures = new Map<string, ArchitectureFactory>();
  * ```
  */
 export function registerArchitecture(name: string, factory: ArchitectureFactory): void {
+  if (architectures.has(name)) {
+    throw new TypeError(
+      `Cannot register architecture "${name}": the name is taken; choose another`,
+    );
+  }
   architectures.set(name, factory);
 }
 

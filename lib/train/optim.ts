@@ -324,7 +324,21 @@ function registeredVariable(name: string): tf.Variable {
   return variable;
 }
 
-function resolveOptimizerOptions(options: OptimizerOptions): ResolvedOptimizerOptions {
+/**
+ * Every option of an optimiser with its default filled in, checked: what a
+ * run record writes. A bad option throws, naming it.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert";
+ * import { resolveOptimizerOptions } from "./optim.ts";
+ * const o = resolveOptimizerOptions({ name: "sgd", lr: 0.1 });
+ * assert.equal(o.momentum, 0.9);
+ * assert.equal(o.weightDecayMode, "l2");
+ * assert.throws(() => resolveOptimizerOptions({ lr: -1 }), /"lr"/);
+ * ```
+ */
+export function resolveOptimizerOptions(options: OptimizerOptions): ResolvedOptimizerOptions {
   const name = options.name ?? "adam";
   if (name !== "adam" && name !== "sgd") {
     throw new RangeError(`Option "name" must be "adam" or "sgd", got ${JSON.stringify(name)}`);

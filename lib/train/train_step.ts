@@ -8,8 +8,8 @@
  */
 import { tf } from "../deps.ts";
 import { defaultMemoryBudget, withMemoryHint } from "../backend/memory.ts";
-import { crossEntropy } from "../losses/classification.ts";
-import { maskBce } from "../losses/localization.ts";
+import { crossEntropyLoss } from "../losses/classification.ts";
+import { bceSaliencyLoss } from "../losses/mask.ts";
 import type { TwoBranchModel } from "../models/types.ts";
 import { checkTermNames } from "./_terms.ts";
 import type { DataBatch } from "../data/batches.ts";
@@ -119,9 +119,11 @@ export function defaultLoss(options: DefaultLossOptions = {}): LossFn {
       training: context.training,
       checkpoint: context.checkpoint,
     });
-    const ce = crossEntropy(out.logits, batch.labels);
+    const ce = crossEntropyLoss(out.logits, batch.labels);
     const useMask = maskWeight > 0 && batch.masks !== undefined;
-    const mask = useMask ? maskBce(out.saliencyLogits, batch.masks!, batch.hasMask) : tf.scalar(0);
+    const mask = useMask
+      ? bceSaliencyLoss(out.saliencyLogits, batch.masks!, { weights: batch.hasMask })
+      : tf.scalar(0);
     const total = useMask ? tf.add(ce, tf.mul(mask, maskWeight)) as tf.Scalar : ce;
     return { total, terms: { ce, mask }, logits: out.logits };
   };
@@ -480,7 +482,7 @@ export async function planStep(
 /**
  * Makes a function that runs one step of `optimizer` on a batch
  * ({@linkcode trainOnBatch}) with `options.loss` (by default
- * `cross-entropy + maskWeight · maskBce`), planning micro-batches and
+ * `cross-entropy + maskWeight · bceSaliencyLoss`), planning micro-batches and
  * checkpointing once per batch shape ({@linkcode planStep}). It resolves to
  * the loss terms; every tensor it makes is disposed by then.
  *

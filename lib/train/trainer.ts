@@ -23,6 +23,7 @@ import {
   createOptimizer,
   learningRateAt,
   type OptimizerOptions,
+  resolveOptimizerOptions,
   type ScheduleOptions,
   setLearningRate,
 } from "./optim.ts";
@@ -650,7 +651,7 @@ function runConfig(
     batchSize: o.batchSize,
     valBatchSize: o.valBatchSize,
     seed: o.seed,
-    optimizer: createOptimizerOptionsRecord(o.optimizerOptions),
+    optimizer: { ...resolveOptimizerOptions(o.optimizerOptions) },
     schedule,
     loss: o.lossName,
     maskWeight: o.lossName === "default" ? o.maskWeight : null,
@@ -664,11 +665,4 @@ function runConfig(
     patience: Number.isFinite(o.patience) ? o.patience : null,
     minDelta: o.minDelta,
   };
-}
-
-function createOptimizerOptionsRecord(options: OptimizerOptions): Record<string, unknown> {
-  const opt = createOptimizer(options);
-  const record = { ...opt.options };
-  opt.dispose();
-  return record;
 }

@@ -248,6 +248,10 @@ Deno.test("createBackbone() names the bad name or option and the valid choices",
     /Option "seed" of backbone vgg11 must be an integer, got 0.5/,
   );
   assert.throws(() => registerBackbone("bad name", () => createBackbone("vgg11")), /"bad name"/);
+  assert.throws(
+    () => registerBackbone("resnet18", () => createBackbone("vgg11")),
+    /backbone "resnet18": the name is taken/,
+  );
 });
 
 Deno.test("forwardStages() rejects a bad stage range or an input of the wrong channels", () => {

@@ -16,7 +16,7 @@ import { tf } from "${lib("deps.ts")}";
 import { initBackend } from "${lib("backend/init_backend.ts")}";
 import { prepareWasmThreads, shutdownWasmThreads } from "${lib("backend/wasm_threads.ts")}";
 import { createReferenceNet } from "${lib("models/reference_net.ts")}";
-import { crossEntropy } from "${lib("losses/classification.ts")}";
+import { crossEntropyLoss } from "${lib("losses/classification.ts")}";
 import { createTrainStep } from "${lib("train/train_step.ts")}";
 
 const threads = Number(Deno.args[0]);
@@ -42,7 +42,7 @@ const images = tf.randomUniform([8, 32, 32, 3], 0, 1, "float32", 6);
 const labels = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], "int32");
 const masks = tf.cast(tf.greater(tf.randomUniform([8, 32, 32], 0, 1, "float32", 7), 0.5), "float32");
 const { value, grads } = tf.variableGrads(() =>
-  crossEntropy(model.forward(images, { training: true }).logits, labels)
+  crossEntropyLoss(model.forward(images, { training: true }).logits, labels)
 );
 record("loss", value);
 for (const [name, grad] of Object.entries(grads)) record("grad " + name, grad);

@@ -18,7 +18,7 @@ const CHILD = `
 import { tf } from "${lib("deps.ts")}";
 import { backendInfo, initBackend } from "${lib("backend/init_backend.ts")}";
 import { createReferenceNet } from "${lib("models/reference_net.ts")}";
-import { crossEntropy } from "${lib("losses/classification.ts")}";
+import { crossEntropyLoss } from "${lib("losses/classification.ts")}";
 import { createTrainStep } from "${lib("train/train_step.ts")}";
 import { train } from "${lib("train/trainer.ts")}";
 import { explain } from "${lib("explainers/mod.ts")}";
@@ -42,7 +42,7 @@ await record("logits", out.logits);
 await record("saliency", out.saliency);
 out.saliencyLogits.dispose();
 const { value, grads } = tf.variableGrads(() =>
-  crossEntropy(model.forward(images, { training: true }).logits, labels)
+  crossEntropyLoss(model.forward(images, { training: true }).logits, labels)
 );
 await record("loss", value);
 for (const [name, grad] of Object.entries(grads)) await record("grad " + name, grad);

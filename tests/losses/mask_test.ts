@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { tf } from "../../lib/deps.ts";
 import { bceSaliencyLoss, diceLoss, klSaliencyLoss, softIouLoss } from "../../lib/losses/mask.ts";
 import { boxSaliencyLoss } from "../../lib/losses/box.ts";
-import { maskBce } from "../../lib/losses/localization.ts";
 import { assertClose, randn, useEngines } from "../_helpers.ts";
 import { checkInputGradient } from "./_finite_diff.ts";
 
@@ -66,9 +65,9 @@ Deno.test("bceSaliencyLoss() is the mean BCE of σ(z) over pixels and annotated 
     const z = tf.tensor3d(Z, [2, 3, 3]), m = tf.tensor3d(M, [2, 3, 3]);
     assertClose([value(bceSaliencyLoss(z, m))], [(per[0] + per[1]) / 2], { rtol: 1e-5 });
     assertClose([value(bceSaliencyLoss(z, m, { weights: [0, 1] }))], [per[1]], { rtol: 1e-5 });
-    assertClose([value(maskBce(z, m, tf.tensor1d([0, 1])))], [per[1]], {
+    assertClose([value(bceSaliencyLoss(z, m, { weights: tf.tensor1d([0, 1]) }))], [per[1]], {
       rtol: 1e-5,
-      label: "legacy",
+      label: "weights as a tensor",
     });
     // Stable at large logits: σ(40) against 0 costs 40.
     assertClose([value(bceSaliencyLoss(tf.tensor3d([[[40]]]), tf.tensor3d([[[0]]])))], [40], {
@@ -257,6 +256,6 @@ Deno.test("saliency losses name the shapes, weights and options that are wrong",
       () => boxSaliencyLoss(z, z, { minFill: 2 }),
       /option "minFill" must be in \[0, 1\], got 2/,
     );
-    assert.throws(() => maskBce(z, m), /\[2,3,3\] and \[2,3,4\]/);
+    assert.throws(() => bceSaliencyLoss(z, m), /bceSaliencyLoss/);
   });
 });

@@ -3,7 +3,7 @@ import { tf } from "../../lib/deps.ts";
 import { DataError } from "../../lib/data/errors.ts";
 import { augment } from "../../lib/data/transforms.ts";
 import { syntheticDataset } from "../../datasets/synthetic.ts";
-import { crossEntropy } from "../../lib/losses/classification.ts";
+import { crossEntropyLoss } from "../../lib/losses/classification.ts";
 import { createReferenceNet } from "../../lib/models/reference_net.ts";
 import type { TwoBranchModel } from "../../lib/models/types.ts";
 import { loadModel } from "../../lib/train/save_load.ts";
@@ -294,7 +294,7 @@ Deno.test("early stopping ends the run after `patience` validations without impr
   // No learning and no running-statistic updates: every validation scores the same.
   const frozenStats: LossFn = (m, batch, context) => {
     const out = m.forward(batch.images, { training: context.training, updateStats: false });
-    const ce = crossEntropy(out.logits, batch.labels);
+    const ce = crossEntropyLoss(out.logits, batch.labels);
     return { total: ce, terms: { ce }, logits: out.logits };
   };
   const options = smallOptions(dir, {
