@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { tf } from "../../lib/deps.ts";
 import {
   createTwoBranchModel,
+  loadPretrained,
   pretrainedKeyMap,
   type PretrainedNaming,
   type TwoBranchNet,
@@ -63,13 +64,21 @@ const OPTIONS: Record<string, Partial<TwoBranchOptions>> = {
   vgg11_bn: { classifierOptions: { hidden: [64, 64], pooledSize: 7 }, dropout: 0.5 },
 };
 
-let reference: Promise<{ index: Record<string, Reference>; bytes: Uint8Array }> | null = null;
+interface References {
+  index: Record<string, Reference>;
+  bytes: Uint8Array;
+  /** The folder with `<name>.pth` and `<name>.safetensors`, removed when the tests end. */
+  dir: string;
+}
 
-/** Runs the Python script once, into a temporary folder it then removes. */
-function loadReference(): Promise<{ index: Record<string, Reference>; bytes: Uint8Array }> {
+let reference: Promise<References> | null = null;
+
+/** Runs the Python script once, into a temporary folder removed when the process ends. */
+function loadReference(): Promise<References> {
   reference ??= (async () => {
     const dir = await Deno.makeTempDir({ prefix: "torchvision_match_" });
-    try {
+    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    {
       const out = await new Deno.Command(PYTHON, {
         args: [SCRIPT, "--out", dir],
         stdout: "piped",
@@ -81,9 +90,7 @@ function loadReference(): Promise<{ index: Record<string, Reference>; bytes: Uin
         );
       }
       const json = JSON.parse(await Deno.readTextFile(`${dir}/index.json`));
-      return { index: json.models, bytes: await Deno.readFile(`${dir}/data.bin`) };
-    } finally {
-      await Deno.remove(dir, { recursive: true });
+      return { index: json.models, bytes: await Deno.readFile(`${dir}/data.bin`), dir };
     }
   })();
   return reference;
@@ -159,7 +166,7 @@ for (const name of Object.keys(OPTIONS)) {
     name: `${name} at width 1 computes torchvision's ${name} on its weights: stages and logits`,
     ignore: missing !== null,
     async fn() {
-      const { index, bytes } = await loadReference();
+      const { index, bytes, dir } = await loadReference();
       const ref = index[name];
       const model = build(name, ref);
       try {
@@ -190,6 +197,24 @@ for (const name of Object.keys(OPTIONS)) {
           }
         });
         console.log(`${name} ${n}×${h}×${w}: relative max error ${errors.join(", ")}`);
+        // loadPretrained() from torch.save's file and from safetensors fills every variable with
+        // the same values, so the model computes the logits checked above from either file.
+        const want = model.variables();
+        for (const format of ["pth", "safetensors"]) {
+          const loaded = build(name, ref);
+          try {
+            const file = `${dir}/${name}.${format}`;
+            const report = await loadPretrained(loaded, file, { quiet: true });
+            assert.equal(report.naming, "torchvision", file);
+            assert.ok(report.missing.every((p) => p.includes("/saliency/")), report.missing.join());
+            for (const [path, v] of loaded.variables()) {
+              if (path.includes("/saliency/")) continue;
+              assert.deepEqual(v.dataSync(), want.get(path)!.dataSync(), `${format}: ${path}`);
+            }
+          } finally {
+            loaded.dispose();
+          }
+        }
       } finally {
         model.dispose();
       }

@@ -19,6 +19,7 @@ state-dict keys and shapes of the six architectures as torchvision builds them
 """
 import argparse
 import json
+import struct
 import os
 
 import torch
@@ -176,6 +177,31 @@ class Writer:
         return {"shape": list(tensor.shape), "offset": offset}
 
 
+def write_safetensors(path, state):
+    header, blobs, offset = {}, [], 0
+    for key, value in state.items():
+        dtype, array = (
+            ("I64", value.numpy().astype("<i8"))
+            if value.dtype == torch.int64
+            else ("F32", value.detach().to(torch.float32).contiguous().numpy().astype("<f4"))
+        )
+        data = array.tobytes()
+        header[key] = {
+            "dtype": dtype,
+            "shape": list(value.shape),
+            "data_offsets": [offset, offset + len(data)],
+        }
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for data in blobs:
+            f.write(data)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out")
@@ -205,6 +231,10 @@ def main():
         x = torch.rand(batch, 3, size, size, generator=generator)
         stages, logits = stages_and_logits(name, model, (x - MEAN) / STD)
         state = model.state_dict()
+        # The same weights as PyTorch writes them (torch.save) and as safetensors (the format
+        # written by hand: a u64 header length, a JSON header, then the raw little-endian data).
+        torch.save(state, os.path.join(args.out, f"{name}.pth"))
+        write_safetensors(os.path.join(args.out, f"{name}.safetensors"), state)
 
         tensors = {}
         for key, value in state.items():
