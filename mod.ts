@@ -7,6 +7,7 @@
  *
  * @example Train one step of the reference two-branch network
  * ```ts
+ * import assert from "node:assert";
  * import { createReferenceNet, createTrainStep, initBackend, tf } from "./mod.ts";
  * await initBackend({ log: null });
  * const model = createReferenceNet({ numClasses: 2, inputSize: 16, width: 0.25 });
@@ -14,7 +15,8 @@
  * const images = tf.randomUniform([4, 16, 16, 3]) as tf.Tensor4D;
  * const labels = tf.tensor1d([0, 1, 0, 1], "int32");
  * const masks = tf.zeros([4, 16, 16]) as tf.Tensor3D;
- * console.log(step({ images, labels, masks }));
+ * const { loss, ce, mask } = await step({ images, labels, masks });
+ * assert.ok(loss > 0 && Math.abs(loss - ce - mask) < 1e-5); // cross-entropy + 1 · mask BCE
  * tf.dispose([images, labels, masks]);
  * model.dispose();
  * ```

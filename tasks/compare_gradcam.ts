@@ -24,10 +24,11 @@ import {
   initBackend,
   injectShortcut,
   listBackbones,
+  listDatasets,
   listLosses,
   lossFlagName,
   mixedLoss,
-  pairedBootstrap,
+  pairedTest,
   pathExists,
   ProgressBar,
   saliencyGrid,
@@ -373,42 +374,23 @@ interface PairedTest {
   wilcoxonP: number;
 }
 
-function pairedTest(
+/** (b) against (a) on one metric: the library's pairedTest, labelled. */
+function pairedRecord(
   comparison: string,
   metric: string,
   a: (number | null)[],
   b: (number | null)[],
   seed: number,
 ): PairedTest {
-  const xa: number[] = [], xb: number[] = [];
-  a.forEach((v, i) => {
-    const u = b[i];
-    if (v !== null && u !== null && Number.isFinite(v) && Number.isFinite(u)) {
-      xa.push(v);
-      xb.push(u);
-    }
-  });
-  if (xa.length === 0) {
-    return {
-      comparison,
-      metric,
-      n: 0,
-      meanA: NaN,
-      meanB: NaN,
-      difference: { estimate: NaN, ci: [NaN, NaN] },
-      wilcoxonP: NaN,
-    };
-  }
-  const d = pairedBootstrap(xb, xa, { seed, resamples: 2000 });
-  const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
+  const r = pairedTest(a, b, { seed, resamples: 2000 });
   return {
     comparison,
     metric,
-    n: xa.length,
-    meanA: mean(xa),
-    meanB: mean(xb),
-    difference: { estimate: d.estimate, ci: [d.low, d.high] },
-    wilcoxonP: wilcoxonSignedRank(xb, xa).pValue,
+    n: r.n,
+    meanA: r.meanBaseline,
+    meanB: r.meanTreatment,
+    difference: r.difference,
+    wilcoxonP: r.wilcoxonP,
   };
 }
 
@@ -516,11 +498,11 @@ async function runSeed(
     b: evalB.perImage.map((r) => (r.label === r.predicted ? 1 : 0)),
   };
   const pairedTests: PairedTest[] = [
-    pairedTest("classifier (b) vs (a)", "accuracy", correct.a, correct.b, seed),
+    pairedRecord("classifier (b) vs (a)", "accuracy", correct.a, correct.b, seed),
   ];
   for (const pair of PAIRS) {
     for (const m of METRICS) {
-      pairedTests.push(pairedTest(
+      pairedTests.push(pairedRecord(
         pair.name,
         m.key,
         evalA.perImage.map((r) => r.scores[pair.a][m.key] ?? null),
@@ -545,7 +527,7 @@ async function runSeed(
       cueEnergy: Object.fromEntries(
         Object.entries(perImage).map(([k, v]) => [k, summarize(v, seed)]),
       ),
-      pairedTests: PAIRS.map((p) => pairedTest(p.name, "cueEnergy", ea[p.a], eb[p.b], seed)),
+      pairedTests: PAIRS.map((p) => pairedRecord(p.name, "cueEnergy", ea[p.a], eb[p.b], seed)),
       perImage,
     };
   }
@@ -637,7 +619,7 @@ function headline(runs: SeedRun[]) {
         const p = PAIRS[i];
         const pa = runs.flatMap((r) => r.shortcut!.perImage[`(a) ${p.a}`]);
         const pb = runs.flatMap((r) => r.shortcut!.perImage[`(b) ${p.b}`]);
-        const pooled = pairedTest(t.comparison, "cueEnergy", pa, pb, 0);
+        const pooled = pairedRecord(t.comparison, "cueEnergy", pa, pb, 0);
         return { ...pooled, difference: { estimate: f.mean, ci: f.ci } };
       }),
     };
@@ -845,7 +827,8 @@ async function main(): Promise<void> {
   const config = readConfig(flags);
   if (config.root !== null && !(await pathExists(config.root))) {
     throw new UsageError(
-      `Flag --root: the folder "${config.root}" for --dataset ${config.dataset} does not exist`,
+      `Flag --root: the folder "${config.root}" for --dataset ${config.dataset} does not exist ` +
+        `(choices: ${listDatasets().join(", ")})`,
     );
   }
   if (flags.slurm === true) return await submitSeeds(config, flags);

@@ -29,7 +29,7 @@ import {
   listSaliencyHeads,
   loadWeightsInto,
   mixedLoss,
-  pairedBootstrap,
+  pairedTest,
   saveModel,
   stripAnnotations,
   train,
@@ -208,39 +208,24 @@ interface PairedTest {
   difference: { estimate: number; ci: [number, number] };
 }
 
-function pairedTest(
+/** `one` against `two` on energy on the object: the library's pairedTest (`one − two`), labelled. */
+function pairedRecord(
   comparison: string,
   explainer: string,
-  a: EvaluationResult,
-  b: EvaluationResult,
+  one: EvaluationResult,
+  two: EvaluationResult,
   seed: number,
   resamples: number,
 ): PairedTest {
-  const xa: number[] = [], xb: number[] = [];
-  a.perImage.forEach((r, i) => {
-    const u = r.scores[explainer]?.energyPointingGame ?? null;
-    const v = b.perImage[i].scores[explainer]?.energyPointingGame ?? null;
-    if (u !== null && v !== null && Number.isFinite(u) && Number.isFinite(v)) {
-      xa.push(u);
-      xb.push(v);
-    }
-  });
-  if (xa.length === 0) {
-    return {
-      comparison,
-      explainer,
-      metric: "energyPointingGame",
-      n: 0,
-      difference: { estimate: NaN, ci: [NaN, NaN] },
-    };
-  }
-  const d = pairedBootstrap(xa, xb, { seed, resamples });
+  const energy = (e: EvaluationResult) =>
+    e.perImage.map((r) => r.scores[explainer]?.energyPointingGame ?? null);
+  const r = pairedTest(energy(two), energy(one), { seed, resamples });
   return {
     comparison,
     explainer,
     metric: "energyPointingGame",
-    n: xa.length,
-    difference: { estimate: d.estimate, ci: [d.low, d.high] },
+    n: r.n,
+    difference: r.difference,
   };
 }
 
@@ -405,8 +390,8 @@ async function main(): Promise<void> {
   }
   const [one, two, three] = pipelines;
   const tests = EXPLAINERS.flatMap((e) => [
-    pairedTest("(1) vs (2)", e, one.evaluation, two.evaluation, c.seed, c.resamples),
-    pairedTest("(1) vs (3)", e, one.evaluation, three.evaluation, c.seed, c.resamples),
+    pairedRecord("(1) vs (2)", e, one.evaluation, two.evaluation, c.seed, c.resamples),
+    pairedRecord("(1) vs (3)", e, one.evaluation, three.evaluation, c.seed, c.resamples),
   ]);
   const info = {
     source: source.dataset.name,

@@ -501,3 +501,74 @@ function studentTQuantile(p: number, nu: number): number {
   }
   return (lo + hi) / 2;
 }
+
+/** What {@linkcode pairedTest} says of two paired samples. */
+export interface PairedTestResult {
+  /** Pairs where both values are finite numbers (the rest are left out). */
+  n: number;
+  /** The mean of `baseline` over those pairs. */
+  meanBaseline: number;
+  /** The mean of `treatment` over those pairs. */
+  meanTreatment: number;
+  /** `treatment − baseline`: the mean paired difference and its bootstrap interval. */
+  difference: { estimate: number; ci: [number, number] };
+  /** The two-sided Wilcoxon signed-rank p-value of the same differences. */
+  wilcoxonP: number;
+}
+
+/**
+ * Compares paired values, one pair per image (or seed): the mean of
+ * `treatment − baseline` with a paired bootstrap interval, and the Wilcoxon
+ * signed-rank p-value. The sign convention is fixed: a positive difference
+ * means the treatment scored higher. Pairs with a `null` or non-finite
+ * value on either side are left out; with none left every figure is NaN.
+ *
+ * @example A treatment that adds 0.1 to every image
+ * ```ts
+ * import assert from "node:assert";
+ * import { pairedTest } from "./statistics.ts";
+ * const baseline = [0.2, 0.5, null, 0.4, 0.3, 0.6, 0.1, 0.7];
+ * const treatment = baseline.map((v) => (v === null ? 0.9 : v + 0.1));
+ * const r = pairedTest(baseline, treatment, { seed: 1, resamples: 500 });
+ * assert.equal(r.n, 7);
+ * assert.ok(Math.abs(r.difference.estimate - 0.1) < 1e-12);
+ * assert.ok(r.difference.ci[0] > 0.09 && r.wilcoxonP < 0.05);
+ * ```
+ */
+export function pairedTest(
+  baseline: readonly (number | null)[],
+  treatment: readonly (number | null)[],
+  options: BootstrapOptions = {},
+): PairedTestResult {
+  if (baseline.length !== treatment.length) {
+    throw new RangeError(
+      `pairedTest needs one treatment value per baseline value, got ${baseline.length} and ${treatment.length}`,
+    );
+  }
+  const xb: number[] = [], xt: number[] = [];
+  baseline.forEach((v, i) => {
+    const u = treatment[i];
+    if (v !== null && u !== null && Number.isFinite(v) && Number.isFinite(u)) {
+      xb.push(v);
+      xt.push(u);
+    }
+  });
+  if (xb.length === 0) {
+    return {
+      n: 0,
+      meanBaseline: NaN,
+      meanTreatment: NaN,
+      difference: { estimate: NaN, ci: [NaN, NaN] },
+      wilcoxonP: NaN,
+    };
+  }
+  const d = pairedBootstrap(xt, xb, options);
+  const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
+  return {
+    n: xb.length,
+    meanBaseline: mean(xb),
+    meanTreatment: mean(xt),
+    difference: { estimate: d.estimate, ci: [d.low, d.high] },
+    wilcoxonP: wilcoxonSignedRank(xt, xb).pValue,
+  };
+}

@@ -151,7 +151,10 @@ Deno.test("compare-gradcam refuses an unknown dataset or a missing root, listing
   }
   const loss = await runCompare(["--loss=mse"]);
   assert.equal(loss.code, 2);
-  assert.match(loss.stderr, /Flag --loss must be one of bce, dice, rrr, gain; got "mse"/);
+  assert.match(
+    loss.stderr,
+    /Flag --loss must be one of bce, box, dice, gain, kl, rrr, soft-iou; got "mse"/,
+  );
   const help = await runCompare(["--help"]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: deno task compare-gradcam \[flags\]/);
