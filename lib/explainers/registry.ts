@@ -4,10 +4,10 @@
  *
  * @module
  */
-import type { tf } from "../deps.ts";
+import { tf } from "../deps.ts";
 import type { TwoBranchModel } from "../models/types.ts";
 import { globToRegExp } from "../util/glob.ts";
-import { getExplainer, registeredExplainers } from "./core.ts";
+import { getExplainer, registeredExplainers, type Target } from "./core.ts";
 import type { AblationCamOptions } from "./ablation_cam.ts";
 import type { BranchSaliencyOptions } from "./branch.ts";
 import type { EigenCamOptions } from "./eigen_cam.ts";
@@ -81,10 +81,25 @@ export interface ExplainerOptionsByName {
 /** A built-in method's name. */
 export type ExplainerName = keyof ExplainerOptionsByName;
 
+/** Options {@linkcode explain} takes for every method. */
+export interface ExplainPassOptions {
+  /**
+   * Images explained in one pass: a larger batch is explained in slices of
+   * this many (each slice's maps are the same as alone), so memory is
+   * bounded whatever the batch. Per-image targets are sliced with it, and a
+   * target function still sees each row's index in the whole batch.
+   *
+   * @default {16}
+   */
+  imagesPerPass?: number;
+}
+
 /** The options of {@linkcode explain}: `method` and that method's options. */
-export type ExplainRequest = {
-  [K in ExplainerName]: { method: K } & ExplainerOptionsByName[K];
-}[ExplainerName];
+export type ExplainRequest =
+  & {
+    [K in ExplainerName]: { method: K } & ExplainerOptionsByName[K];
+  }[ExplainerName]
+  & ExplainPassOptions;
 
 /**
  * Runs the explainer registered as `options.method` with the rest of
@@ -118,7 +133,53 @@ export function explain(
       }`,
     );
   }
-  return fn(model, images, rest as Record<string, unknown>);
+  const { imagesPerPass = 16, ...methodOptions } = rest as
+    & Record<string, unknown>
+    & ExplainPassOptions;
+  if (!(Number.isInteger(imagesPerPass) && imagesPerPass >= 1)) {
+    throw new RangeError(
+      `Option "imagesPerPass" must be a positive integer, got ${JSON.stringify(imagesPerPass)}`,
+    );
+  }
+  const n = images.shape[0];
+  if (n <= imagesPerPass) return fn(model, images, methodOptions);
+  const parts: tf.Tensor3D[] = [];
+  try {
+    for (let start = 0; start < n; start += imagesPerPass) {
+      const size = Math.min(imagesPerPass, n - start);
+      const slice = tf.slice(images, [start, 0, 0, 0], [size, -1, -1, -1]) as tf.Tensor4D;
+      const target = sliceTarget(methodOptions.target as Target | undefined, start, size);
+      try {
+        parts.push(fn(model, slice, { ...methodOptions, target }));
+      } finally {
+        slice.dispose();
+        // A tensor target sliced here (directly or inside a probability target).
+        const sliced = target instanceof tf.Tensor
+          ? target
+          : (target as { class?: unknown } | undefined)?.class;
+        if (sliced instanceof tf.Tensor && sliced !== methodOptions.target) sliced.dispose();
+      }
+    }
+    return tf.concat(parts) as tf.Tensor3D;
+  } finally {
+    tf.dispose(parts);
+  }
+}
+
+/** The part of a target that applies to images `start` to `start + size`. */
+function sliceTarget(target: Target | undefined, start: number, size: number): Target | undefined {
+  if (target === undefined || target === "predicted" || typeof target === "number") return target;
+  if (typeof target === "function") {
+    return (logits, rows) => target(logits, rows.map((r) => r + start));
+  }
+  if (target instanceof tf.Tensor) {
+    return tf.tidy(() => tf.slice(target, [start], [size])) as tf.Tensor1D;
+  }
+  if (Array.isArray(target) || target instanceof Int32Array) {
+    return (target as readonly number[]).slice(start, start + size);
+  }
+  const probability = target as { probability: true; class?: Target };
+  return { ...probability, class: sliceTarget(probability.class, start, size) as never };
 }
 
 /**

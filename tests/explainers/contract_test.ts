@@ -14,7 +14,7 @@ import { integratedGradients } from "../../lib/explainers/integrated_gradients.t
 import { smoothGrad } from "../../lib/explainers/smooth_grad.ts";
 import { rise } from "../../lib/explainers/rise.ts";
 import { resolveLayers } from "../../lib/explainers/core.ts";
-import { assertClose, useEngines } from "../_helpers.ts";
+import { assertClose, useEngines, warmUp } from "../_helpers.ts";
 
 await useEngines();
 
@@ -95,6 +95,42 @@ Deno.test("every explainer gives the same maps for a batch as for its images one
     }
   }
   images.dispose();
+  model.dispose();
+});
+
+Deno.test("explain() in passes of imagesPerPass gives the whole batch's maps, with per-image, tensor, probability and function targets", () => {
+  const model = smallNet(4);
+  const images = randomImages(5, 9);
+  const classes = [0, 2, 1, 1, 0];
+  const tensor = tf.tensor1d(classes, "int32");
+  // A score function that depends on where each row's image sits in the whole batch.
+  const byPosition = (logits: tf.Tensor2D, rows: Int32Array) =>
+    tf.tidy(() => {
+      const picked = tf.tensor1d(Array.from(rows, (r) => classes[r]), "int32");
+      return tf.sum(tf.mul(logits, tf.oneHot(picked, 3)), 1) as tf.Tensor1D;
+    });
+  warmUp(model);
+  const before = tf.memory().numTensors;
+  for (const method of ["grad-cam", "vanilla-gradient", "score-cam"]) {
+    for (
+      const [label, target] of [
+        ["array", classes],
+        ["tensor", tensor],
+        ["probability", { probability: true as const, class: tensor }],
+        ["function", byPosition],
+      ] as const
+    ) {
+      const whole = values(explain(model, images, request(method, { target })));
+      const passes = values(explain(model, images, request(method, { target, imagesPerPass: 2 })));
+      assertClose(passes, whole, { atol: 1e-5, rtol: 0, label: `${method}, ${label} target` });
+    }
+  }
+  assert.equal(tf.memory().numTensors, before, "no tensor is left behind");
+  assert.throws(
+    () => explain(model, images, request("grad-cam", { imagesPerPass: 0 })),
+    /"imagesPerPass" must be a positive integer/,
+  );
+  tf.dispose([images, tensor]);
   model.dispose();
 });
 
