@@ -51,7 +51,7 @@ export interface PretrainedKeyTarget {
    * layout (OIHW to HWIO for a convolution, `[out, in]` to `[in, out]` for
    * a dense layer, a copy for a bias).
    */
-  convert(data: Float32Array, shape: number[]): Float32Array;
+  convert(data: Float32Array, shape: number[], out?: Float32Array): Float32Array;
 }
 
 /**
@@ -199,8 +199,11 @@ export async function loadPretrained(
   const naming = options.naming ?? fetched.naming ?? pickNaming(model, keyMapFn, tensors, file);
   const keyMap = keyMapOf(keyMapFn, model, naming);
   const plan = planLoad(model, keyMap, tensors, file, naming);
+  // One conversion buffer for every tensor: the engine copies each into its own memory.
+  const scratch = new Float32Array(Math.max(0, ...plan.assignments.map((a) => a.variable.size)));
   for (const { variable, data } of plan.assignments) {
-    tf.tidy(() => variable.assign(tf.tensor(data, variable.shape, variable.dtype)));
+    const values = data(scratch.subarray(0, variable.size));
+    tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, variable.dtype)));
   }
   const loaded = new Set(plan.assignments.map((a) => a.path));
   const report: PretrainedReport = {
@@ -274,7 +277,8 @@ function pickNaming(
 interface Assignment {
   path: string;
   variable: tf.Variable;
-  data: Float32Array;
+  /** The values in the variable's layout, converted into `out` when assigned (one at a time). */
+  data: (out: Float32Array) => Float32Array;
 }
 
 /** Whether the file's shape has the variable's sizes, in some order, sizes of 1 aside. */
@@ -344,13 +348,24 @@ function planLoad(
   const assignments: Assignment[] = [];
   for (const [key, entry, stored] of matched) {
     if (entry.classifier && dropClassifier) continue;
-    const data = entry.convert(stored.data, stored.shape);
-    if (data.length !== shapeSize(entry.shape)) {
+    // Checked now, converted when assigned: every file tensor and its converted copy never
+    // stand in memory at once, only the file and one converted tensor.
+    if (stored.data.length !== shapeSize(entry.shape)) {
       throw new RangeError(
-        `Cannot load pretrained weights: the ${naming} key map's conversion of "${key}" ` +
-          `gave ${data.length} values for [${entry.shape}]`,
+        `Cannot load pretrained weights: the ${naming} key map sends "${key}" ` +
+          `(${stored.data.length} values) to [${entry.shape}]`,
       );
     }
+    const data = (out: Float32Array) => {
+      const values = entry.convert(stored.data, stored.shape, out);
+      if (values.length !== shapeSize(entry.shape)) {
+        throw new RangeError(
+          `Cannot load pretrained weights: the ${naming} key map's conversion of "${key}" ` +
+            `gave ${values.length} values for [${entry.shape}]`,
+        );
+      }
+      return values;
+    };
     assignments.push({ path: entry.path, variable: variables.get(entry.path)!, data });
   }
   if (dropClassifier) {

@@ -30,12 +30,13 @@ export interface PretrainedKeyEntry {
   classifier: boolean;
   /**
    * The external array's values (row-major, of shape `shape`) in our layout
-   * (row-major, of shape {@linkcode PretrainedKeyEntry.shape}), as a new
+   * (row-major, of shape {@linkcode PretrainedKeyEntry.shape}), in `out`
+   * when given (of the same size: a loader reuses one buffer) or a new
    * array; the input is left as it is. Throws a RangeError naming the key
    * when `shape` is not {@linkcode PretrainedKeyEntry.sourceShape} or the
    * data does not have its size.
    */
-  convert(data: Float32Array, shape: readonly number[]): Float32Array;
+  convert(data: Float32Array, shape: readonly number[], out?: Float32Array): Float32Array;
 }
 
 /** What {@linkcode pretrainedKeyMap} returns. */
@@ -72,26 +73,36 @@ export interface PretrainedKeyMap {
  * assert.deepEqual([...convertTensor(w, [2, 3, 1, 1])], [1, 4, 2, 5, 3, 6]);
  * ```
  */
-export function convertTensor(data: Float32Array, shape: readonly number[]): Float32Array {
+export function convertTensor(
+  data: Float32Array,
+  shape: readonly number[],
+  out?: Float32Array,
+): Float32Array {
   const size = shape.reduce((a, b) => a * b, 1);
-  if (data.length !== size || !(shape.length === 1 || shape.length === 2 || shape.length === 4)) {
+  if (
+    data.length !== size || !(shape.length === 1 || shape.length === 2 || shape.length === 4) ||
+    (out !== undefined && out.length !== size)
+  ) {
     throw new RangeError(
       `convertTensor needs a rank 1, 2 or 4 array whose length is its shape's size: got ${data.length} values for shape [${
         shape.join(", ")
       }]`,
     );
   }
-  if (shape.length === 1) return Float32Array.from(data);
+  const target = out ?? new Float32Array(size);
+  if (shape.length === 1) {
+    target.set(data);
+    return target;
+  }
   const [o, i, kh, kw] = shape.length === 2 ? [shape[0], shape[1], 1, 1] : shape;
-  const out = new Float32Array(size);
   const spatial = kh * kw;
   for (let a = 0; a < o; a++) {
     for (let b = 0; b < i; b++) {
       const src = (a * i + b) * spatial;
-      for (let s = 0; s < spatial; s++) out[(s * i + b) * o + a] = data[src + s];
+      for (let s = 0; s < spatial; s++) target[(s * i + b) * o + a] = data[src + s];
     }
   }
-  return out;
+  return target;
 }
 
 /** How an external array maps onto a variable: its layout and, for the VGG flatten, the view. */
@@ -287,7 +298,7 @@ function entry(target: Target, path: string, shape: number[]): PretrainedKeyEntr
     shape,
     sourceShape,
     classifier: target.classifier,
-    convert(data: Float32Array, given: readonly number[]): Float32Array {
+    convert(data: Float32Array, given: readonly number[], out?: Float32Array): Float32Array {
       const size = sourceShape.reduce((a, b) => a * b, 1);
       if (given.join() !== sourceShape.join() || data.length !== size) {
         throw new RangeError(
@@ -296,7 +307,7 @@ function entry(target: Target, path: string, shape: number[]): PretrainedKeyEntr
           }] (${size} values), got [${given.join(", ")}] (${data.length} values)`,
         );
       }
-      return convertTensor(data, view ?? sourceShape);
+      return convertTensor(data, view ?? sourceShape, out);
     },
   };
 }
