@@ -7,6 +7,7 @@
  *
  * @example Train one step of the reference two-branch network
  * ```ts
+ * import assert from "node:assert";
  * import { createReferenceNet, createTrainStep, initBackend, tf } from "./mod.ts";
  * await initBackend({ log: null });
  * const model = createReferenceNet({ numClasses: 2, inputSize: 16, width: 0.25 });
@@ -14,7 +15,10 @@
  * const images = tf.randomUniform([4, 16, 16, 3]) as tf.Tensor4D;
  * const labels = tf.tensor1d([0, 1, 0, 1], "int32");
  * const masks = tf.zeros([4, 16, 16]) as tf.Tensor3D;
- * console.log(step({ images, labels, masks }));
+ * const losses = await step({ images, labels, masks });
+ * // The default loss: cross-entropy plus the mask term (weight 1)
+ * assert.deepStrictEqual(Object.keys(losses), ["loss", "ce", "mask"]);
+ * assert.ok(Math.abs(losses.loss - (losses.ce + losses.mask)) < 1e-5);
  * tf.dispose([images, labels, masks]);
  * model.dispose();
  * ```
