@@ -15,8 +15,10 @@
  * const images = tf.randomUniform([4, 16, 16, 3]) as tf.Tensor4D;
  * const labels = tf.tensor1d([0, 1, 0, 1], "int32");
  * const masks = tf.zeros([4, 16, 16]) as tf.Tensor3D;
- * const { loss, ce, mask } = await step({ images, labels, masks });
- * assert.ok(loss > 0 && Math.abs(loss - ce - mask) < 1e-5); // cross-entropy + 1 · mask BCE
+ * const losses = await step({ images, labels, masks });
+ * // The default loss: cross-entropy plus the mask term (weight 1)
+ * assert.deepStrictEqual(Object.keys(losses), ["loss", "ce", "mask"]);
+ * assert.ok(Math.abs(losses.loss - (losses.ce + losses.mask)) < 1e-5);
  * tf.dispose([images, labels, masks]);
  * model.dispose();
  * ```

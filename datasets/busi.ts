@@ -68,6 +68,7 @@ const MASK_NAME = /^(.*)_mask(?:_(\d+))?\.png$/i;
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { loadBusi } from "./busi.ts";
  * import { loadSharp } from "../lib/deps.ts";
  * const root = await Deno.makeTempDir();
@@ -81,7 +82,10 @@ const MASK_NAME = /^(.*)_mask(?:_(\d+))?\.png$/i;
  * }
  * const busi = await loadBusi(root);
  * const normal = await busi.load(2);
- * console.log(busi.size, normal.label, normal.mask?.every((v) => v === 0)); // 3 2 true
+ * assert.equal(busi.size, 3);
+ * assert.deepStrictEqual(busi.classNames, ["benign", "malignant", "normal"]);
+ * assert.equal(normal.label, 2);
+ * assert.ok(normal.mask?.every((v) => v === 0)); // a normal scan has an empty mask
  * await Deno.remove(root, { recursive: true });
  * ```
  */
@@ -201,6 +205,7 @@ export interface FindDuplicatesOptions {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { findDuplicates } from "./busi.ts";
  * import type { Dataset } from "../lib/data/types.ts";
  * const pixels = [0.1, 0.5, 0.1, 0.9];
@@ -212,7 +217,7 @@ export interface FindDuplicatesOptions {
  *     image: { width: 1, height: 1, channels: 1, data: Float32Array.of(pixels[i]) },
  *   }),
  * };
- * console.log(await findDuplicates(dataset)); // [ [ 0, 2 ] ]
+ * assert.deepStrictEqual(await findDuplicates(dataset), [[0, 2]]);
  * ```
  */
 export async function findDuplicates(
@@ -260,6 +265,7 @@ export async function findDuplicates(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { duplicateGroups } from "./busi.ts";
  * import type { Dataset } from "../lib/data/types.ts";
  * const pixels = [0.1, 0.5, 0.1, 0.5, 0.7];
@@ -271,7 +277,8 @@ export async function findDuplicates(
  *     image: { width: 1, height: 1, channels: 1, data: Float32Array.of(pixels[i]) },
  *   }),
  * };
- * console.log(await duplicateGroups(dataset)); // [ 0, 1, 0, 1, 4 ]
+ * // Each image's group is the index of the first image equal to it.
+ * assert.deepStrictEqual(await duplicateGroups(dataset), [0, 1, 0, 1, 4]);
  * ```
  */
 export async function duplicateGroups(

@@ -95,6 +95,7 @@ interface CubEntry {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { loadCub } from "./cub.ts";
  * import { loadSharp } from "../lib/deps.ts";
  * const root = await Deno.makeTempDir();
@@ -109,7 +110,8 @@ interface CubEntry {
  * await Deno.writeTextFile(`${root}/bounding_boxes.txt`, "1 2 1 4 3\n");
  * const cub = await loadCub(root);
  * const sample = await cub.load(0);
- * console.log(sample.label, sample.boxes); // 0 [ [ 2, 1, 6, 4 ] ]
+ * assert.equal(sample.label, 0); // class ids count from 1 in the files
+ * assert.deepStrictEqual(sample.boxes, [[2, 1, 6, 4]]); // x, y, width, height → corners
  * await Deno.remove(root, { recursive: true });
  * ```
  */

@@ -77,6 +77,7 @@ export interface LoadIdxOptions {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { loadIdx } from "./idx.ts";
  * const dir = await Deno.makeTempDir();
  * // Big-endian 32-bit header words, then the bytes.
@@ -90,7 +91,9 @@ export interface LoadIdxOptions {
  * await Deno.writeFile(`${dir}/labels`, idx([0x801, 2], [7, 1]));
  * const mnist = await loadIdx({ images: `${dir}/images`, labels: `${dir}/labels` });
  * const first = await mnist.load(0);
- * console.log(mnist.size, first.label, Array.from(first.image.data, (v) => Math.round(v * 255))); // 2 7 [ 0, 255, 51, 0 ]
+ * assert.equal(mnist.size, 2);
+ * assert.equal(first.label, 7);
+ * assert.deepStrictEqual(Array.from(first.image.data, (v) => Math.round(v * 255)), [0, 255, 51, 0]);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

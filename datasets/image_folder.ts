@@ -94,6 +94,7 @@ interface FolderEntry {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { loadImageFolder } from "./image_folder.ts";
  * import { loadSharp } from "../lib/deps.ts";
  * const root = await Deno.makeTempDir();
@@ -105,7 +106,9 @@ interface FolderEntry {
  * }
  * await Deno.writeTextFile(`${root}/cat/notes.txt`, "not an image");
  * const data = await loadImageFolder(root);
- * console.log(data.classNames, data.size, data.skipped.length); // [ "cat", "dog" ] 2 1
+ * assert.deepStrictEqual(data.classNames, ["cat", "dog"]); // sorted
+ * assert.equal(data.size, 2);
+ * assert.equal(data.skipped.length, 1); // notes.txt
  * await Deno.remove(root, { recursive: true });
  * ```
  */

@@ -155,6 +155,7 @@ const NUM_CLASSES = 196;
  *
  * @example Load a one-image CSV layout
  * ```ts
+ * import assert from "node:assert";
  * import { loadStanfordCars } from "./stanford_cars.ts";
  * import { loadSharp } from "../lib/deps.ts";
  * const root = await Deno.makeTempDir();
@@ -166,7 +167,9 @@ const NUM_CLASSES = 196;
  * await Deno.writeTextFile(`${root}/names.csv`, "Sedan\nCoupe\n");
  * const cars = await loadStanfordCars(root, { splits: ["train"] });
  * const sample = await cars.load(0);
- * console.log(sample.id, cars.classNames[sample.label], sample.boxes); // train/00001.jpg Coupe [ [ 1, 0, 5, 4 ] ]
+ * assert.equal(sample.id, "train/00001.jpg");
+ * assert.equal(cars.classNames[sample.label], "Coupe"); // class 2, counted from 1
+ * assert.deepStrictEqual(sample.boxes, [[1, 0, 5, 4]]); // the CSV's 1-based corners, half-open
  * await Deno.remove(root, { recursive: true });
  * ```
  */

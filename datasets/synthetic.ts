@@ -76,11 +76,15 @@ export interface SyntheticDataset extends Dataset {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { syntheticDataset } from "./synthetic.ts";
  * const dataset = syntheticDataset({ size: 32, count: 8, seed: 3 });
  * const sample = await dataset.load(0);
- * console.log(dataset.classNames.length, sample.image.width, sample.mask!.length); // 4 32 1024
- * console.log(dataset.classNames[sample.label] === dataset.classNames[dataset.records[0].label]); // true
+ * assert.equal(dataset.classNames.length, 4);
+ * assert.equal(sample.image.width, 32);
+ * assert.equal(sample.mask!.length, 32 * 32);
+ * assert.equal(sample.label, dataset.records[0].label);
+ * assert.deepStrictEqual(sample, dataset.sample(0)); // the same seed, the same sample
  * ```
  */
 export function syntheticDataset(options: SyntheticOptions = {}): SyntheticDataset {
@@ -175,11 +179,15 @@ export interface SyntheticTensors {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { syntheticDataset, syntheticTensors } from "./synthetic.ts";
  * import { tf } from "../lib/deps.ts";
  * const dataset = syntheticDataset({ size: 16, count: 12 });
  * const batch = syntheticTensors(dataset, dataset.officialSplit.test);
- * console.log(batch.images.shape, batch.masks.shape); // [ 3, 16, 16, 3 ] [ 3, 16, 16 ]
+ * // 12 samples of 4 classes: 3 per class, one of each in the test split.
+ * assert.deepStrictEqual(batch.images.shape, [4, 16, 16, 3]);
+ * assert.deepStrictEqual(batch.masks.shape, [4, 16, 16]);
+ * assert.deepStrictEqual(batch.labels.arraySync().sort(), [0, 1, 2, 3]);
  * tf.dispose([batch.images, batch.labels, batch.masks]);
  * ```
  */

@@ -36,6 +36,7 @@ export interface ArmsOptions {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { trainArms } from "./_two_arms.ts";
  * import { initBackend, syntheticDataset } from "../mod.ts";
  * await initBackend({ log: null });
@@ -45,7 +46,7 @@ export interface ArmsOptions {
  *   trainIndices: [0, 1, 2, 3], indices: [4, 5, 6, 7], arms: { baseline: {} },
  *   size: 64, epochs: 1, batchSize: 4, out, object: "Shape",
  * });
- * console.log(Object.keys(rows.baseline)); // ["accuracy", "gradCamOnShape", "branchOnShape"]
+ * assert.deepStrictEqual(Object.keys(rows.baseline), ["accuracy", "gradCamOnShape", "branchOnShape"]);
  * await Deno.remove(out, { recursive: true });
  * ```
  */

@@ -39,8 +39,10 @@ export const TFJS_NODE_SPECIFIERS = {
  *
  * @example Usage
  * ```ts
- * import { loadCpuBackend } from "./deps.ts";
+ * import assert from "node:assert";
+ * import { loadCpuBackend, tf } from "./deps.ts";
  * await loadCpuBackend();
+ * assert.ok(tf.findBackendFactory("cpu") !== null);
  * ```
  */
 export async function loadCpuBackend(): Promise<void> {
@@ -52,9 +54,11 @@ export async function loadCpuBackend(): Promise<void> {
  *
  * @example Usage
  * ```ts
- * import { loadWasmBackend } from "./deps.ts";
+ * import assert from "node:assert";
+ * import { loadWasmBackend, tf } from "./deps.ts";
  * const wasm = await loadWasmBackend();
- * console.log(typeof wasm.setThreadsCount);
+ * assert.equal(typeof wasm.setThreadsCount, "function");
+ * assert.ok(tf.findBackendFactory("wasm") !== null); // registered on import
  * ```
  */
 export async function loadWasmBackend(): Promise<
@@ -84,9 +88,14 @@ export type Sharp = typeof import("npm:sharp@0.35.5").default;
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { loadSharp } from "./deps.ts";
  * const sharp = await loadSharp();
- * console.log(typeof sharp);
+ * const background = { r: 255, g: 0, b: 0 };
+ * const png = await sharp({ create: { width: 2, height: 1, channels: 3, background } })
+ *   .png().toBuffer();
+ * const { width, height, format } = await sharp(png).metadata();
+ * assert.deepStrictEqual([width, height, format], [2, 1, "png"]);
  * ```
  */
 export async function loadSharp(): Promise<Sharp> {
@@ -104,9 +113,11 @@ export const PLOTLY_VERSION = "3.7.0";
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { loadPlotlySource } from "./deps.ts";
  * const source = await loadPlotlySource();
- * console.log(source.length > 1_000_000); // true
+ * assert.ok(source.length > 1_000_000);
+ * assert.match(source, /plotly\.js v3\.7\.0/);
  * ```
  */
 export async function loadPlotlySource(): Promise<string> {

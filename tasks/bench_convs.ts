@@ -31,9 +31,12 @@ export interface ConvLayer {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { referenceConvLayers } from "./bench_convs.ts";
  * const layers = referenceConvLayers(32, 64);
- * console.log(layers.length, layers[2].name, layers[2].input); // 7 "block1 conv2, 3×3, 64 → 64" [32, 32, 32, 64]
+ * assert.equal(layers.length, 7);
+ * assert.equal(layers[2].name, "block1 conv2, 3×3, 64 → 64");
+ * assert.deepStrictEqual(layers[2].input, [32, 32, 32, 64]); // after the stride-2 conv1
  * ```
  */
 export function referenceConvLayers(batch: number, size: number): ConvLayer[] {
@@ -76,9 +79,12 @@ function median(values: number[]): number {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { benchConvs, referenceConvLayers } from "./bench_convs.ts";
- * const times = await benchConvs(referenceConvLayers(1, 8), { warmup: 0, repeats: 1 });
- * console.log(Object.keys(times).length); // 7
+ * const layers = referenceConvLayers(1, 8);
+ * const times = await benchConvs(layers, { warmup: 0, repeats: 1 });
+ * assert.deepStrictEqual(Object.keys(times), layers.map((l) => l.name));
+ * assert.ok(Object.values(times).every((ms) => ms >= 0));
  * ```
  */
 export async function benchConvs(

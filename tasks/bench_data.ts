@@ -68,9 +68,12 @@ const MIB = 1024 * 1024;
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { benchDataPipeline } from "./bench_data.ts";
  * const r = await benchDataPipeline({ count: 8, size: 16, batchSize: 4, sourceSize: 32 });
- * console.log(r.samples, r.batches, r.peakRssMiB > 0); // 8 2 true
+ * assert.equal(r.samples, 8);
+ * assert.equal(r.batches, 2);
+ * assert.ok(r.peakRssMiB > 0);
  * ```
  */
 export async function benchDataPipeline(options: BenchDataOptions = {}): Promise<BenchDataResult> {

@@ -57,6 +57,7 @@ function median(values: number[]): number {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { benchExplainers } from "./bench_explainers.ts";
  * import { createReferenceNet, tf } from "../mod.ts";
  * const model = createReferenceNet({ inputSize: 16, width: 0.125 });
@@ -66,7 +67,10 @@ function median(values: number[]): number {
  *   warmup: 0,
  *   repeats: 1,
  * });
- * for (const t of timings) console.log(t.method, t.imagesPerSecond.toFixed(0), "images/s");
+ * assert.deepStrictEqual(timings.map((t) => t.method), ["grad-cam", "rise"]);
+ * for (const t of timings) {
+ *   assert.ok(Math.abs(t.imagesPerSecond * t.msPerBatch / 1000 - 2) < 1e-9); // 2 images a batch
+ * }
  * images.dispose();
  * model.dispose();
  * ```

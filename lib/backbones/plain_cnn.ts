@@ -24,9 +24,10 @@ import { ConvBnAct, MaxPool, resolveOptions, scaled, Sequence, StagedBackbone } 
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { createPlainCnn } from "./plain_cnn.ts";
  * const backbone = createPlainCnn({ width: 0.25 });
- * console.log(backbone.featureInfo.map((s) => s.channels)); // [ 8, 16, 32, 64 ]
+ * assert.deepStrictEqual(backbone.featureInfo.map((s) => s.channels), [8, 16, 32, 64]);
  * backbone.dispose();
  * ```
  */

@@ -11,13 +11,14 @@ const backbones = new Map<string, BackboneFactory>();
 
 /**
  * Registers `factory` under `name`; {@linkcode createBackbone} then calls it.
- * Registering a name twice replaces the factory.
+ * Registering a taken name throws.
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { createBackbone, listBackbones, registerBackbone } from "./mod.ts";
  * registerBackbone("resnet18_thin", (options) => createBackbone("resnet18", { ...options, width: 0.25 }));
- * console.log(listBackbones("resnet18*")); // [ "resnet18", "resnet18_thin" ]
+ * assert.deepStrictEqual(listBackbones("resnet18*"), ["resnet18", "resnet18_thin"]);
  * ```
  */
 export function registerBackbone(name: string, factory: BackboneFactory): void {
@@ -56,13 +57,16 @@ export function listBackbones(filter?: string): string[] {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { createBackbone } from "./mod.ts";
  * import { tf } from "../deps.ts";
  * const backbone = createBackbone("resnet18", { width: 0.125, inputChannels: 1 });
- * console.log(backbone.featureInfo.map((s) => `${s.name}:${s.channels}/${s.reduction}`).join(" "));
- * // stem:8/2 layer1:8/4 layer2:16/8 layer3:32/16 layer4:64/32
+ * assert.equal(
+ *   backbone.featureInfo.map((s) => `${s.name}:${s.channels}/${s.reduction}`).join(" "),
+ *   "stem:8/2 layer1:8/4 layer2:16/8 layer3:32/16 layer4:64/32",
+ * );
  * const stages = backbone.forwardStages(tf.zeros([1, 64, 64, 1]) as tf.Tensor4D);
- * console.log(stages.at(-1)!.shape); // [ 1, 2, 2, 64 ]
+ * assert.deepStrictEqual(stages.at(-1)!.shape, [1, 2, 2, 64]); // 64 / 32 = 2
  * tf.dispose(stages);
  * backbone.dispose();
  * ```

@@ -264,9 +264,11 @@ function probe(engine: EngineName, threads: number, named: boolean): Promise<Pro
  *
  * @example Usage
  * ```ts
- * import { initBackend } from "./init_backend.ts";
+ * import assert from "node:assert";
+ * import { ENGINES, initBackend } from "./init_backend.ts";
  * const engine = await initBackend({ backend: "auto", log: null });
- * console.log(engine); // "wasm" on a machine without a GPU
+ * assert.ok(ENGINES.includes(engine)); // "wasm" on a machine without a GPU
+ * assert.equal(await initBackend({ log: null }), engine); // started once, then reused
  * ```
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<EngineName> {
@@ -318,10 +320,12 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Eng
  *
  * @example Usage
  * ```ts
- * import { initBackend, shutdownBackend } from "./init_backend.ts";
- * await initBackend({ log: null });
+ * import assert from "node:assert";
+ * import { backendInfo, initBackend, shutdownBackend } from "./init_backend.ts";
+ * await initBackend({ backend: "wasm", threads: 2, log: null });
  * // … work …
  * await shutdownBackend();
+ * assert.equal(backendInfo(), null); // a later initBackend starts the engine again
  * ```
  */
 export async function shutdownBackend(): Promise<void> {
@@ -336,9 +340,11 @@ export async function shutdownBackend(): Promise<void> {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { backendInfo, initBackend } from "./init_backend.ts";
- * await initBackend({ log: null });
- * console.log(backendInfo()?.engine);
+ * assert.equal(backendInfo(), null); // before the first call
+ * const engine = await initBackend({ log: null });
+ * assert.equal(backendInfo()?.engine, engine);
  * ```
  */
 export function backendInfo(): BackendInfo | null {

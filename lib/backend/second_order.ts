@@ -434,17 +434,18 @@ export function requireSecondOrderGradients(who: string): void {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { registerSecondOrderGradients } from "./second_order.ts";
  * import { tf } from "../deps.ts";
  * registerSecondOrderGradients();
  * // exp'' = exp: tfjs alone gives 0 here.
  * const d2 = tf.grad((x: tf.Tensor) => tf.grad((v: tf.Tensor) => tf.exp(v))(x))(tf.scalar(0));
- * console.log(d2.dataSync()[0]); // 1
+ * assert.equal(d2.dataSync()[0], 1);
  * // The gradient of an input gradient through max pooling.
  * const x = tf.tensor4d([1, 5, 3, 2], [1, 2, 2, 1]);
  * const inner = (v: tf.Tensor) => tf.sum(tf.square(tf.maxPool(v as tf.Tensor4D, 2, 2, "valid")));
  * const g = tf.grad((v: tf.Tensor) => tf.sum(tf.grad(inner)(v)))(x);
- * console.log(g.dataSync()); // Float32Array [0, 2, 0, 0]
+ * assert.deepStrictEqual(Array.from(g.dataSync()), [0, 2, 0, 0]); // d(2 · max)/dx at the max
  * ```
  */
 export function registerSecondOrderGradients(): void {

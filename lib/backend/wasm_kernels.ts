@@ -78,10 +78,13 @@ export const WASM_TRAINING_KERNELS: readonly string[] = [
  *
  * @example Usage
  * ```ts
- * import { loadWasmBackend } from "../deps.ts";
- * import { registerWasmTrainingKernels } from "./wasm_kernels.ts";
+ * import assert from "node:assert";
+ * import { loadWasmBackend, tf } from "../deps.ts";
+ * import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from "./wasm_kernels.ts";
  * await loadWasmBackend();
  * registerWasmTrainingKernels();
+ * registerWasmTrainingKernels(); // again: harmless
+ * assert.ok(WASM_TRAINING_KERNELS.every((name) => tf.getKernel(name, "wasm") !== undefined));
  * ```
  */
 export function registerWasmTrainingKernels(): void {
@@ -105,10 +108,18 @@ export function registerWasmTrainingKernels(): void {
  *
  * @example Usage
  * ```ts
- * import { loadCpuBackend } from "../deps.ts";
+ * import assert from "node:assert";
+ * import { loadCpuBackend, tf } from "../deps.ts";
  * import { registerKernelFixes } from "./wasm_kernels.ts";
  * await loadCpuBackend();
  * registerKernelFixes("cpu");
+ * await tf.setBackend("cpu");
+ * // The gradient of a half-pixel resize of a non-square image keeps its shape.
+ * const x = tf.ones([1, 2, 3, 1]) as tf.Tensor4D;
+ * const resize = (v: tf.Tensor) => tf.image.resizeBilinear(v as tf.Tensor4D, [4, 6], false, true);
+ * const g = tf.grad((v: tf.Tensor) => resize(v).sum())(x);
+ * assert.deepStrictEqual(g.shape, [1, 2, 3, 1]);
+ * assert.ok(Math.abs(g.sum().dataSync()[0] - 24) < 1e-4); // each of 24 outputs spreads weight 1
  * ```
  */
 export function registerKernelFixes(backendName: string): void {

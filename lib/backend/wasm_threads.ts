@@ -134,13 +134,16 @@ let installed: Installed | null = null;
  *
  * @example Train on two threads
  * ```ts
+ * import assert from "node:assert";
  * import { loadWasmBackend, tf } from "../deps.ts";
  * import { prepareWasmThreads, shutdownWasmThreads } from "./wasm_threads.ts";
  * const wasm = await loadWasmBackend();
  * await prepareWasmThreads({ threads: 2 });
  * await tf.setBackend("wasm");
- * console.log(wasm.getThreadsCount()); // 2
- * tf.matMul(tf.ones([64, 64]), tf.ones([64, 64])).dispose();
+ * assert.equal(wasm.getThreadsCount(), 2);
+ * const y = tf.matMul(tf.ones([64, 64]), tf.ones([64, 64]));
+ * assert.equal(y.max().dataSync()[0], 64);
+ * y.dispose();
  * await shutdownWasmThreads(); // lets the process exit
  * ```
  */
@@ -186,8 +189,16 @@ export async function prepareWasmThreads(options: WasmThreadsOptions): Promise<v
  *
  * @example Usage
  * ```ts
- * import { shutdownWasmThreads } from "./wasm_threads.ts";
+ * import assert from "node:assert";
+ * import { loadWasmBackend, tf } from "../deps.ts";
+ * import { prepareWasmThreads, shutdownWasmThreads } from "./wasm_threads.ts";
+ * const wasm = await loadWasmBackend();
+ * await prepareWasmThreads({ threads: 2 });
+ * await tf.setBackend("wasm");
  * await shutdownWasmThreads();
+ * await tf.setBackend("wasm"); // the single-threaded engine
+ * assert.equal(wasm.getThreadsCount(), 1);
+ * await shutdownWasmThreads(); // no threads prepared: does nothing
  * ```
  */
 export async function shutdownWasmThreads(): Promise<void> {

@@ -28,9 +28,10 @@ export interface ImageSize {
  *
  * @example Two boxes on a 4 × 3 image
  * ```ts
+ * import assert from "node:assert";
  * import { boxesToMask } from "./annotations.ts";
  * const mask = boxesToMask([[0, 0, 2, 1], [3, 2, 4, 3]], { width: 4, height: 3 });
- * console.log(Array.from(mask).join("")); // 110000000001
+ * assert.equal(Array.from(mask).join(""), "110000000001");
  * ```
  */
 export function boxesToMask(boxes: readonly Box[], size: ImageSize): Float32Array {
@@ -61,10 +62,11 @@ export interface MaskToBoxOptions extends ImageSize {
  *
  * @example Round trip with boxesToMask
  * ```ts
+ * import assert from "node:assert";
  * import { boxesToMask, maskToBox } from "./annotations.ts";
  * const mask = boxesToMask([[1, 0, 3, 2]], { width: 4, height: 3 });
- * console.log(maskToBox(mask, { width: 4, height: 3 })); // [ 1, 0, 3, 2 ]
- * console.log(maskToBox(new Float32Array(12), { width: 4, height: 3 })); // null
+ * assert.deepStrictEqual(maskToBox(mask, { width: 4, height: 3 }), [1, 0, 3, 2]);
+ * assert.equal(maskToBox(new Float32Array(12), { width: 4, height: 3 }), null);
  * ```
  */
 export function maskToBox(mask: ArrayLike<number>, options: MaskToBoxOptions): Box | null {
@@ -126,14 +128,15 @@ export interface ClippedBoxes {
  *
  * @example Clip, or reject
  * ```ts
+ * import assert from "node:assert";
  * import { clipBoxes } from "./annotations.ts";
- * const { boxes, warnings } = clipBoxes([[-2, 1, 5, 3]], { width: 4, height: 4, file: "boxes.txt", line: 7 });
- * console.log(boxes, warnings.length); // [ [ 0, 1, 4, 3 ] ] 1
- * try {
- *   clipBoxes([[-2, 1, 5, 3]], { width: 4, height: 4, policy: "reject", file: "boxes.txt", line: 7 });
- * } catch (e) {
- *   console.log((e as Error).message.startsWith("boxes.txt:7")); // true
- * }
+ * const where = { width: 4, height: 4, file: "boxes.txt", line: 7 };
+ * const { boxes, warnings } = clipBoxes([[-2, 1, 5, 3]], where);
+ * assert.deepStrictEqual(boxes, [[0, 1, 4, 3]]);
+ * assert.equal(warnings.length, 1);
+ * assert.throws(() => clipBoxes([[-2, 1, 5, 3]], { ...where, policy: "reject" }), {
+ *   message: /^boxes\.txt:7/,
+ * });
  * ```
  */
 export function clipBoxes(boxes: readonly Box[], options: ClipBoxesOptions): ClippedBoxes {
@@ -223,6 +226,7 @@ export interface AnnotationReport {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { annotationReport } from "./annotations.ts";
  * const report = annotationReport({
  *   classNames: ["a", "b"],
@@ -231,7 +235,9 @@ export interface AnnotationReport {
  *     { id: "2", label: 1, hasMask: false, hasBoxes: false, source: "2.png" },
  *   ],
  * });
- * console.log(report.withBoth, report.withNothing, report.perClass[1].withNothing); // 1 1 1
+ * assert.equal(report.withBoth, 1);
+ * assert.equal(report.withNothing, 1);
+ * assert.equal(report.perClass[1].withNothing, 1);
  * ```
  */
 export function annotationReport(
@@ -282,6 +288,7 @@ export interface CountEmptyMasksOptions {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { countEmptyMasks } from "./annotations.ts";
  * const image = { width: 1, height: 1, channels: 1 as const, data: new Float32Array(1) };
  * const dataset = {
@@ -289,7 +296,7 @@ export interface CountEmptyMasksOptions {
  *   records: [0, 1].map((i) => ({ id: `${i}`, label: 0, hasMask: true, hasBoxes: false, source: "" })),
  *   load: (i: number) => Promise.resolve({ id: `${i}`, image, label: 0, mask: new Float32Array([i]) }),
  * };
- * console.log(await countEmptyMasks(dataset)); // 1
+ * assert.equal(await countEmptyMasks(dataset), 1); // sample 0's mask is all zero
  * ```
  */
 export async function countEmptyMasks(
@@ -313,13 +320,22 @@ export async function countEmptyMasks(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { annotationReport, formatAnnotationReport } from "./annotations.ts";
  * const report = annotationReport({
  *   classNames: ["cat"],
  *   records: [{ id: "1", label: 0, hasMask: true, hasBoxes: false, source: "1.png" }],
  * });
- * console.log(formatAnnotationReport(report).split("\n")[0].trim().split(/ +/).join(" "));
- * // class samples mask boxes both nothing
+ * assert.equal(
+ *   formatAnnotationReport(report),
+ *   [
+ *     "class  samples  mask  boxes  both  nothing",
+ *     "-----  -------  ----  -----  ----  -------",
+ *     "cat          1     1      0     0        0",
+ *     "-----  -------  ----  -----  ----  -------",
+ *     "total        1     1      0     0        0",
+ *   ].join("\n"),
+ * );
  * ```
  */
 export function formatAnnotationReport(report: AnnotationReport): string {

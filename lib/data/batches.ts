@@ -88,6 +88,7 @@ interface HostBatch {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { batches } from "./batches.ts";
  * import { tf } from "../deps.ts";
  * import type { Dataset } from "./types.ts";
@@ -100,13 +101,16 @@ interface HostBatch {
  *     ...(i % 2 ? { mask: new Float32Array(4).fill(1) } : {}),
  *   }),
  * };
+ * const seen = [];
  * for await (const b of batches(ds, [0, 1, 2, 3, 4], { batchSize: 2, shuffle: true, seed: 3 })) {
- *   console.log(b.ids, b.images.shape, Array.from(b.hasMask.dataSync()));
+ *   seen.push([b.ids, b.images.shape, Array.from(b.hasMask.dataSync())]);
  *   tf.dispose([b.images, b.labels, b.masks, b.hasMask]);
  * }
- * // [ "s0", "s4" ] [ 2, 2, 2, 3 ] [ 0, 0 ]
- * // [ "s1", "s2" ] [ 2, 2, 2, 3 ] [ 1, 0 ]
- * // [ "s3" ] [ 1, 2, 2, 3 ] [ 1 ]
+ * assert.deepStrictEqual(seen, [
+ *   [["s0", "s4"], [2, 2, 2, 3], [0, 0]],
+ *   [["s1", "s2"], [2, 2, 2, 3], [1, 0]],
+ *   [["s3"], [1, 2, 2, 3], [1]], // the last batch is short
+ * ]);
  * ```
  */
 export async function* batches(

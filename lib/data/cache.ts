@@ -114,6 +114,7 @@ interface Header {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { cachedDataset } from "./cache.ts";
  * import type { Dataset } from "./types.ts";
  * const inner: Dataset = {
@@ -128,7 +129,8 @@ interface Header {
  * const cached = cachedDataset(inner, { dir, size: 2 });
  * await cached.load(0);
  * const again = await cached.load(0);
- * console.log(again.image.width, cached.stats); // 2 { hits: 1, misses: 1, rebuilt: 0 }
+ * assert.equal(again.image.width, 2); // resized to `size`
+ * assert.deepStrictEqual(cached.stats, { hits: 1, misses: 1, rebuilt: 0 });
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

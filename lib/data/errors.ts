@@ -22,9 +22,11 @@ export interface DataErrorLocation {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { DataError } from "./errors.ts";
  * const e = new DataError("expected 2 fields, got 1", { file: "images.txt", line: 3 });
- * console.log(e.message); // images.txt:3: expected 2 fields, got 1
+ * assert.equal(e.message, "images.txt:3: expected 2 fields, got 1");
+ * assert.deepStrictEqual([e.file, e.line], ["images.txt", 3]);
  * ```
  */
 export class DataError extends Error {

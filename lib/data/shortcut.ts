@@ -36,8 +36,10 @@ export interface ShortcutOptions {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { shortcutShades } from "./shortcut.ts";
- * console.log(shortcutShades(4).map((s) => s.toFixed(1))); // [ "1.0", "0.7", "0.4", "0.1" ]
+ * const shades = shortcutShades(4);
+ * [1, 0.7, 0.4, 0.1].forEach((s, y) => assert.ok(Math.abs(shades[y] - s) < 1e-12));
  * ```
  */
 export function shortcutShades(numClasses: number): number[] {
@@ -64,6 +66,7 @@ export function shortcutShades(numClasses: number): number[] {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { injectShortcut } from "./shortcut.ts";
  * const dataset = {
  *   name: "tiny", classNames: ["a", "b"], size: 1, skipped: [],
@@ -75,8 +78,9 @@ export function shortcutShades(numClasses: number): number[] {
  * };
  * const decoy = injectShortcut(dataset, { split: "train", patch: 2 });
  * const sample = await decoy.load(0);
- * console.log(sample.ignoreMask!.reduce((a, b) => a + b)); // 4
- * console.log(Math.max(...sample.image.data).toFixed(1)); // 0.1
+ * assert.equal(sample.ignoreMask!.reduce((a, b) => a + b), 4); // a 2 × 2 patch
+ * // In training, class 1 of 2 gets the darkest shade, 0.1 (the image was black).
+ * assert.ok(Math.abs(Math.max(...sample.image.data) - 0.1) < 1e-6);
  * ```
  */
 export function injectShortcut(dataset: Dataset, options: ShortcutOptions): Dataset {

@@ -52,10 +52,13 @@ export interface TrainValTest {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { stratifiedSplit } from "./splits.ts";
  * const labels = Array.from({ length: 40 }, (_, i) => i % 2);
  * const { train, val, test } = stratifiedSplit(labels, { train: 0.5, val: 0.25, test: 0.25, seed: 1 });
- * console.log(train.length, val.length, test.length); // 20 10 10
+ * assert.deepStrictEqual([train.length, val.length, test.length], [20, 10, 10]);
+ * assert.equal(test.filter((i) => labels[i] === 1).length, 5); // each class split alike
+ * assert.equal(new Set([...train, ...val, ...test]).size, 40); // disjoint, and covers all
  * ```
  */
 export function stratifiedSplit(
@@ -107,9 +110,11 @@ export interface Fold {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { kFold } from "./splits.ts";
  * const folds = kFold([0, 0, 0, 1, 1, 1], { k: 3, seed: 2 });
- * console.log(folds.map((f) => f.test.length)); // [ 2, 2, 2 ]
+ * assert.deepStrictEqual(folds.map((f) => f.test.length), [2, 2, 2]);
+ * assert.deepStrictEqual(folds.flatMap((f) => f.test).sort(), [0, 1, 2, 3, 4, 5]); // each once
  * ```
  */
 export function kFold(labels: readonly number[], options: KFoldOptions = {}): Fold[] {
@@ -154,12 +159,14 @@ export interface FewAnnotatedOptions {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { fewAnnotated } from "./splits.ts";
  * const records = [0, 0, 0, 1, 1, 1].map((label, i) => ({
  *   id: `${i}`, label, hasMask: true, hasBoxes: false, source: "",
  * }));
  * const keep = fewAnnotated(records, [0, 1, 2, 3, 4, 5], { perClass: 2, seed: 0 });
- * console.log(keep.size); // 4
+ * assert.equal(keep.size, 4);
+ * assert.equal([...keep].filter((i) => records[i].label === 0).length, 2); // two per class
  * ```
  */
 export function fewAnnotated(
@@ -198,6 +205,7 @@ export function fewAnnotated(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { stripAnnotations } from "./splits.ts";
  * const image = { width: 1, height: 1, channels: 1 as const, data: new Float32Array(1) };
  * const dataset = {
@@ -206,7 +214,9 @@ export function fewAnnotated(
  *   load: (i: number) => Promise.resolve({ id: `${i}`, image, label: 0, mask: new Float32Array([1]) }),
  * };
  * const few = stripAnnotations(dataset, new Set([1]));
- * console.log(few.records[0].hasMask, (await few.load(0)).mask, (await few.load(1)).mask); // false undefined Float32Array(1) [ 1 ]
+ * assert.equal(few.records[0].hasMask, false);
+ * assert.equal((await few.load(0)).mask, undefined);
+ * assert.deepStrictEqual((await few.load(1)).mask, new Float32Array([1])); // kept
  * ```
  */
 export function stripAnnotations(dataset: Dataset, keep: ReadonlySet<number>): Dataset {
@@ -236,6 +246,7 @@ export function stripAnnotations(dataset: Dataset, keep: ReadonlySet<number>): D
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { subsetDataset } from "./splits.ts";
  * const image = { width: 1, height: 1, channels: 1 as const, data: new Float32Array(1) };
  * const dataset = {
@@ -244,7 +255,9 @@ export function stripAnnotations(dataset: Dataset, keep: ReadonlySet<number>): D
  *   load: (i: number) => Promise.resolve({ id: `${i}`, image, label: i === 0 ? 0 : 1 }),
  * };
  * const view = subsetDataset(dataset, [2, 0]);
- * console.log(view.size, (await view.load(0)).id); // 2 2
+ * assert.equal(view.size, 2);
+ * assert.equal((await view.load(0)).id, "2"); // the view's first sample is the dataset's third
+ * assert.deepStrictEqual(view.records.map((r) => r.label), [1, 0]);
  * ```
  */
 export function subsetDataset(dataset: Dataset, indices: readonly number[]): Dataset {

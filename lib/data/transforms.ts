@@ -85,15 +85,17 @@ export interface AugmentOptions {
  *
  * @example Squash and letterbox a 4 × 2 image to 4 × 4
  * ```ts
+ * import assert from "node:assert";
  * import { resizeSample } from "./transforms.ts";
  * const sample = {
  *   id: "a", label: 0,
  *   image: { width: 2, height: 4, channels: 1 as const, data: new Float32Array(8).fill(1) },
  *   boxes: [[0, 0, 2, 4]] as [number, number, number, number][],
  * };
- * console.log(resizeSample(sample, { size: 4 }).boxes); // [ [ 0, 0, 4, 4 ] ]
+ * assert.deepStrictEqual(resizeSample(sample, { size: 4 }).boxes, [[0, 0, 4, 4]]);
  * const boxed = resizeSample(sample, { size: 4, mode: "letterbox" });
- * console.log(boxed.boxes, boxed.image.data[0]); // [ [ 1, 0, 3, 4 ] ] 0
+ * assert.deepStrictEqual(boxed.boxes, [[1, 0, 3, 4]]);
+ * assert.equal(boxed.image.data[0], 0); // padding
  * ```
  */
 export function resizeSample(sample: Sample, options: ResizeOptions): Sample {
@@ -121,6 +123,7 @@ export function resizeSample(sample: Sample, options: ResizeOptions): Sample {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { hflipSample } from "./transforms.ts";
  * const sample = {
  *   id: "a", label: 0,
@@ -128,8 +131,8 @@ export function resizeSample(sample: Sample, options: ResizeOptions): Sample {
  *   boxes: [[0, 0, 1, 1]] as [number, number, number, number][],
  * };
  * const flipped = hflipSample(sample);
- * console.log(Array.from(flipped.image.data, (v) => v.toFixed(1)), flipped.boxes);
- * // [ "0.3", "0.2", "0.1" ] [ [ 2, 0, 3, 1 ] ]
+ * assert.deepStrictEqual(flipped.image.data, new Float32Array([0.3, 0.2, 0.1]));
+ * assert.deepStrictEqual(flipped.boxes, [[2, 0, 3, 1]]);
  * ```
  */
 export function hflipSample(sample: Sample): Sample {
@@ -143,13 +146,16 @@ export function hflipSample(sample: Sample): Sample {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { cropSample } from "./transforms.ts";
  * const sample = {
  *   id: "a", label: 0,
  *   image: { width: 8, height: 8, channels: 1 as const, data: new Float32Array(64) },
  *   boxes: [[2, 2, 6, 6]] as [number, number, number, number][],
  * };
- * console.log(cropSample(sample, [2, 2, 6, 6], { size: 8 }).boxes); // [ [ 0, 0, 8, 8 ] ]
+ * const crop = cropSample(sample, [2, 2, 6, 6], { size: 8 });
+ * assert.deepStrictEqual(crop.boxes, [[0, 0, 8, 8]]); // the box fills the crop
+ * assert.equal(crop.image.width, 8);
  * ```
  */
 export function cropSample(sample: Sample, box: Box, options: CropOptions = {}): Sample {
@@ -173,6 +179,7 @@ export function cropSample(sample: Sample, box: Box, options: CropOptions = {}):
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { randomResizedCrop } from "./transforms.ts";
  * import { Random } from "../util/random.ts";
  * const sample = {
@@ -180,7 +187,9 @@ export function cropSample(sample: Sample, box: Box, options: CropOptions = {}):
  *   image: { width: 16, height: 16, channels: 3 as const, data: new Float32Array(768) },
  * };
  * const out = randomResizedCrop(sample, new Random(1), { size: 8, scale: [0.5, 1] });
- * console.log(out.image.width, out.image.height); // 8 8
+ * assert.equal(out.image.width, 8);
+ * assert.equal(out.image.height, 8);
+ * assert.equal(out.image.data.length, 8 * 8 * 3);
  * ```
  */
 export function randomResizedCrop(
@@ -222,6 +231,7 @@ export function randomResizedCrop(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { rotateSample } from "./transforms.ts";
  * const sample = {
  *   id: "a", label: 0,
@@ -229,7 +239,10 @@ export function randomResizedCrop(
  *   boxes: [[3, 3, 7, 7]] as [number, number, number, number][],
  * };
  * const turned = rotateSample(sample, 45);
- * console.log(turned.boxes?.[0].map((v) => v.toFixed(2))); // [ "2.17", "2.17", "7.83", "7.83" ]
+ * // The turned square's corners lie 4 / √2 = 2.83 from the centre (5, 5).
+ * const r = 2 * Math.SQRT2;
+ * const expected = [5 - r, 5 - r, 5 + r, 5 + r];
+ * turned.boxes![0].forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-6));
  * ```
  */
 export function rotateSample(sample: Sample, angleDegrees: number): Sample {
@@ -260,6 +273,7 @@ export function rotateSample(sample: Sample, angleDegrees: number): Sample {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { colorJitter } from "./transforms.ts";
  * import { Random } from "../util/random.ts";
  * const sample = {
@@ -267,7 +281,8 @@ export function rotateSample(sample: Sample, angleDegrees: number): Sample {
  *   image: { width: 1, height: 1, channels: 3 as const, data: new Float32Array([0.5, 0.5, 0.5]) },
  * };
  * const out = colorJitter(sample, new Random(3), { brightness: 0.4 });
- * console.log(out.image.data[0] !== 0.5, sample.image.data[0]); // true 0.5
+ * assert.notEqual(out.image.data[0], 0.5);
+ * assert.equal(sample.image.data[0], 0.5); // the input is left as it was
  * ```
  */
 export function colorJitter(sample: Sample, rng: Random, options: ColorJitterOptions): Sample {
@@ -305,6 +320,7 @@ export function colorJitter(sample: Sample, rng: Random, options: ColorJitterOpt
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { augment } from "./transforms.ts";
  * import { Random } from "../util/random.ts";
  * const sample = {
@@ -315,7 +331,8 @@ export function colorJitter(sample: Sample, rng: Random, options: ColorJitterOpt
  * const options = { crop: { size: 8 }, rotation: 10, jitter: { brightness: 0.2 } };
  * const a = augment(sample, new Random(7), options);
  * const b = augment(sample, new Random(7), options);
- * console.log(a.image.width, a.image.data.every((v, i) => v === b.image.data[i])); // 8 true
+ * assert.equal(a.image.width, 8);
+ * assert.deepStrictEqual(a.image.data, b.image.data); // same seed, same sample
  * ```
  */
 export function augment(sample: Sample, rng: Random, options: AugmentOptions = {}): Sample {
@@ -342,8 +359,10 @@ export function augment(sample: Sample, rng: Random, options: AugmentOptions = {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { parseSize } from "./transforms.ts";
- * console.log(parseSize(224), parseSize([32, 48])); // [ 224, 224 ] [ 32, 48 ]
+ * assert.deepStrictEqual(parseSize(224), [224, 224]);
+ * assert.deepStrictEqual(parseSize([32, 48]), [32, 48]);
  * ```
  */
 export function parseSize(size: SizeOption, name = "size"): [number, number] {

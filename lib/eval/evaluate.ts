@@ -158,6 +158,7 @@ const LOCALIZATION: Record<string, (map: ScoreMap, target: LocalizationTarget) =
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { evaluate } from "./evaluate.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { syntheticDataset } from "../../datasets/synthetic.ts";
@@ -166,7 +167,10 @@ const LOCALIZATION: Record<string, (map: ScoreMap, target: LocalizationTarget) =
  * const result = await evaluate(model, dataset, {
  *   explainers: ["grad-cam"], faithfulnessSteps: 4, progress: false, resamples: 200,
  * });
- * console.log(result.samples, Object.keys(result.explainers)); // 3 [ "grad-cam" ]
+ * // By default the official test split: here 2 of the 12 samples, one per class.
+ * assert.equal(result.samples, dataset.officialSplit.test.length);
+ * assert.equal(result.samples, 2);
+ * assert.deepStrictEqual(Object.keys(result.explainers), ["grad-cam"]);
  * model.dispose();
  * ```
  */

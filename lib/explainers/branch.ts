@@ -20,13 +20,18 @@ export interface BranchSaliencyOptions extends Omit<ExplainOptions, "target"> {}
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { branchSaliency } from "./branch.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ inputSize: 16, width: 0.125 });
  * const images = tf.randomUniform([2, 16, 16, 3]) as tf.Tensor4D;
  * const maps = branchSaliency(model, images, { normalize: false });
- * console.log(maps.shape); // [2, 16, 16]
+ * assert.deepStrictEqual(maps.shape, [2, 16, 16]);
+ * // Unnormalised, the maps are the branch's own probabilities.
+ * const { logits, saliency, saliencyLogits } = model.forward(images);
+ * assert.ok(tf.sub(maps, saliency).abs().max().dataSync()[0] < 1e-6);
+ * tf.dispose([logits, saliency, saliencyLogits]);
  * tf.dispose([images, maps]);
  * model.dispose();
  * ```

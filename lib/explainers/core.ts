@@ -134,16 +134,16 @@ function shapeText(t: { shape: readonly number[] }): string {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { checkImages } from "./core.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ inputSize: 8, width: 0.125 });
  * const bad = tf.zeros([1, 9, 9, 3]) as tf.Tensor4D;
- * try {
- *   checkImages(model, bad);
- * } catch (e) {
- *   console.log((e as Error).message); // Expected images of shape [n, 8, 8, 3] …
- * }
+ * assert.throws(() => checkImages(model, bad), {
+ *   name: "RangeError",
+ *   message: 'Expected images of shape [n, 8, 8, 3] for model "reference_net", got [1, 9, 9, 3]',
+ * });
  * bad.dispose();
  * model.dispose();
  * ```
@@ -226,11 +226,14 @@ function classList(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { resolveTarget } from "./core.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
- * console.log(resolveTarget(model, 2, [2, 0]).classes); // Int32Array [2, 0]
- * console.log(resolveTarget(model, 2, { probability: true }).probability); // true
+ * assert.deepStrictEqual(resolveTarget(model, 2, [2, 0]).classes, Int32Array.from([2, 0]));
+ * assert.equal(resolveTarget(model, 2, { probability: true }).probability, true);
+ * assert.equal(resolveTarget(model, 2).classes, null); // "predicted": decided later
+ * assert.throws(() => resolveTarget(model, 2, [0, 3]), RangeError); // no class 3
  * model.dispose();
  * ```
  */
@@ -270,6 +273,7 @@ export function resolveTarget(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { fixPredicted, resolveTarget } from "./core.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
@@ -277,8 +281,12 @@ export function resolveTarget(
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
  * const target = fixPredicted(model, images, resolveTarget(model, 2));
  * const classes = target.classes as tf.Tensor1D;
- * console.log(classes.shape, classes.dtype); // [2] "int32"
- * tf.dispose([images, classes]);
+ * assert.deepStrictEqual(classes.shape, [2]);
+ * assert.equal(classes.dtype, "int32");
+ * // The arg-max of the logits
+ * const predicted = tf.tidy(() => tf.argMax(model.forward(images).logits, 1));
+ * assert.deepStrictEqual(classes.arraySync(), predicted.arraySync());
+ * tf.dispose([images, classes, predicted]);
  * model.dispose();
  * ```
  */
@@ -298,13 +306,14 @@ export function fixPredicted(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { resolveTarget, targetScores } from "./core.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
  * const logits = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
  * const s = targetScores(resolveTarget(model, 2, [0, 2]), logits, Int32Array.from([0, 1]));
- * console.log(Array.from(s.dataSync())); // [1, 6]
+ * assert.deepStrictEqual(Array.from(s.dataSync()), [1, 6]);
  * tf.dispose([logits, s]);
  * model.dispose();
  * ```
@@ -376,16 +385,16 @@ function spatialChoices(model: TwoBranchModel): string {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { resolveLayers } from "./core.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * const model = createReferenceNet({ inputSize: 16, width: 0.125 });
- * console.log(resolveLayers(model)); // [2]
- * console.log(resolveLayers(model, ["block1", 0])); // [0, 1]
- * try {
- *   resolveLayers(model, "layer4");
- * } catch (e) {
- *   console.log((e as Error).message); // Unknown layer "layer4" … valid choices are "stem" …
- * }
+ * assert.deepStrictEqual(resolveLayers(model), [2]);
+ * assert.deepStrictEqual(resolveLayers(model, ["block1", 0]), [0, 1]);
+ * assert.throws(() => resolveLayers(model, "layer4"), {
+ *   name: "RangeError",
+ *   message: /^Unknown layer "layer4" .* valid choices are "stem" \(index 0, 4 channels, 16×16\)/,
+ * });
  * model.dispose();
  * ```
  */
@@ -439,13 +448,18 @@ export function resolveLayers(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { logitsFrom } from "./core.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
- * const logits = tf.tidy(() => logitsFrom(model, tf.zeros([2, 8, 8, 3]) as tf.Tensor4D, 0));
- * console.log(logits.shape); // [2, 3]
- * logits.dispose();
+ * const x = tf.zeros([2, 8, 8, 3]) as tf.Tensor4D;
+ * const logits = logitsFrom(model, x, 0);
+ * assert.deepStrictEqual(logits.shape, [2, 3]);
+ * // From stage 0: the whole model's logits
+ * const direct = tf.tidy(() => model.forward(x).logits);
+ * assert.ok(tf.sub(logits, direct).abs().max().dataSync()[0] < 1e-5);
+ * tf.dispose([x, logits, direct]);
  * model.dispose();
  * ```
  */
@@ -464,13 +478,14 @@ export function logitsFrom(model: TwoBranchModel, x: tf.Tensor4D, from: number):
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { inputGradients, resolveTarget } from "./core.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
  * const x = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
  * const g = inputGradients(model, x, resolveTarget(model, 2, [1, 2]));
- * console.log(g.shape); // [2, 8, 8, 3]
+ * assert.deepStrictEqual(g.shape, [2, 8, 8, 3]);
  * tf.dispose([x, g]);
  * model.dispose();
  * ```
@@ -521,6 +536,7 @@ function safeGrads(score: (...xs: tf.Tensor[]) => tf.Scalar, xs: tf.Tensor[]): t
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { layerGradients, resolveTarget } from "./core.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
@@ -528,7 +544,8 @@ function safeGrads(score: (...xs: tf.Tensor[]) => tf.Scalar, xs: tf.Tensor[]): t
  * tf.tidy(() => {
  *   const x = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
  *   const { activations, gradients } = layerGradients(model, x, [1, 2], resolveTarget(model, 2));
- *   console.log(activations[0].shape, gradients[1].shape); // [2, 4, 4, 8] [2, 2, 2, 16]
+ *   assert.deepStrictEqual(activations[0].shape, [2, 4, 4, 8]);
+ *   assert.deepStrictEqual(gradients[1].shape, [2, 2, 2, 16]);
  * });
  * model.dispose();
  * ```
@@ -584,6 +601,7 @@ export interface PerturbationSpec {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { perturbationScores, resolveTarget } from "./core.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
@@ -597,7 +615,11 @@ export interface PerturbationSpec {
  *   perturb: (rows, _images, indices) =>
  *     tf.mul(rows, tf.tensor1d(Float32Array.from(indices, (j) => j / 2)).reshape([-1, 1, 1, 1])),
  * });
- * console.log(s.shape); // [3, 2]
+ * assert.deepStrictEqual(s.shape, [3, 2]); // [count, n]
+ * // Perturbation 2 scales by 1: row 2 holds the clean scores of classes 0 and 1
+ * const logits = tf.tidy(() => model.forward(x).logits).arraySync();
+ * const clean = [logits[0][0], logits[1][1]];
+ * s.arraySync()[2].forEach((v, i) => assert.ok(Math.abs(v - clean[i]) < 1e-5));
  * tf.dispose([x, s]);
  * model.dispose();
  * ```
@@ -634,8 +656,11 @@ export function perturbationScores(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { checkBatchSize } from "./core.ts";
  * checkBatchSize(32);
+ * assert.throws(() => checkBatchSize(0), RangeError);
+ * assert.throws(() => checkBatchSize(2.5), RangeError);
  * ```
  */
 export function checkBatchSize(batchSize: number): void {
@@ -650,11 +675,12 @@ export function checkBatchSize(batchSize: number): void {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { sumByImage } from "./core.ts";
  * import { tf } from "../deps.ts";
  * const rows = tf.tensor2d([[1, 1], [2, 2], [3, 3]]);
  * const s = sumByImage(rows, Int32Array.from([0, 1, 0]), 2);
- * console.log(s.arraySync()); // [[4, 4], [2, 2]]
+ * assert.deepStrictEqual(s.arraySync(), [[4, 4], [2, 2]]);
  * tf.dispose([rows, s]);
  * ```
  */
@@ -676,11 +702,14 @@ export function sumByImage<T extends tf.Tensor>(rows: T, images: Int32Array, n: 
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { upsampleMaps } from "./core.ts";
  * import { tf } from "../deps.ts";
  * const m = tf.ones([2, 4, 4]) as tf.Tensor3D;
  * const up = upsampleMaps(m, [16, 16]);
- * console.log(up.shape); // [2, 16, 16]
+ * assert.deepStrictEqual(up.shape, [2, 16, 16]);
+ * assert.equal(up.min().dataSync()[0], 1); // a constant map stays constant
+ * assert.equal(upsampleMaps(m, [4, 4]), m); // same size: the same tensor
  * tf.dispose([m, up]);
  * ```
  */
@@ -705,11 +734,12 @@ export function upsampleMaps(maps: tf.Tensor3D, size: readonly [number, number])
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { normalizeMaps } from "./core.ts";
  * import { tf } from "../deps.ts";
  * const m = tf.tensor3d([[[0, 2], [1, 4]], [[0, 0], [0, 0]]]);
  * const n = normalizeMaps(m);
- * console.log(n.arraySync()); // [[[0, 0.5], [0.25, 1]], [[0, 0], [0, 0]]]
+ * assert.deepStrictEqual(n.arraySync(), [[[0, 0.5], [0.25, 1]], [[0, 0], [0, 0]]]);
  * tf.dispose([m, n]);
  * ```
  */
@@ -756,13 +786,15 @@ function checkFlag(options: Record<string, unknown>, name: string): boolean {
  *
  * @example A raw map: the image's mean over channels
  * ```ts
+ * import assert from "node:assert";
  * import { runExplainer } from "./core.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ inputSize: 8, width: 0.125 });
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
  * const maps = runExplainer(model, images, {}, ({ images }) => tf.mean(images, 3) as tf.Tensor3D);
- * console.log(maps.shape, maps.max().dataSync()[0]); // [2, 8, 8] 1
+ * assert.deepStrictEqual(maps.shape, [2, 8, 8]);
+ * assert.deepStrictEqual(Array.from(maps.max([1, 2]).dataSync()), [1, 1]); // each peak at 1
  * tf.dispose([images, maps]);
  * model.dispose();
  * ```
@@ -876,6 +908,7 @@ export interface CamMethod {
  *
  * @example Grad-CAM in four lines
  * ```ts
+ * import assert from "node:assert";
  * import { runCam } from "./core.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
@@ -885,7 +918,8 @@ export interface CamMethod {
  *   gradients: true,
  *   weights: ({ gradients }) => tf.mean(gradients!, [1, 2]) as tf.Tensor2D,
  * });
- * console.log(maps.shape); // [2, 8, 8]
+ * assert.deepStrictEqual(maps.shape, [2, 8, 8]); // "block1" is 4 × 4, upsampled to the input
+ * assert.ok(maps.min().dataSync()[0] >= 0 && maps.max().dataSync()[0] <= 1);
  * tf.dispose([images, maps]);
  * model.dispose();
  * ```
@@ -933,17 +967,20 @@ const explainers = new Map<string, Explainer<never>>();
 
 /**
  * Registers `fn` under `name` for {@linkcode explain} and `listExplainers`.
- * Each method file calls it at its bottom. Registering a name twice
- * replaces the function.
+ * Each method file calls it at its bottom. Registering a taken name
+ * throws.
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { getExplainer, registerExplainer, runExplainer } from "./core.ts";
- * import type { ExplainOptions } from "./core.ts";
+ * import type { Explainer, ExplainOptions } from "./core.ts";
  * import { tf } from "../deps.ts";
- * registerExplainer("brightness", (model, images, options: ExplainOptions = {}) =>
- *   runExplainer(model, images, options, ({ images }) => tf.mean(images, 3) as tf.Tensor3D));
- * console.log(typeof getExplainer("brightness")); // function
+ * const brightness: Explainer = (model, images, options: ExplainOptions = {}) =>
+ *   runExplainer(model, images, options, ({ images }) => tf.mean(images, 3) as tf.Tensor3D);
+ * registerExplainer("brightness", brightness);
+ * assert.equal(getExplainer("brightness"), brightness);
+ * assert.throws(() => registerExplainer("brightness", brightness), TypeError); // the name is taken
  * ```
  */
 export function registerExplainer<O>(name: string, fn: Explainer<O>): void {
@@ -958,8 +995,9 @@ export function registerExplainer<O>(name: string, fn: Explainer<O>): void {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { getExplainer } from "./core.ts";
- * console.log(getExplainer("no-such-method")); // undefined
+ * assert.equal(getExplainer("no-such-method"), undefined);
  * ```
  */
 export function getExplainer(name: string): Explainer<Record<string, unknown>> | undefined {
@@ -971,8 +1009,12 @@ export function getExplainer(name: string): Explainer<Record<string, unknown>> |
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { registeredExplainers } from "./core.ts";
- * console.log(Array.isArray(registeredExplainers())); // true
+ * import "./grad_cam.ts"; // each method file registers itself
+ * const names = registeredExplainers();
+ * assert.ok(names.includes("grad-cam"));
+ * assert.deepStrictEqual(names, [...names].sort());
  * ```
  */
 export function registeredExplainers(): string[] {

@@ -20,13 +20,18 @@ export interface GradientXInputOptions extends ExplainOptions {}
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { gradientXInput } from "./gradient_x_input.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ inputSize: 16, width: 0.125 });
  * const images = tf.randomUniform([2, 16, 16, 3]) as tf.Tensor4D;
  * const maps = gradientXInput(model, images);
- * console.log(maps.shape); // [2, 16, 16]
+ * assert.deepStrictEqual(maps.shape, [2, 16, 16]);
+ * // A black image has no gradient × input anywhere.
+ * const black = gradientXInput(model, tf.zeros([1, 16, 16, 3]) as tf.Tensor4D);
+ * assert.equal(black.max().dataSync()[0], 0);
+ * black.dispose();
  * tf.dispose([images, maps]);
  * model.dispose();
  * ```

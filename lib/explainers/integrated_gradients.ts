@@ -117,14 +117,18 @@ function attribute(
  *
  * @example Completeness
  * ```ts
+ * import assert from "node:assert";
  * import { integratedGradientsAttributions } from "./integrated_gradients.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
  * const images = tf.randomUniform([1, 8, 8, 3]) as tf.Tensor4D;
  * const attr = integratedGradientsAttributions(model, images, { target: [1], steps: 64 });
- * console.log(attr.sum().dataSync()[0]); // ≈ logit 1 at the image − logit 1 at black
- * tf.dispose([images, attr]);
+ * // The attributions sum to logit 1 at the image − logit 1 at black.
+ * const logit1 = (x: tf.Tensor4D) => tf.tidy(() => model.forward(x).logits).arraySync()[0][1];
+ * const black = tf.zerosLike(images);
+ * assert.ok(Math.abs(attr.sum().dataSync()[0] - (logit1(images) - logit1(black))) < 1e-3);
+ * tf.dispose([images, black, attr]);
  * model.dispose();
  * ```
  */
@@ -158,13 +162,15 @@ export function integratedGradientsAttributions(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { integratedGradients } from "./integrated_gradients.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ inputSize: 16, width: 0.125 });
  * const images = tf.randomUniform([2, 16, 16, 3]) as tf.Tensor4D;
  * const maps = integratedGradients(model, images, { steps: 16, baseline: 0.5 });
- * console.log(maps.shape); // [2, 16, 16]
+ * assert.deepStrictEqual(maps.shape, [2, 16, 16]);
+ * assert.ok(maps.min().dataSync()[0] >= 0 && maps.max().dataSync()[0] <= 1);
  * tf.dispose([images, maps]);
  * model.dispose();
  * ```

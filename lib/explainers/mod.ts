@@ -6,6 +6,7 @@
  *
  * @example Every method on one batch
  * ```ts
+ * import assert from "node:assert";
  * import { explain, listExplainers } from "./mod.ts";
  * import type { ExplainRequest } from "./mod.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
@@ -14,7 +15,8 @@
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
  * for (const method of listExplainers()) {
  *   const maps = explain(model, images, { method, batchSize: 32 } as ExplainRequest);
- *   console.log(method, maps.shape); // [2, 8, 8]
+ *   assert.deepStrictEqual(maps.shape, [2, 8, 8], method);
+ *   assert.ok(maps.max().dataSync()[0] <= 1, method);
  *   maps.dispose();
  * }
  * images.dispose();

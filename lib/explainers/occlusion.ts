@@ -54,13 +54,15 @@ function coverage(positions: number[], window: number, size: number): Float32Arr
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { occlusion } from "./occlusion.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ inputSize: 16, width: 0.125 });
  * const images = tf.randomUniform([2, 16, 16, 3]) as tf.Tensor4D;
  * const maps = occlusion(model, images, { window: 4, stride: 2 });
- * console.log(maps.shape); // [2, 16, 16]
+ * assert.deepStrictEqual(maps.shape, [2, 16, 16]);
+ * assert.ok(maps.min().dataSync()[0] >= 0 && maps.max().dataSync()[0] <= 1);
  * tf.dispose([images, maps]);
  * model.dispose();
  * ```

@@ -108,13 +108,15 @@ export type ExplainRequest =
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { explain } from "./registry.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ numClasses: 3, inputSize: 16, width: 0.125 });
  * const images = tf.randomUniform([2, 16, 16, 3]) as tf.Tensor4D;
  * const maps = explain(model, images, { method: "grad-cam", layer: "block1", target: 2 });
- * console.log(maps.shape); // [2, 16, 16]
+ * assert.deepStrictEqual(maps.shape, [2, 16, 16]);
+ * assert.ok(maps.max().dataSync()[0] <= 1); // normalised per image
  * tf.dispose([images, maps]);
  * model.dispose();
  * ```
@@ -188,8 +190,12 @@ function sliceTarget(target: Target | undefined, start: number, size: number): T
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { listExplainers } from "./registry.ts";
- * console.log(listExplainers("*cam*")); // ["ablation-cam", "eigen-cam", "grad-cam", "grad-cam++", …]
+ * const cams = listExplainers("*cam*"); // ["ablation-cam", "eigen-cam", "grad-cam", "grad-cam++", …]
+ * assert.deepStrictEqual(cams.slice(0, 4), ["ablation-cam", "eigen-cam", "grad-cam", "grad-cam++"]);
+ * assert.ok(cams.every((name) => name.includes("cam")));
+ * assert.ok(!cams.includes("rise"));
  * ```
  */
 export function listExplainers(pattern?: string): string[] {

@@ -19,13 +19,15 @@ export interface XGradCamOptions extends CamOptions {}
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { xGradCam } from "./xgrad_cam.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ inputSize: 16, width: 0.125 });
  * const images = tf.randomUniform([1, 16, 16, 3]) as tf.Tensor4D;
  * const maps = xGradCam(model, images);
- * console.log(maps.shape); // [1, 16, 16]
+ * assert.deepStrictEqual(maps.shape, [1, 16, 16]);
+ * assert.ok(maps.min().dataSync()[0] >= 0 && maps.max().dataSync()[0] <= 1);
  * tf.dispose([images, maps]);
  * model.dispose();
  * ```

@@ -5,10 +5,12 @@
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { createSaliencyHead, listSaliencyHeads } from "./mod.ts";
- * console.log(listSaliencyHeads()); // [ "attention", "cam", "decoder" ]
+ * assert.deepStrictEqual(listSaliencyHeads(), ["attention", "cam", "decoder"]);
  * const head = createSaliencyHead("cam", { featureInfo: [{ name: "s", channels: 8, reduction: 8 }] });
- * console.log(head.kind, head.gates); // cam false
+ * assert.equal(head.kind, "cam");
+ * assert.equal(head.gates, false); // only the attention head gates the features
  * head.dispose();
  * ```
  *

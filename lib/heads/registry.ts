@@ -11,13 +11,16 @@ const heads = new Map<string, SaliencyHeadFactory>();
 
 /**
  * Registers `factory` under `name`; {@linkcode createSaliencyHead} then
- * calls it. Registering a name twice replaces the factory.
+ * calls it. Registering a taken name throws.
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { createSaliencyHead, listSaliencyHeads, registerSaliencyHead } from "./mod.ts";
  * registerSaliencyHead("wide_decoder", (options) => createSaliencyHead("decoder", { ...options, channels: 64 }));
- * console.log(listSaliencyHeads("*decoder")); // [ "decoder", "wide_decoder" ]
+ * assert.deepStrictEqual(listSaliencyHeads("*decoder"), ["decoder", "wide_decoder"]);
+ * const cam = () => createSaliencyHead("cam", { featureInfo: [] });
+ * assert.throws(() => registerSaliencyHead("wide_decoder", cam), TypeError); // the name is taken
  * ```
  */
 export function registerSaliencyHead(name: string, factory: SaliencyHeadFactory): void {
@@ -40,8 +43,10 @@ export function registerSaliencyHead(name: string, factory: SaliencyHeadFactory)
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { listSaliencyHeads } from "./mod.ts";
- * console.log(listSaliencyHeads()); // [ "attention", "cam", "decoder" ]
+ * assert.deepStrictEqual(listSaliencyHeads(), ["attention", "cam", "decoder"]);
+ * assert.deepStrictEqual(listSaliencyHeads("?am"), ["cam"]);
  * ```
  */
 export function listSaliencyHeads(filter?: string): string[] {
@@ -58,6 +63,7 @@ export function listSaliencyHeads(filter?: string): string[] {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { createSaliencyHead } from "./mod.ts";
  * import { tf } from "../deps.ts";
  * const featureInfo = [
@@ -67,7 +73,8 @@ export function listSaliencyHeads(filter?: string): string[] {
  * const head = createSaliencyHead("decoder", { featureInfo, channels: 8 });
  * const stages = [tf.zeros([1, 8, 8, 4]), tf.zeros([1, 4, 4, 8])] as tf.Tensor4D[];
  * const logits = head.apply(stages, [16, 16]);
- * console.log(logits.shape); // [ 1, 16, 16 ]
+ * assert.deepStrictEqual(logits.shape, [1, 16, 16]);
+ * assert.throws(() => createSaliencyHead("no-such-head", { featureInfo }), /decoder/); // lists the names
  * tf.dispose([...stages, logits]);
  * head.dispose();
  * ```

@@ -23,12 +23,13 @@ import { ConvBn, upsampleMap } from "./_util.ts";
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { attentionGate } from "./saliency.ts";
  * import { tf } from "../deps.ts";
  * const f = tf.fill([1, 1, 2, 2], 3) as tf.Tensor4D;
  * const m = tf.tensor4d([0, 0.5], [1, 1, 2, 1]);
- * console.log(attentionGate(f, m, "residual").dataSync()); // Float32Array [ 3, 3, 4.5, 4.5 ]
- * console.log(attentionGate(f, m, "multiplicative").dataSync()); // Float32Array [ 0, 0, 1.5, 1.5 ]
+ * assert.deepStrictEqual(Array.from(attentionGate(f, m, "residual").dataSync()), [3, 3, 4.5, 4.5]);
+ * assert.deepStrictEqual(Array.from(attentionGate(f, m, "multiplicative").dataSync()), [0, 0, 1.5, 1.5]);
  * ```
  */
 export function attentionGate(
@@ -385,12 +386,14 @@ function positiveInteger(kind: string, field: string, value: unknown, max = Infi
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { createCamHead } from "./saliency.ts";
  * import { tf } from "../deps.ts";
  * const head = createCamHead({ featureInfo: [{ name: "s", channels: 4, reduction: 4 }] });
  * const stage = tf.zeros([2, 2, 2, 4]) as tf.Tensor4D;
  * const logits = head.apply([stage], [8, 8]);
- * console.log(logits.shape, head.countParams()); // [ 2, 8, 8 ] 5
+ * assert.deepStrictEqual(logits.shape, [2, 8, 8]);
+ * assert.equal(head.countParams(), 5); // a 1 × 1 convolution: 4 weights and a bias
  * tf.dispose([stage, logits]);
  * head.dispose();
  * ```
@@ -407,14 +410,20 @@ export function createCamHead(options: SaliencyHeadOptions): SaliencyHead {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { createDecoderHead } from "./saliency.ts";
+ * import { tf } from "../deps.ts";
  * const featureInfo = [
  *   { name: "a", channels: 4, reduction: 1 },
  *   { name: "b", channels: 8, reduction: 2 },
  *   { name: "c", channels: 16, reduction: 4 },
  * ];
  * const head = createDecoderHead({ featureInfo, channels: 8, skips: 1 });
- * console.log(head.options); // { channels: 8, skips: 1 }
+ * assert.deepStrictEqual(head.options, { channels: 8, skips: 1 });
+ * const stages = [tf.zeros([1, 8, 8, 4]), tf.zeros([1, 4, 4, 8]), tf.zeros([1, 2, 2, 16])];
+ * const logits = head.apply(stages as tf.Tensor4D[], [8, 8]);
+ * assert.deepStrictEqual(logits.shape, [1, 8, 8]);
+ * tf.dispose([...stages, logits]);
  * head.dispose();
  * ```
  */
@@ -437,13 +446,15 @@ export function createDecoderHead(options: SaliencyHeadOptions): SaliencyHead {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { createAttentionHead } from "./saliency.ts";
  * import { tf } from "../deps.ts";
  * const featureInfo = [{ name: "s", channels: 4, reduction: 4 }];
  * const head = createAttentionHead({ featureInfo, numClasses: 3, gate: "multiplicative" });
  * const features = tf.ones([1, 2, 2, 4]) as tf.Tensor4D;
  * const gated = head.gate(features)!;
- * console.log(head.options, gated.shape); // { channels: 3, gate: "multiplicative" } [ 1, 2, 2, 4 ]
+ * assert.deepStrictEqual(head.options, { channels: 3, gate: "multiplicative" });
+ * assert.deepStrictEqual(gated.shape, [1, 2, 2, 4]);
  * tf.dispose([features, gated]);
  * head.dispose();
  * ```

@@ -24,12 +24,15 @@ export interface DecodeImageOptions {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { decodeImage } from "./image.ts";
  * import { loadSharp } from "../deps.ts";
  * const sharp = await loadSharp();
  * const png = await sharp({ create: { width: 3, height: 2, channels: 3, background: "#ff0000" } }).png().toBuffer();
  * const img = await decodeImage(png);
- * console.log(img.width, img.height, img.data[0]); // 3 2 1
+ * assert.equal(img.width, 3);
+ * assert.equal(img.height, 2);
+ * assert.deepStrictEqual(Array.from(img.data.slice(0, 3)), [1, 0, 0]); // red, scaled to [0, 1]
  * ```
  */
 export async function decodeImage(
@@ -72,12 +75,14 @@ export async function decodeImage(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { decodeMask } from "./image.ts";
  * import { loadSharp } from "../deps.ts";
  * const sharp = await loadSharp();
  * const png = await sharp({ create: { width: 2, height: 2, channels: 4, background: { r: 255, g: 255, b: 255, alpha: 0.5 } } }).png().toBuffer();
  * const m = await decodeMask(png);
- * console.log(m.width, m.data[0].toFixed(1)); // 2 0.5
+ * assert.equal(m.width, 2);
+ * assert.ok(Math.abs(m.data[0] - 0.5) < 0.01); // white (1) times alpha 0.5
  * ```
  */
 export async function decodeMask(
@@ -117,12 +122,11 @@ export async function decodeMask(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { readFileBytes } from "./image.ts";
- * try {
- *   await readFileBytes("/no/such/image.jpg");
- * } catch (e) {
- *   console.log((e as Error).message); // /no/such/image.jpg: file not found
- * }
+ * await assert.rejects(readFileBytes("/no/such/image.jpg"), {
+ *   message: "/no/such/image.jpg: file not found",
+ * });
  * ```
  */
 export async function readFileBytes(path: string): Promise<Uint8Array> {

@@ -164,6 +164,7 @@ interface Tag {
  *
  * @example Read a hand-written file holding `x = 42`
  * ```ts
+ * import assert from "node:assert";
  * import { readMat5 } from "./mat5.ts";
  * const file = new Uint8Array(128 + 64);
  * const view = new DataView(file.buffer);
@@ -176,7 +177,9 @@ interface Tag {
  * view.setFloat64(184, 42, true);
  * const vars = await readMat5(file, { name: "x.mat" });
  * const x = vars.x;
- * console.log(x.kind, x.dims, x.kind === "numeric" && x.data[0]); // numeric [ 1, 1 ] 42
+ * assert.equal(x.kind, "numeric");
+ * assert.deepStrictEqual(x.dims, [1, 1]);
+ * assert.equal(x.kind === "numeric" && x.data[0], 42);
  * ```
  */
 export async function readMat5(

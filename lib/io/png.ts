@@ -13,10 +13,12 @@ import { writeFileAtomic } from "../util/atomic.ts";
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { encodePng } from "./png.ts";
  * import { tf } from "../deps.ts";
  * const bytes = await encodePng(tf.zeros([4, 4, 3]) as tf.Tensor3D);
- * console.log(bytes[1] === 0x50); // true: "PNG"
+ * // The PNG signature, "\x89PNG\r\n\x1a\n"
+ * assert.deepStrictEqual(Array.from(bytes.slice(0, 8)), [0x89, 0x50, 0x4e, 0x47, 13, 10, 26, 10]);
  * ```
  */
 export async function encodePng(image: tf.Tensor3D): Promise<Uint8Array> {
@@ -38,12 +40,17 @@ export async function encodePng(image: tf.Tensor3D): Promise<Uint8Array> {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { writePng } from "./png.ts";
+ * import { decodeImage } from "./image.ts";
  * import { tf } from "../deps.ts";
  * const dir = await Deno.makeTempDir();
  * const img = tf.ones([2, 2, 1]) as tf.Tensor3D;
  * await writePng(`${dir}/white.png`, img);
  * img.dispose();
+ * const back = await decodeImage(await Deno.readFile(`${dir}/white.png`));
+ * assert.equal(back.width, 2);
+ * assert.ok(back.data.every((v) => v === 1)); // white
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

@@ -74,11 +74,12 @@ export interface Conv2dArgs {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { Conv2d } from "./convolutional.ts";
  * import { tf } from "../deps.ts";
  * const conv = new Conv2d("conv", { inChannels: 3, filters: 8, strides: 2 });
  * const y = conv.apply(tf.zeros([1, 16, 16, 3]));
- * console.log(y.shape); // [1, 8, 8, 8]
+ * assert.deepStrictEqual(y.shape, [1, 8, 8, 8]);
  * tf.dispose(y);
  * conv.dispose();
  * ```
@@ -125,6 +126,7 @@ export class Conv2d extends Module {
    *
    * @example Usage
    * ```ts
+   * import assert from "node:assert";
    * import { Conv2d } from "./convolutional.ts";
    * import { tf } from "../deps.ts";
    * const conv = new Conv2d("conv", { inChannels: 3, filters: 2 });
@@ -132,7 +134,7 @@ export class Conv2d extends Module {
    * const scale = tf.tensor1d([2, 3]), shift = tf.tensor1d([1, -1]);
    * const y = conv.applyFolded(x, scale, shift, "linear");
    * const z = tf.add(tf.mul(conv.apply(x), scale), shift);
-   * console.log(tf.max(tf.abs(tf.sub(y, z))).dataSync()[0] < 1e-5); // true
+   * assert.ok(tf.max(tf.abs(tf.sub(y, z))).dataSync()[0] < 1e-5);
    * tf.dispose([x, scale, shift, y, z]);
    * conv.dispose();
    * ```
@@ -288,11 +290,12 @@ export interface DepthwiseConv2dArgs {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { DepthwiseConv2d } from "./convolutional.ts";
  * import { tf } from "../deps.ts";
  * const dw = new DepthwiseConv2d("dw", { channels: 4 });
  * const y = dw.apply(tf.zeros([1, 8, 8, 4]));
- * console.log(y.shape); // [1, 8, 8, 4]
+ * assert.deepStrictEqual(y.shape, [1, 8, 8, 4]);
  * tf.dispose(y);
  * dw.dispose();
  * ```
@@ -327,6 +330,7 @@ export class DepthwiseConv2d extends Module {
    *
    * @example Usage
    * ```ts
+   * import assert from "node:assert";
    * import { DepthwiseConv2d } from "./convolutional.ts";
    * import { tf } from "../deps.ts";
    * const dw = new DepthwiseConv2d("dw", { channels: 2 });
@@ -334,7 +338,7 @@ export class DepthwiseConv2d extends Module {
    * const scale = tf.tensor1d([2, 3]), shift = tf.tensor1d([1, -1]);
    * const y = dw.applyFolded(x, scale, shift, "relu");
    * const z = tf.relu(tf.add(tf.mul(dw.apply(x), scale), shift));
-   * console.log(tf.max(tf.abs(tf.sub(y, z))).dataSync()[0] < 1e-5); // true
+   * assert.ok(tf.max(tf.abs(tf.sub(y, z))).dataSync()[0] < 1e-5);
    * tf.dispose([x, scale, shift, y, z]);
    * dw.dispose();
    * ```
@@ -399,6 +403,7 @@ export class DepthwiseConv2d extends Module {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { Conv2d, convBnAct } from "./convolutional.ts";
  * import { BatchNorm } from "./normalization.ts";
  * import { tf } from "../deps.ts";
@@ -406,7 +411,8 @@ export class DepthwiseConv2d extends Module {
  * const bn = new BatchNorm("bn", { channels: 4 });
  * const x = tf.randomNormal([2, 8, 8, 3]) as tf.Tensor4D;
  * const y = convBnAct(conv, bn, x, {}, "relu");
- * console.log(y.shape); // [2, 8, 8, 4]
+ * assert.deepStrictEqual(y.shape, [2, 8, 8, 4]);
+ * assert.ok(y.min().dataSync()[0] >= 0); // after the ReLU
  * tf.dispose([x, y]);
  * conv.dispose();
  * bn.dispose();
@@ -460,11 +466,12 @@ export interface Conv2dTransposeArgs {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { Conv2dTranspose } from "./convolutional.ts";
  * import { tf } from "../deps.ts";
  * const up = new Conv2dTranspose("up", { inChannels: 4, filters: 2 });
  * const y = up.apply(tf.zeros([1, 8, 8, 4]));
- * console.log(y.shape); // [1, 16, 16, 2]
+ * assert.deepStrictEqual(y.shape, [1, 16, 16, 2]);
  * tf.dispose(y);
  * up.dispose();
  * ```

@@ -22,11 +22,12 @@ export interface DenseArgs {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { Dense } from "./core.ts";
  * import { tf } from "../deps.ts";
  * const fc = new Dense("fc", { inFeatures: 4, units: 2 });
  * const y = fc.apply(tf.zeros([3, 4]));
- * console.log(y.shape); // [3, 2]
+ * assert.deepStrictEqual(y.shape, [3, 2]);
  * tf.dispose(y);
  * fc.dispose();
  * ```
@@ -58,9 +59,13 @@ export class Dense extends Module {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { globalAvgPool } from "./core.ts";
  * import { tf } from "../deps.ts";
- * console.log(globalAvgPool(tf.ones([2, 4, 4, 3])).shape); // [2, 3]
+ * const x = tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]);
+ * const pooled = globalAvgPool(x);
+ * assert.deepStrictEqual(pooled.shape, [1, 1]);
+ * assert.equal(pooled.dataSync()[0], 2.5); // the mean of 1, 2, 3 and 4
  * ```
  */
 export function globalAvgPool(x: tf.Tensor4D): tf.Tensor2D {

@@ -51,13 +51,15 @@ export interface ApplyOptions {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { Module } from "./module.ts";
  * import { tf } from "../deps.ts";
  * class Scale extends Module {
  *   readonly factor = this.addWeight("factor", tf.ones([1]));
  * }
  * const s = new Scale("scale");
- * console.log([...s.variables().keys()]); // ["scale/factor"]
+ * assert.deepStrictEqual([...s.variables().keys()], ["scale/factor"]);
+ * assert.equal(s.countParams(), 1);
  * s.dispose();
  * ```
  */

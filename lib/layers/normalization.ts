@@ -27,11 +27,14 @@ export interface BatchNormArgs {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { BatchNorm } from "./normalization.ts";
  * import { tf } from "../deps.ts";
  * const bn = new BatchNorm("bn", { channels: 2 });
- * const y = bn.apply(tf.randomNormal([4, 3, 3, 2]), { training: true });
- * console.log(y.shape); // [4, 3, 3, 2]
+ * const y = bn.apply(tf.randomNormal([4, 3, 3, 2], 5, 2), { training: true });
+ * assert.deepStrictEqual(y.shape, [4, 3, 3, 2]);
+ * // Training mode normalises with the batch's statistics: mean 0 per channel.
+ * tf.mean(y, [0, 1, 2]).dataSync().forEach((m) => assert.ok(Math.abs(m) < 1e-4));
  * tf.dispose(y);
  * bn.dispose();
  * ```
@@ -68,11 +71,15 @@ export class BatchNorm extends Module {
    *
    * @example Usage
    * ```ts
+   * import assert from "node:assert";
    * import { BatchNorm } from "./normalization.ts";
    * import { tf } from "../deps.ts";
    * const bn = new BatchNorm("bn", { channels: 2 });
    * const { scale, shift } = bn.scaleShift();
-   * console.log(scale.shape, shift.shape); // [2] [2]
+   * assert.deepStrictEqual(scale.shape, [2]);
+   * // A fresh batch norm (gamma 1, beta 0, mean 0, variance 1) is about the identity.
+   * scale.dataSync().forEach((s) => assert.ok(Math.abs(s - 1) < 1e-2));
+   * assert.deepStrictEqual(Array.from(shift.dataSync()), [0, 0]);
    * tf.dispose([scale, shift]);
    * bn.dispose();
    * ```

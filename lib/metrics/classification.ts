@@ -29,8 +29,9 @@ export type ScoreRow = ArrayLike<number>;
  *
  * @example First of two equal maxima
  * ```ts
+ * import assert from "node:assert";
  * import { argmax } from "./classification.ts";
- * console.log(argmax([0.2, 0.4, 0.4])); // 1
+ * assert.equal(argmax([0.2, 0.4, 0.4]), 1);
  * ```
  */
 export function argmax(row: ScoreRow): number {
@@ -124,8 +125,9 @@ function checkScores(scores: readonly ScoreRow[], fn: string): number {
  *
  * @example Three of four right
  * ```ts
+ * import assert from "node:assert";
  * import { accuracy } from "./classification.ts";
- * console.log(accuracy([0, 1, 2, 1], [0, 1, 1, 1])); // 0.75
+ * assert.equal(accuracy([0, 1, 2, 1], [0, 1, 1, 1]), 0.75);
  * ```
  */
 export function accuracy(labels: ArrayLike<number>, predictions: ArrayLike<number>): number {
@@ -154,9 +156,11 @@ export interface TopKAccuracyOptions {
  *
  * @example Top-2
  * ```ts
+ * import assert from "node:assert";
  * import { topKAccuracy } from "./classification.ts";
  * const scores = [[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.6, 0.1, 0.3]];
- * console.log(topKAccuracy([1, 0, 1], scores, { k: 2 })); // 0.3333333333333333
+ * // Only the first image's label (1) is among its two highest scores.
+ * assert.equal(topKAccuracy([1, 0, 1], scores, { k: 2 }), 1 / 3);
  * ```
  */
 export function topKAccuracy(
@@ -192,8 +196,9 @@ export function topKAccuracy(
  *
  * @example Two classes
  * ```ts
+ * import assert from "node:assert";
  * import { confusionMatrix } from "./classification.ts";
- * console.log(confusionMatrix([0, 0, 1], [0, 1, 1])); // [ [ 1, 1 ], [ 0, 1 ] ]
+ * assert.deepStrictEqual(confusionMatrix([0, 0, 1], [0, 1, 1]), [[1, 1], [0, 1]]);
  * ```
  */
 export function confusionMatrix(
@@ -243,9 +248,11 @@ export interface PrecisionRecallF1 {
  *
  * @example Three classes
  * ```ts
+ * import assert from "node:assert";
  * import { precisionRecallF1 } from "./classification.ts";
  * const r = precisionRecallF1([0, 0, 1, 2], [0, 1, 1, 1]);
- * console.log(r.perClass[1].precision, r.perClass[1].recall); // 0.3333333333333333 1
+ * assert.equal(r.perClass[1].precision, 1 / 3); // three predicted 1, one of them right
+ * assert.equal(r.perClass[1].recall, 1);
  * ```
  */
 export function precisionRecallF1(
@@ -287,9 +294,10 @@ export function precisionRecallF1(
  *
  * @example Imbalanced classes
  * ```ts
+ * import assert from "node:assert";
  * import { balancedAccuracy } from "./classification.ts";
  * // Class 0: 3 of 4 right; class 1: 0 of 1 right.
- * console.log(balancedAccuracy([0, 0, 0, 0, 1], [0, 0, 0, 1, 0])); // 0.375
+ * assert.equal(balancedAccuracy([0, 0, 0, 0, 1], [0, 0, 0, 1, 0]), 0.375);
  * ```
  */
 export function balancedAccuracy(
@@ -313,9 +321,10 @@ export function balancedAccuracy(
  *
  * @example One tied pair
  * ```ts
+ * import assert from "node:assert";
  * import { rocAuc } from "./classification.ts";
  * // Pairs (pos, neg): (0.8, 0.1) win, (0.8, 0.4) win, (0.4, 0.1) win, (0.4, 0.4) tie.
- * console.log(rocAuc([1, 0, 1, 0], [0.8, 0.1, 0.4, 0.4])); // 0.875
+ * assert.equal(rocAuc([1, 0, 1, 0], [0.8, 0.1, 0.4, 0.4]), 0.875);
  * ```
  */
 export function rocAuc(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
@@ -359,9 +368,11 @@ export interface OvrAuc {
  *
  * @example Three classes, perfectly ranked
  * ```ts
+ * import assert from "node:assert";
  * import { rocAucOvr } from "./classification.ts";
  * const r = rocAucOvr([0, 1, 2], [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7]]);
- * console.log(r.macro, r.skippedClasses); // 1 []
+ * assert.equal(r.macro, 1);
+ * assert.deepStrictEqual(r.skippedClasses, []);
  * ```
  */
 export function rocAucOvr(labels: ArrayLike<number>, scores: readonly ScoreRow[]): OvrAuc {
@@ -432,10 +443,11 @@ export interface CalibrationResult {
  *
  * @example Two bins
  * ```ts
+ * import assert from "node:assert";
  * import { expectedCalibrationError } from "./classification.ts";
  * // Bin (0.5, 1]: confidences 0.9, 0.7 (one right) → |0.5 − 0.8| · 2/2.
  * const r = expectedCalibrationError([0, 0], [[0.9, 0.1], [0.3, 0.7]], { bins: 2 });
- * console.log(r.ece.toFixed(3)); // 0.300
+ * assert.ok(Math.abs(r.ece - 0.3) < 1e-12);
  * ```
  */
 export function expectedCalibrationError(

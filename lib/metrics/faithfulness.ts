@@ -366,6 +366,7 @@ async function perturbationCurve(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { deletionAuc } from "./faithfulness.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
@@ -373,7 +374,9 @@ async function perturbationCurve(
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
  * const maps = tf.randomUniform([2, 8, 8]) as tf.Tensor3D;
  * const r = await deletionAuc(model, { images, maps }, { steps: 8 });
- * console.log(r.auc.length, r.fractions.length); // 2 9
+ * assert.equal(r.auc.length, 2); // one area per image
+ * assert.deepStrictEqual(r.fractions, [0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1]);
+ * assert.ok(r.auc.every((a) => a >= 0 && a <= 1)); // an area under probabilities
  * tf.dispose([images, maps]);
  * model.dispose();
  * ```
@@ -401,6 +404,7 @@ export function deletionAuc(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { insertionAuc } from "./faithfulness.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
@@ -408,7 +412,8 @@ export function deletionAuc(
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
  * const maps = tf.randomUniform([2, 8, 8]) as tf.Tensor3D;
  * const r = await insertionAuc(model, { images, maps }, { steps: 8, baseline: "mean" });
- * console.log(r.curves[0].length); // 9
+ * assert.equal(r.curves[0].length, 9); // steps + 1 points, from the baseline to the image
+ * assert.ok(r.curves.flat().every((p) => p >= 0 && p <= 1));
  * tf.dispose([images, maps]);
  * model.dispose();
  * ```
@@ -463,12 +468,13 @@ const NEIGHBOURS: readonly [number, number, number][] = [
  *
  * @example A linear ramp is reproduced exactly
  * ```ts
+ * import assert from "node:assert";
  * import { noisyLinearImpute } from "./faithfulness.ts";
  * const data = Float32Array.from({ length: 16 }, (_, i) => i); // 4×4, value = 4 r + c
  * const removed = new Uint8Array(16);
  * removed[5] = removed[6] = removed[10] = 1;
  * const out = noisyLinearImpute(data, removed, { height: 4, width: 4, channels: 1, noise: 0 });
- * console.log(out[5].toFixed(4), out[6].toFixed(4), out[10].toFixed(4)); // 5.0000 6.0000 10.0000
+ * for (const i of [5, 6, 10]) assert.ok(Math.abs(out[i] - i) < 1e-4);
  * ```
  */
 export function noisyLinearImpute(
@@ -592,14 +598,17 @@ export interface RoadResult {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { road } from "./faithfulness.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
  * const maps = tf.randomUniform([2, 8, 8]) as tf.Tensor3D;
- * const r = await road(model, { images, maps }, { percentages: [0.25, 0.5] });
- * console.log(r.morf.length, r.morf[0].length); // 2 2
+ * const r = await road(model, { images, maps }, { percentages: [0.25, 0.5, 0.75] });
+ * assert.equal(r.morf.length, 2); // [n][shares]
+ * assert.equal(r.morf[0].length, 3);
+ * assert.ok(Math.abs(r.gap[0] - (r.lerfMean[0] - r.morfMean[0])) < 1e-12);
  * tf.dispose([images, maps]);
  * model.dispose();
  * ```
@@ -722,6 +731,7 @@ export interface ConfidenceDropResult {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { confidenceDrop } from "./faithfulness.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
@@ -729,7 +739,8 @@ export interface ConfidenceDropResult {
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
  * const maps = tf.ones([2, 8, 8]) as tf.Tensor3D; // keeps the whole image
  * const r = await confidenceDrop(model, { images, maps });
- * console.log(Math.abs(r.drop[0]) < 1e-6); // true
+ * assert.ok(Math.abs(r.drop[0]) < 1e-6);
+ * assert.deepStrictEqual(r.increase, [false, false]);
  * tf.dispose([images, maps]);
  * model.dispose();
  * ```
@@ -801,13 +812,15 @@ export interface RandomMapControlResult {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { randomMapControl } from "./faithfulness.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
  * const r = await randomMapControl(model, images, { metrics: ["deletion"], curve: { steps: 4 } });
- * console.log(r.deletion!.auc.length, r.insertion); // 2 undefined
+ * assert.equal(r.deletion!.auc.length, 2);
+ * assert.equal(r.insertion, undefined); // only the metrics asked for
  * images.dispose();
  * model.dispose();
  * ```

@@ -47,9 +47,13 @@ export type LocalizationTarget = { mask: ArrayLike<number> } | { boxes: readonly
  *
  * @example 100 thresholds
  * ```ts
+ * import assert from "node:assert";
  * import { defaultThresholds } from "./localization.ts";
  * const grid = defaultThresholds();
- * console.log(grid.length, grid[1], grid[99]); // 100 0.01 0.99
+ * assert.equal(grid.length, 100);
+ * assert.equal(grid[0], 0);
+ * assert.equal(grid[1], 0.01);
+ * assert.equal(grid[99], 0.99);
  * ```
  */
 export function defaultThresholds(): number[] {
@@ -144,10 +148,11 @@ export interface PointingGameOptions {
  *
  * @example Peak inside a box
  * ```ts
+ * import assert from "node:assert";
  * import { pointingGame } from "./localization.ts";
  * const map = { width: 3, height: 2, data: [0, 0.2, 0.9, 0, 0.1, 0.3] };
- * console.log(pointingGame(map, { boxes: [[2, 0, 3, 1]] })); // 1
- * console.log(pointingGame(map, { boxes: [[0, 1, 1, 2]] })); // 0
+ * assert.equal(pointingGame(map, { boxes: [[2, 0, 3, 1]] }), 1);
+ * assert.equal(pointingGame(map, { boxes: [[0, 1, 1, 2]] }), 0);
  * ```
  */
 export function pointingGame(
@@ -205,9 +210,10 @@ export function pointingGame(
  *
  * @example Three quarters inside
  * ```ts
+ * import assert from "node:assert";
  * import { energyPointingGame } from "./localization.ts";
  * const map = { width: 2, height: 2, data: [0.75, 0.25, -0.5, 0] };
- * console.log(energyPointingGame(map, { boxes: [[0, 0, 1, 1]] })); // 0.75
+ * assert.equal(energyPointingGame(map, { boxes: [[0, 0, 1, 1]] }), 0.75);
  * ```
  */
 export function energyPointingGame(map: ScoreMap, target: LocalizationTarget): number | null {
@@ -245,12 +251,13 @@ export interface RelevanceMassOptions {
  *
  * @example Signed, absolute and positive relevance
  * ```ts
+ * import assert from "node:assert";
  * import { relevanceMassAccuracy } from "./localization.ts";
  * const map = { width: 3, height: 1, data: [0.75, -0.25, 0.5] };
  * const target = { mask: [1, 0, 0] };
- * console.log(relevanceMassAccuracy(map, target)); // 0.75
- * console.log(relevanceMassAccuracy(map, target, { relevance: "absolute" })); // 0.5
- * console.log(relevanceMassAccuracy(map, target, { relevance: "positive" })); // 0.6
+ * assert.equal(relevanceMassAccuracy(map, target), 0.75); // 0.75 / (0.75 - 0.25 + 0.5)
+ * assert.equal(relevanceMassAccuracy(map, target, { relevance: "absolute" }), 0.5); // 0.75 / 1.5
+ * assert.equal(relevanceMassAccuracy(map, target, { relevance: "positive" }), 0.6); // 0.75 / 1.25
  * ```
  */
 export function relevanceMassAccuracy(
@@ -310,9 +317,10 @@ function topKHits(data: ArrayLike<number>, inside: Uint8Array, k: number): numbe
  *
  * @example Half of the object
  * ```ts
+ * import assert from "node:assert";
  * import { relevanceRankAccuracy } from "./localization.ts";
  * const map = { width: 4, height: 1, data: [0.9, 0.1, 0.8, 0.2] };
- * console.log(relevanceRankAccuracy(map, { mask: [1, 1, 0, 0] })); // 0.5
+ * assert.equal(relevanceRankAccuracy(map, { mask: [1, 1, 0, 0] }), 0.5);
  * ```
  */
 export function relevanceRankAccuracy(map: ScoreMap, target: LocalizationTarget): number | null {
@@ -339,9 +347,10 @@ export interface TopKIntersectionOptions {
  *
  * @example k = 2
  * ```ts
+ * import assert from "node:assert";
  * import { topKIntersection } from "./localization.ts";
  * const map = { width: 4, height: 1, data: [0.9, 0.1, 0.8, 0.2] };
- * console.log(topKIntersection(map, { mask: [1, 0, 0, 0] }, { k: 2 })); // 0.5
+ * assert.equal(topKIntersection(map, { mask: [1, 0, 0, 0] }, { k: 2 }), 0.5);
  * ```
  */
 export function topKIntersection(
@@ -370,10 +379,11 @@ export function topKIntersection(
  *
  * @example Object pixels score higher except one tie
  * ```ts
+ * import assert from "node:assert";
  * import { maskAuc } from "./localization.ts";
  * const map = { width: 4, height: 1, data: [0.9, 0.5, 0.5, 0.1] };
  * // Pairs (object, background): (0.9, 0.5) win, (0.9, 0.1) win, (0.5, 0.5) tie, (0.5, 0.1) win.
- * console.log(maskAuc(map, { mask: [1, 1, 0, 0] })); // 0.875
+ * assert.equal(maskAuc(map, { mask: [1, 1, 0, 0] }), 0.875); // (3 + 1/2) / 4
  * ```
  */
 export function maskAuc(map: ScoreMap, target: LocalizationTarget): number | null {
@@ -396,9 +406,11 @@ export interface IouOptions {
  *
  * @example One of three
  * ```ts
+ * import assert from "node:assert";
  * import { iouAtThreshold } from "./localization.ts";
  * const map = { width: 3, height: 1, data: [0.9, 0.6, 0.1] };
- * console.log(iouAtThreshold(map, { mask: [1, 0, 1] }, { threshold: 0.5 })); // 0.3333333333333333
+ * // On: pixels 0 and 1; object: 0 and 2; one shared of three.
+ * assert.equal(iouAtThreshold(map, { mask: [1, 0, 1] }, { threshold: 0.5 }), 1 / 3);
  * ```
  */
 export function iouAtThreshold(
@@ -500,9 +512,11 @@ function sweepCounts(
  *
  * @example The best threshold
  * ```ts
+ * import assert from "node:assert";
  * import { bestIou } from "./localization.ts";
  * const map = { width: 3, height: 1, data: [0.9, 0.6, 0.1] };
- * console.log(bestIou(map, { mask: [1, 1, 0] }, { thresholds: [0.2, 0.5, 0.8] })); // { iou: 1, threshold: 0.2 }
+ * const best = bestIou(map, { mask: [1, 1, 0] }, { thresholds: [0.2, 0.5, 0.8] });
+ * assert.deepStrictEqual(best, { iou: 1, threshold: 0.2 });
  * ```
  */
 export function bestIou(
@@ -542,9 +556,12 @@ export interface LocalizationSummary {
  *
  * @example One empty mask
  * ```ts
+ * import assert from "node:assert";
  * import { summarizeLocalization } from "./localization.ts";
  * const s = summarizeLocalization([1, null, 0.5]);
- * console.log(s.mean, s.scored, s.excluded); // 0.75 2 1
+ * assert.equal(s.mean, 0.75);
+ * assert.equal(s.scored, 2);
+ * assert.equal(s.excluded, 1);
  * ```
  */
 export function summarizeLocalization(scores: readonly (number | null)[]): LocalizationSummary {
@@ -605,9 +622,10 @@ function boxIou(a: Box, b: Box): number {
  *
  * @example Two components; diagonal neighbours join
  * ```ts
+ * import assert from "node:assert";
  * import { componentBoxes } from "./localization.ts";
  * const on = Uint8Array.from([1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0]); // 4 × 3
- * console.log(componentBoxes(on, 4, 3)); // [ [ 0, 0, 1, 1 ], [ 1, 1, 3, 3 ] ]
+ * assert.deepStrictEqual(componentBoxes(on, 4, 3), [[0, 0, 1, 1], [1, 1, 3, 3]]);
  * ```
  */
 export function componentBoxes(on: Uint8Array, width: number, height: number): Box[] {
@@ -653,11 +671,13 @@ export function componentBoxes(on: Uint8Array, width: number, height: number): B
  *
  * @example Two images, one at a time
  * ```ts
+ * import assert from "node:assert";
  * import { MaxBoxAccV2Accumulator } from "./localization.ts";
  * const acc = new MaxBoxAccV2Accumulator({ thresholds: [0.5] });
  * acc.add({ width: 2, height: 1, data: [1, 0] }, { boxes: [[0, 0, 1, 1]] }); // IoU 1
  * acc.add({ width: 2, height: 1, data: [1, 0] }, { mask: [0, 0] }); // excluded
- * console.log(acc.result().value, acc.result().excluded); // 1 1
+ * assert.equal(acc.result().value, 1);
+ * assert.equal(acc.result().excluded, 1);
  * ```
  */
 export class MaxBoxAccV2Accumulator {
@@ -775,11 +795,12 @@ function tightBoxOf(inside: Uint8Array, width: number): Box[] {
  *
  * @example A perfect map and a blank one
  * ```ts
+ * import assert from "node:assert";
  * import { maxBoxAccV2 } from "./localization.ts";
  * const target = { boxes: [[0, 0, 1, 1]] as [number, number, number, number][] };
  * const good = { width: 2, height: 2, data: [1, 0, 0, 0] };
  * const blank = { width: 2, height: 2, data: [0, 0, 0, 0] }; // its only box is the whole image: IoU 1/4
- * console.log(maxBoxAccV2([good, blank], [target, target]).value); // 0.5
+ * assert.equal(maxBoxAccV2([good, blank], [target, target]).value, 0.5);
  * ```
  */
 export function maxBoxAccV2(
@@ -819,10 +840,11 @@ export interface PxapResult {
  *
  * @example Add images one at a time
  * ```ts
+ * import assert from "node:assert";
  * import { PxapAccumulator } from "./localization.ts";
  * const acc = new PxapAccumulator({ thresholds: [0.5] });
  * acc.add({ width: 2, height: 1, data: [1, 0] }, { mask: [1, 0] });
- * console.log(acc.result().value); // 1
+ * assert.equal(acc.result().value, 1);
  * ```
  */
 export class PxapAccumulator {
@@ -902,11 +924,12 @@ export class PxapAccumulator {
  *
  * @example One image, two thresholds
  * ```ts
+ * import assert from "node:assert";
  * import { pxap } from "./localization.ts";
  * const map = { width: 4, height: 1, data: [0.9, 0.6, 0.6, 0.1] };
  * // τ = 0.8: P = 1, R = 1/2; τ = 0.5: P = 2/3, R = 1 → 1 · 1/2 + 2/3 · 1/2.
  * const r = pxap([map], [{ mask: [1, 1, 0, 0] }], { thresholds: [0.5, 0.8] });
- * console.log(r.value.toFixed(4)); // 0.8333
+ * assert.ok(Math.abs(r.value - 5 / 6) < 1e-12);
  * ```
  */
 export function pxap(

@@ -6,6 +6,7 @@
  *
  * @example Deletion with a bootstrap interval over images
  * ```ts
+ * import assert from "node:assert";
  * import { bootstrapCi, deletionAuc } from "./mod.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
@@ -14,7 +15,8 @@
  * const maps = tf.randomUniform([4, 8, 8]) as tf.Tensor3D;
  * const { auc } = await deletionAuc(model, { images, maps }, { steps: 4 });
  * const ci = bootstrapCi(auc, { resamples: 500, seed: 1 });
- * console.log(ci.low <= ci.estimate && ci.estimate <= ci.high); // true
+ * assert.ok(Math.abs(ci.estimate - auc.reduce((a, b) => a + b) / 4) < 1e-12); // the mean area
+ * assert.ok(ci.low <= ci.estimate && ci.estimate <= ci.high);
  * tf.dispose([images, maps]);
  * model.dispose();
  * ```

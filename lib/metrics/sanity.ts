@@ -78,10 +78,11 @@ function stageOf(path: string, names: readonly string[]): number {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { layerGroups } from "./sanity.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * const model = createReferenceNet({ inputSize: 8, width: 0.125 });
- * console.log(layerGroups(model).map((g) => g.name)); // ["head", "block2", "block1", "stem"]
+ * assert.deepStrictEqual(layerGroups(model).map((g) => g.name), ["head", "block2", "block1", "stem"]);
  * model.dispose();
  * ```
  */
@@ -143,13 +144,14 @@ async function runExplainer(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { parameterRandomizationTest } from "./sanity.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
  * const r = await parameterRandomizationTest(model, images, { explainer: { method: "grad-cam" } });
- * console.log(r.steps.map((s) => s.name)); // ["original", "head", "block2", "block1", "stem"]
+ * assert.deepStrictEqual(r.steps.map((s) => s.name), ["original", "head", "block2", "block1", "stem"]);
  * images.dispose();
  * model.dispose();
  * ```

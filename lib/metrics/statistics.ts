@@ -97,9 +97,11 @@ function quantileSorted(xs: ArrayLike<number>, q: number): number {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { bootstrapCi } from "./statistics.ts";
  * const ci = bootstrapCi([0.61, 0.72, 0.55, 0.68, 0.70, 0.59], { seed: 1 });
- * console.log(ci.estimate.toFixed(3), ci.low < ci.estimate, ci.estimate < ci.high); // 0.642 true true
+ * assert.ok(Math.abs(ci.estimate - 3.85 / 6) < 1e-12); // the mean
+ * assert.ok(ci.low < ci.estimate && ci.estimate < ci.high);
  * ```
  */
 export function bootstrapCi(
@@ -153,11 +155,13 @@ export function bootstrapCi(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { pairedBootstrap } from "./statistics.ts";
  * const a = [0.8, 0.7, 0.9, 0.6, 0.75];
  * const b = [0.6, 0.65, 0.7, 0.5, 0.7];
  * const d = pairedBootstrap(a, b, { seed: 3 });
- * console.log(d.estimate.toFixed(2), d.low > 0); // 0.12 true
+ * assert.ok(Math.abs(d.estimate - 0.12) < 1e-12); // the mean difference
+ * assert.ok(d.low > 0); // a beats b
  * ```
  */
 export function pairedBootstrap(
@@ -186,8 +190,9 @@ function pairedDifferences(a: ArrayLike<number>, b: ArrayLike<number>): number[]
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { averageRanks } from "./statistics.ts";
- * console.log(Array.from(averageRanks([10, 20, 20, 30]))); // [1, 2.5, 2.5, 4]
+ * assert.deepStrictEqual(Array.from(averageRanks([10, 20, 20, 30])), [1, 2.5, 2.5, 4]);
  * ```
  */
 export function averageRanks(values: ArrayLike<number>): Float64Array {
@@ -215,9 +220,10 @@ export function averageRanks(values: ArrayLike<number>): Float64Array {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { spearman } from "./statistics.ts";
- * console.log(spearman([1, 2, 3, 4], [10, 20, 30, 40])); // 1
- * console.log(spearman([1, 2, 3, 4], [4, 3, 2, 1])); // -1
+ * assert.equal(spearman([1, 2, 3, 4], [10, 20, 30, 40]), 1);
+ * assert.equal(spearman([1, 2, 3, 4], [4, 3, 2, 1]), -1);
  * ```
  */
 export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -287,10 +293,13 @@ export interface WilcoxonResult {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { wilcoxonSignedRank } from "./statistics.ts";
  * // Five positive differences of distinct size: W+ = 15, p = 2 / 2^5.
  * const r = wilcoxonSignedRank([3, 5, 7, 9, 11], [2, 3, 4, 5, 6]);
- * console.log(r.statistic, r.pValue, r.method); // 15 0.0625 exact
+ * assert.equal(r.statistic, 15);
+ * assert.equal(r.pValue, 2 / 2 ** 5);
+ * assert.equal(r.method, "exact");
  * ```
  */
 export function wilcoxonSignedRank(
@@ -367,10 +376,13 @@ export interface SeedAggregate extends ConfidenceInterval {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { aggregateSeeds } from "./statistics.ts";
  * const r = aggregateSeeds([0.80, 0.82, 0.78]);
  * // std = 0.02, t(2, 0.975) = 4.3027, half-width = 4.3027 · 0.02 / √3 ≈ 0.0497
- * console.log(r.mean.toFixed(2), r.std.toFixed(3), (r.high - r.mean).toFixed(4)); // 0.80 0.020 0.0497
+ * assert.ok(Math.abs(r.mean - 0.8) < 1e-12);
+ * assert.ok(Math.abs(r.std - 0.02) < 1e-12);
+ * assert.ok(Math.abs(r.high - r.mean - 4.3027 * 0.02 / Math.sqrt(3)) < 1e-5);
  * ```
  */
 export function aggregateSeeds(

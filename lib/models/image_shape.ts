@@ -11,15 +11,15 @@ import type { tf } from "../deps.ts";
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { assertImageShape } from "./image_shape.ts";
  * import { tf } from "../deps.ts";
  * const x = tf.zeros([2, 8, 8, 1]);
- * try {
- *   assertImageShape("myLoss", [8, 8, 3], x);
- * } catch (e) {
- *   console.log((e as Error).message);
- *   // myLoss: "images" must have shape [n, 8, 8, 3] for this model, got [2, 8, 8, 1]
- * }
+ * assert.throws(() => assertImageShape("myLoss", [8, 8, 3], x), {
+ *   name: "RangeError",
+ *   message: 'myLoss: "images" must have shape [n, 8, 8, 3] for this model, got [2, 8, 8, 1]',
+ * });
+ * assertImageShape("myLoss", [8, 8, 1], x); // the right shape passes
  * x.dispose();
  * ```
  */

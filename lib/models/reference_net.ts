@@ -207,11 +207,14 @@ class ReferenceNet extends Module implements TwoBranchModel {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { createReferenceNet } from "./reference_net.ts";
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ numClasses: 3, inputSize: 16, width: 0.25 });
  * const { logits, saliency, saliencyLogits } = model.forward(tf.zeros([2, 16, 16, 3]));
- * console.log(logits.shape, saliency.shape); // [2, 3] [2, 16, 16]
+ * assert.deepStrictEqual(logits.shape, [2, 3]);
+ * assert.deepStrictEqual(saliency.shape, [2, 16, 16]);
+ * assert.ok(saliency.min().dataSync()[0] >= 0 && saliency.max().dataSync()[0] <= 1); // sigmoid
  * tf.dispose([logits, saliency, saliencyLogits]);
  * model.dispose();
  * ```

@@ -17,10 +17,13 @@ const architectures = new Map<string, ArchitectureFactory>();
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { listArchitectures, registerArchitecture } from "./registry.ts";
  * import { createReferenceNet } from "./reference_net.ts";
- * registerArchitecture("tiny", () => createReferenceNet({ inputSize: 8, width: 0.125 }));
- * console.log(listArchitectures().includes("tiny")); // true
+ * const tiny = () => createReferenceNet({ inputSize: 8, width: 0.125 });
+ * registerArchitecture("tiny", tiny);
+ * assert.ok(listArchitectures().includes("tiny"));
+ * assert.throws(() => registerArchitecture("tiny", tiny), TypeError); // the name is taken
  * ```
  */
 export function registerArchitecture(name: string, factory: ArchitectureFactory): void {
@@ -37,9 +40,12 @@ export function registerArchitecture(name: string, factory: ArchitectureFactory)
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { listArchitectures } from "./registry.ts";
  * import "./reference_net.ts";
- * console.log(listArchitectures()); // [ "reference", … ]
+ * const names = listArchitectures();
+ * assert.ok(names.includes("reference"));
+ * assert.deepStrictEqual(names, [...names].sort());
  * ```
  */
 export function listArchitectures(): string[] {
@@ -52,11 +58,14 @@ export function listArchitectures(): string[] {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { createModel } from "./registry.ts";
  * import { createReferenceNet } from "./reference_net.ts";
  * const a = createReferenceNet({ inputSize: 8, width: 0.125, numClasses: 2 });
  * const b = createModel(a.config);
- * console.log(b.countParams() === a.countParams()); // true
+ * assert.equal(b.countParams(), a.countParams());
+ * assert.deepStrictEqual(b.config, a.config);
+ * assert.throws(() => createModel({ architecture: "no-such-net" }), /expected one of .*reference/);
  * a.dispose();
  * b.dispose();
  * ```

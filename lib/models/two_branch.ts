@@ -239,6 +239,7 @@ class TwoBranch extends Module implements TwoBranchNet {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { createTwoBranchModel } from "./two_branch.ts";
  * import { tf } from "../deps.ts";
  * const model = createTwoBranchModel({
@@ -250,9 +251,11 @@ class TwoBranch extends Module implements TwoBranchNet {
  *   inputSize: 32,
  * });
  * const { logits, saliency, saliencyLogits } = model.forward(tf.zeros([2, 32, 32, 3]));
- * console.log(logits.shape, saliency.shape); // [ 2, 3 ] [ 2, 32, 32 ]
- * console.log(model.config.backboneOptions, model.config.headOptions);
- * // { width: 0.125, stem: "imagenet" } { channels: 3, gate: "multiplicative" }
+ * assert.deepStrictEqual(logits.shape, [2, 3]);
+ * assert.deepStrictEqual(saliency.shape, [2, 32, 32]);
+ * // The config holds every option, defaults filled in.
+ * assert.deepStrictEqual(model.config.backboneOptions, { width: 0.125, stem: "imagenet" });
+ * assert.deepStrictEqual(model.config.headOptions, { channels: 3, gate: "multiplicative" });
  * tf.dispose([logits, saliency, saliencyLogits]);
  * model.dispose();
  * ```

@@ -67,6 +67,7 @@ export interface MixedLossOptions {
  *
  * @example Cross-entropy plus Dice and BCE on the masks
  * ```ts
+ * import assert from "node:assert";
  * import { mixedLoss } from "./mixed_loss.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { tf } from "../deps.ts";
@@ -78,7 +79,9 @@ export interface MixedLossOptions {
  *     masks: tf.ones([2, 8, 8]) as tf.Tensor3D, hasMask: tf.tensor1d([1, 0]), ids: ["a", "b"],
  *   };
  *   const r = loss(model, batch, { training: false, epoch: 1, step: 0 });
- *   console.log(Object.keys(r.terms)); // [ "ce", "bce", "dice" ]
+ *   assert.deepStrictEqual(Object.keys(r.terms), ["ce", "bce", "dice"]);
+ *   const [ce, bce, dice] = [r.terms.ce, r.terms.bce, r.terms.dice].map((t) => t.dataSync()[0]);
+ *   assert.ok(Math.abs(r.total.dataSync()[0] - (ce + 0.5 * bce + 0.5 * dice)) < 1e-5);
  * });
  * model.dispose();
  * ```

@@ -94,12 +94,13 @@ interface Slots {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { TrainOptimizer } from "./optim.ts";
  * import { tf } from "../deps.ts";
  * const w = tf.variable(tf.scalar(2));
  * const opt = new TrainOptimizer({ name: "sgd", lr: 0.1, momentum: 0 });
  * opt.minimize(() => tf.mul(w, 3) as tf.Scalar);
- * console.log(w.dataSync()[0].toFixed(2)); // "1.70"
+ * assert.ok(Math.abs(w.dataSync()[0] - 1.7) < 1e-6); // 2 − 0.1 · 3
  * opt.dispose();
  * w.dispose();
  * ```
@@ -391,13 +392,14 @@ export function resolveOptimizerOptions(options: OptimizerOptions): ResolvedOpti
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { createOptimizer } from "./optim.ts";
  * import { tf } from "../deps.ts";
  * const w = tf.variable(tf.scalar(2));
  * const adamw = createOptimizer({ name: "adam", lr: 0.1, weightDecay: 0.5 });
  * adamw.minimize(() => tf.mul(w, 3) as tf.Scalar);
  * // Adam's first step moves by lr; decoupled decay takes lr·λ·w more.
- * console.log(w.dataSync()[0].toFixed(3)); // "1.800"
+ * assert.ok(Math.abs(w.dataSync()[0] - (2 - 0.1 - 0.1 * 0.5 * 2)) < 1e-5);
  * adamw.dispose();
  * w.dispose();
  * ```
@@ -415,13 +417,14 @@ export function createOptimizer(options: OptimizerOptions = {}): TrainOptimizer 
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { setLearningRate } from "./optim.ts";
  * import { tf } from "../deps.ts";
  * const w = tf.variable(tf.scalar(0));
  * const sgd = tf.train.sgd(1);
  * setLearningRate(sgd, 0.5);
  * sgd.minimize(() => w.mul(1) as tf.Scalar);
- * console.log(w.dataSync()[0]); // -0.5
+ * assert.equal(w.dataSync()[0], -0.5); // the step took the new rate, not 1
  * sgd.dispose();
  * w.dispose();
  * ```
@@ -481,9 +484,10 @@ export interface ScheduleOptions {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { learningRateAt } from "./optim.ts";
  * const options = { schedule: "cosine" as const, baseLr: 1, warmupSteps: 2, totalSteps: 6 };
- * console.log([0, 1, 2, 4, 6].map((s) => learningRateAt(s, options))); // [ 0.5, 1, 1, 0.5, 0 ]
+ * assert.deepStrictEqual([0, 1, 2, 4, 6].map((s) => learningRateAt(s, options)), [0.5, 1, 1, 0.5, 0]);
  * ```
  */
 export function learningRateAt(step: number, options: ScheduleOptions = {}): number {

@@ -34,9 +34,12 @@ export interface RunInfo {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { collectRunInfo } from "./run_info.ts";
  * const info = await collectRunInfo("demo", { steps: 10 }, 0);
- * console.log(info.versions.tfjs); // "4.22.0"
+ * assert.equal(info.versions.tfjs, "4.22.0");
+ * assert.equal(info.versions.deno, Deno.version.deno);
+ * assert.deepStrictEqual([info.task, info.config, info.seed], ["demo", { steps: 10 }, 0]);
  * ```
  */
 export async function collectRunInfo(

@@ -28,13 +28,15 @@ import { assignWeights, modelFiles, planWeights, readSavedModel } from "./_model
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { saveModel } from "./save_load.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * const model = createReferenceNet({ numClasses: 2, inputSize: 8, width: 0.125 });
  * const dir = await Deno.makeTempDir();
  * await saveModel(model, `${dir}/model`);
  * const json = JSON.parse(await Deno.readTextFile(`${dir}/model/model.json`));
- * console.log(json.config.architecture, json.weights.entries.length > 0); // reference true
+ * assert.equal(json.config.architecture, "reference");
+ * assert.ok(json.weights.entries.length > 0);
  * model.dispose();
  * await Deno.remove(dir, { recursive: true });
  * ```
@@ -57,13 +59,18 @@ export async function saveModel(model: TwoBranchModel, dir: string): Promise<voi
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { loadModel, saveModel } from "./save_load.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * const model = createReferenceNet({ numClasses: 2, inputSize: 8, width: 0.125, seed: 4 });
  * const dir = await Deno.makeTempDir();
  * await saveModel(model, dir);
  * const loaded = await loadModel(dir);
- * console.log(loaded.numClasses, loaded.countParams() === model.countParams()); // 2 true
+ * assert.equal(loaded.numClasses, 2);
+ * // The same weights, variable by variable
+ * for (const [path, v] of model.variables()) {
+ *   assert.deepStrictEqual(loaded.variables().get(path)!.dataSync(), v.dataSync());
+ * }
  * model.dispose();
  * loaded.dispose();
  * await Deno.remove(dir, { recursive: true });

@@ -176,13 +176,15 @@ export interface ValidationOptions {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { validationMetrics } from "./trainer.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { syntheticDataset } from "../../datasets/synthetic.ts";
  * const dataset = syntheticDataset({ size: 16, count: 6, numClasses: 2 });
  * const model = createReferenceNet({ numClasses: 2, inputSize: 16, width: 0.125 });
  * const metrics = await validationMetrics(model, { dataset, indices: [0, 1, 2, 3, 4, 5], batchSize: 4 });
- * console.log(Object.keys(metrics)); // [ "val_loss", "val_ce", "val_mask", "val_accuracy" ]
+ * assert.deepStrictEqual(Object.keys(metrics), ["val_loss", "val_ce", "val_mask", "val_accuracy"]);
+ * assert.ok(metrics.val_accuracy >= 0 && metrics.val_accuracy <= 1);
  * model.dispose();
  * ```
  */
@@ -263,6 +265,7 @@ async function validate(
  *
  * @example Train for one epoch
  * ```ts
+ * import assert from "node:assert";
  * import { train } from "./trainer.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * import { syntheticDataset } from "../../datasets/synthetic.ts";
@@ -272,7 +275,9 @@ async function validate(
  *   dataset, trainIndices: [0, 1, 2, 3], valIndices: [4, 5, 6, 7],
  *   epochs: 1, batchSize: 4, progress: false,
  * });
- * console.log(result.steps, "val_accuracy" in result.history[0].metrics); // 1 true
+ * assert.equal(result.steps, 1); // 4 training samples, batches of 4
+ * assert.equal(result.history.length, 1); // one entry per epoch
+ * assert.ok("val_accuracy" in result.history[0].metrics);
  * model.dispose();
  * ```
  */

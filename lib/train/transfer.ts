@@ -35,11 +35,13 @@ export type VariableSelection =
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { selectVariables } from "./transfer.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * const model = createReferenceNet({ numClasses: 2, inputSize: 8, width: 0.125 });
- * console.log(selectVariables(model, "heads").some((p) => p.includes("/fc/"))); // true
- * console.log(selectVariables(model, ["stem"]).every((p) => p.includes("/stem/"))); // true
+ * assert.ok(selectVariables(model, "heads").some((p) => p.includes("/fc/")));
+ * const stem = selectVariables(model, ["stem"]);
+ * assert.ok(stem.length > 0 && stem.every((p) => p.includes("/stem/")));
  * model.dispose();
  * ```
  */
@@ -151,6 +153,7 @@ export interface LoadWeightsReport {
  *
  * @example Transfer a backbone to a model with another number of classes
  * ```ts
+ * import assert from "node:assert";
  * import { loadWeightsInto } from "./transfer.ts";
  * import { saveModel } from "./save_load.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
@@ -159,7 +162,11 @@ export interface LoadWeightsReport {
  * await saveModel(pretrained, dir);
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
  * const report = await loadWeightsInto(model, dir, { strict: false });
- * console.log(report.skipped.map((s) => s.path)); // [ "reference_net/fc/kernel", "reference_net/fc/bias" ]
+ * // Only the classifier's shape differs (4 classes, then 3): it keeps its new weights.
+ * assert.deepStrictEqual(report.skipped.map((s) => s.path), [
+ *   "reference_net/fc/kernel",
+ *   "reference_net/fc/bias",
+ * ]);
  * pretrained.dispose();
  * model.dispose();
  * await Deno.remove(dir, { recursive: true });
@@ -207,14 +214,16 @@ const createdTrainable = new WeakMap<object, boolean>();
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { setTrainable } from "./transfer.ts";
  * import { createReferenceNet } from "../models/reference_net.ts";
  * const model = createReferenceNet({ numClasses: 2, inputSize: 8, width: 0.125 });
  * const before = model.trainableVariables().length;
  * const trainable = setTrainable(model, { freeze: "backbone" });
- * console.log(trainable.every((p) => !p.includes("block")), trainable.length < before); // true true
+ * assert.ok(trainable.every((p) => !p.includes("block")));
+ * assert.ok(trainable.length < before);
  * setTrainable(model, { unfreeze: "all" });
- * console.log(model.trainableVariables().length === before); // true
+ * assert.equal(model.trainableVariables().length, before);
  * model.dispose();
  * ```
  */

@@ -10,10 +10,13 @@
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { writeFileAtomic } from "./atomic.ts";
  * const dir = await Deno.makeTempDir();
  * await writeFileAtomic(`${dir}/a.json`, '{"ok":true}');
- * console.log(await Deno.readTextFile(`${dir}/a.json`)); // {"ok":true}
+ * assert.equal(await Deno.readTextFile(`${dir}/a.json`), '{"ok":true}');
+ * // No temporary file is left behind.
+ * assert.deepStrictEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["a.json"]);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -34,9 +37,11 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { writeJsonAtomic } from "./atomic.ts";
  * const dir = await Deno.makeTempDir();
  * await writeJsonAtomic(`${dir}/r.json`, { accuracy: 0.9 });
+ * assert.equal(await Deno.readTextFile(`${dir}/r.json`), '{\n  "accuracy": 0.9\n}\n');
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

@@ -10,8 +10,12 @@
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { pathExists } from "./fs.ts";
- * console.log(await pathExists("/no/such/file")); // false
+ * assert.equal(await pathExists("/no/such/file"), false);
+ * const dir = await Deno.makeTempDir();
+ * assert.equal(await pathExists(dir), true);
+ * await Deno.remove(dir);
  * ```
  */
 export async function pathExists(path: string): Promise<boolean> {

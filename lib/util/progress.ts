@@ -24,12 +24,14 @@ const encoder = new TextEncoder();
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { ProgressBar } from "./progress.ts";
  * const lines: string[] = [];
  * const bar = new ProgressBar(3, { label: "work", interactive: false, write: (t) => lines.push(t) });
  * for (let i = 0; i < 3; i++) bar.tick(1, `item ${i}`);
  * bar.done();
- * console.log(lines.at(-1)?.includes("3/3")); // true
+ * assert.equal(lines.length, 3); // not interactive: a line every tenth
+ * assert.match(lines[2], /^work  █{20}  3\/3  .* it\/s  ETA 0s  item 2\n$/);
  * ```
  */
 export class ProgressBar {

@@ -22,9 +22,13 @@ function splitMix32(state: number): [number, number] {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { Random } from "./random.ts";
  * const a = new Random(42), b = new Random(42);
- * console.log(a.next() === b.next()); // true
+ * assert.equal(a.next(), b.next()); // the same seed, the same stream
+ * assert.notEqual(new Random(43).next(), new Random(42).next());
+ * const x = a.uniform(2, 3);
+ * assert.ok(x >= 2 && x < 3);
  * ```
  */
 export class Random {

@@ -109,9 +109,11 @@ function evaluate(name: ColorMapName, v: number): [number, number, number] {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { colorMapTable } from "./colormap.ts";
  * const grey = colorMapTable("grey");
- * console.log(grey.length, grey[255 * 3]); // 768 1
+ * assert.equal(grey.length, 256 * 3); // 256 RGB triples
+ * assert.deepStrictEqual(Array.from(grey.slice(255 * 3)), [1, 1, 1]); // the last is white
  * ```
  */
 export function colorMapTable(name: ColorMapName): Float32Array {
@@ -140,12 +142,13 @@ export function colorMapTable(name: ColorMapName): Float32Array {
  *
  * @example Colour a typed array and a tensor
  * ```ts
+ * import assert from "node:assert";
  * import { colorMap } from "./colormap.ts";
  * import { tf } from "../deps.ts";
  * const rgb = colorMap(new Float32Array([0, 1]), { name: "viridis" });
- * console.log(Array.from(rgb, (v) => Math.round(v * 255))); // [68, 1, 84, 253, 231, 37]
+ * assert.deepStrictEqual(Array.from(rgb, (v) => Math.round(v * 255)), [68, 1, 84, 253, 231, 37]);
  * const t = colorMap(tf.zeros([2, 2]), { name: "jet" });
- * console.log(t.shape); // [2, 2, 3]
+ * assert.deepStrictEqual(t.shape, [2, 2, 3]);
  * t.dispose();
  * ```
  */

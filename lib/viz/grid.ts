@@ -68,12 +68,17 @@ let titlesFailed = false;
  *
  * @example A one-row grid with one method
  * ```ts
+ * import assert from "node:assert";
  * import { saliencyGrid } from "./grid.ts";
+ * import { decodeImage } from "../io/image.ts";
  * const image = { width: 8, height: 8, channels: 3 as const, data: new Float32Array(192).fill(0.5) };
  * const mask = new Float32Array(64).fill(0, 0, 32).fill(1, 32);
  * const map = mask.slice();
  * const png = await saliencyGrid([{ image, mask, maps: { "grad-cam": map } }], { cellSize: 32 });
- * console.log(png[1] === 0x50); // true: "PNG"
+ * // Columns image, ground truth, grad-cam: 3 · 32 + 4 · 4 = 112 wide; a title band of
+ * // round(clamp(0.09 · 32, 11, 18)) + 10 = 21 over one row: 21 + 32 + 2 · 4 = 61 high.
+ * const { width, height } = await decodeImage(png);
+ * assert.deepStrictEqual([width, height], [112, 61]);
  * ```
  */
 export async function saliencyGrid(

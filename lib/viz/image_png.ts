@@ -22,10 +22,13 @@ export interface ImagePngOptions {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { imagePng } from "./image_png.ts";
+ * import { decodeImage } from "../io/image.ts";
  * const red = { width: 2, height: 1, channels: 3 as const, data: new Float32Array([1, 0, 0, 1, 0, 0]) };
  * const png = await imagePng(red);
- * console.log(png[1] === 0x50); // true: "PNG"
+ * assert.deepStrictEqual(Array.from(png.slice(1, 4)), [0x50, 0x4e, 0x47]); // "PNG"
+ * assert.deepStrictEqual(await decodeImage(png), red); // lossless
  * ```
  */
 export async function imagePng(image: Image, options: ImagePngOptions = {}): Promise<Uint8Array> {

@@ -52,6 +52,7 @@ export interface OverlayOptions {
  *
  * @example Explain one image and write the overlay as PNG
  * ```ts
+ * import assert from "node:assert";
  * import { overlay } from "./overlay.ts";
  * import { imagePng } from "./image_png.ts";
  * import { explain } from "../explainers/registry.ts";
@@ -63,7 +64,9 @@ export interface OverlayOptions {
  * const image = tf.squeeze(images, [0]) as tf.Tensor3D;
  * const shown = overlay(image, maps, { alpha: 0.6, boxes: [[2, 2, 10, 10]], colorBar: true });
  * const png = await imagePng(shown);
- * console.log(shown.width, shown.height, png.length > 0); // 24 16 true
+ * assert.equal(shown.width, 24); // the image, then the colour bar
+ * assert.equal(shown.height, 16);
+ * assert.deepStrictEqual(Array.from(png.slice(1, 4)), [0x50, 0x4e, 0x47]); // "PNG"
  * tf.dispose([images, maps, image]);
  * model.dispose();
  * ```

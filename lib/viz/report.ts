@@ -139,8 +139,9 @@ const DATA_PNG = "data:image/png;base64,";
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { escapeHtml } from "./report.ts";
- * console.log(escapeHtml('<b title="x">')); // &lt;b title=&quot;x&quot;&gt;
+ * assert.equal(escapeHtml('<b title="x">'), "&lt;b title=&quot;x&quot;&gt;");
  * ```
  */
 export function escapeHtml(text: string): string {
@@ -156,8 +157,11 @@ export function escapeHtml(text: string): string {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { scriptJson } from "./report.ts";
- * console.log(scriptJson({ name: "</script>" })); // {"name":"\u003c/script\u003e"}
+ * const json = scriptJson({ name: "</script>" });
+ * assert.equal(json, '{"name":"\\u003c/script\\u003e"}'); // cannot end the script element
+ * assert.deepStrictEqual(JSON.parse(json), { name: "</script>" });
  * ```
  */
 export function scriptJson(value: unknown): string {
@@ -271,9 +275,10 @@ function validate(data: ReportData, images: Record<string, string>): void {
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { renderReport } from "./report.ts";
  * const html = await renderReport({ title: "Smoke" }, { plotlySource: "" });
- * console.log(html.includes("<title>Smoke</title>")); // true
+ * assert.ok(html.includes("<title>Smoke</title>"));
  * ```
  */
 export async function renderReport(
@@ -329,6 +334,7 @@ export async function renderReport(
  *
  * @example Usage
  * ```ts
+ * import assert from "node:assert";
  * import { writeReport } from "./report.ts";
  * const dir = await Deno.makeTempDir();
  * await writeReport(`${dir}/report.html`, {
@@ -339,7 +345,9 @@ export async function renderReport(
  *   ],
  *   classification: { classNames: ["cat", "dog"], confusionMatrix: [[5, 1], [2, 4]] },
  * });
- * console.log((await Deno.stat(`${dir}/report.html`)).size > 1_000_000); // true
+ * const html = await Deno.readTextFile(`${dir}/report.html`);
+ * assert.ok(html.length > 1_000_000); // Plotly is inlined: the page works offline
+ * assert.ok(html.includes("<title>Demo run</title>"));
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
