@@ -152,11 +152,17 @@ export function parseFlags(
   return values as Record<string, string | boolean>;
 }
 
-/** The help text of a task. */
+/**
+ * The help text of a task: one row per flag, its help and its default. A
+ * string flag's default is added as ` (default: VALUE)` unless it is empty
+ * or the help already states the default in words (`(default: every core)`).
+ */
 export function helpText(task: string, summary: string, flags: Record<string, FlagSpec>): string {
   const rows = Object.entries(flags).map(([name, spec]) => {
     const left = spec.type === "boolean" ? `--${name}` : `--${name} <value>`;
-    const def = spec.type === "string" && spec.default !== undefined
+    const stated = /\(default\b/.test(spec.help);
+    const def = spec.type === "string" && spec.default !== undefined && spec.default !== "" &&
+        !stated
       ? ` (default: ${spec.default})`
       : "";
     return `  ${left.padEnd(24)} ${spec.help}${def}`;
