@@ -527,8 +527,10 @@ export async function trainMain(args: readonly string[] = Deno.args): Promise<vo
     console.log(`${config.out}/results.json: this run is already complete; nothing to do`);
     return;
   }
+  // Bad data fails before the engine starts.
+  const opened = await openDataset({ ...config, seed: config.dataSeed });
   await initBackend({ backend: config.backend, threads: config.threads });
-  await runTraining(config);
+  await runTraining(config, { opened });
 }
 
 if (import.meta.main) await runMain(() => trainMain());

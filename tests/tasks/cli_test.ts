@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { COMMON_FLAGS, type FlagSpec, helpText } from "../../tasks/_cli.ts";
+import { DataError, EngineUnavailableError, NonFiniteLossError, OptionError } from "../../mod.ts";
+import { COMMON_FLAGS, errorLine, type FlagSpec, helpText, UsageError } from "../../tasks/_cli.ts";
+import { writeBusiFixture } from "./_busi.ts";
 import { runTask } from "./_run.ts";
 
 Deno.test("helpText() states each default once: in the help's own words, else the value, never an empty one", () => {
@@ -34,5 +36,78 @@ Deno.test("every task's --help names each default at most once and no empty defa
       r.stdout,
       /--threads <value>\s+threads of the wasm engine \(default: every core\)\n/,
     );
+  }
+});
+
+Deno.test("errorLine() gives one line: a DataError's file:line, flags for library options, a hint naming the flag", () => {
+  assert.equal(
+    errorLine(new DataError("expected 2 fields, got 1", { file: "images.txt", line: 3 })),
+    "images.txt:3: expected 2 fields, got 1",
+  );
+  const clash = new OptionError('Cannot start a run in "runs/x": it already holds one', [
+    { option: "resume", value: true, effect: "to continue it" },
+    { option: "overwrite", value: true, effect: "to replace it" },
+    { option: "outDir", change: "another" },
+  ]);
+  assert.match(clash.message, /pass resume: true to continue it, overwrite: true/);
+  assert.equal(
+    errorLine(clash),
+    'Cannot start a run in "runs/x": it already holds one; pass --resume to continue it, ' +
+      "--overwrite to replace it, or another --out",
+  );
+  const batch = new OptionError("Cannot train: 8 training samples make no full batch of 16", [
+    { option: "dropLast", value: false },
+    { option: "batchSize", change: "lower" },
+  ]);
+  assert.equal(
+    errorLine(batch),
+    "Cannot train: 8 training samples make no full batch of 16; lower --batch",
+  );
+  const engine = errorLine(new EngineUnavailableError("tensorflow", "it is not installed"));
+  assert.doesNotMatch(engine, /\n/);
+  assert.match(engine, /^Cannot use engine "tensorflow": it is not installed\. To get it, /);
+  assert.match(engine, /Or pass another --backend/);
+  assert.match(
+    errorLine(new NonFiniteLossError(2, 1, "ce", NaN, "No checkpoint was written yet.")),
+    /^Training stopped at step 2 \(epoch 1\): loss term "ce" is NaN; .* A lower --lr may/,
+  );
+  assert.equal(
+    errorLine(new UsageError("Flag --model is required\nRun with --help to see the flags.")),
+    "Flag --model is required. Run with --help to see the flags.",
+  );
+  assert.equal(errorLine(new RangeError("Option x must be 1")), "Option x must be 1");
+  assert.match(errorLine(new SyntaxError("Unexpected token")), /^SyntaxError: Unexpected token$/);
+  assert.equal(errorLine("a bare string"), "a bare string");
+});
+
+/** The non-empty lines of `stderr`, less the Wayland library's XDG_RUNTIME_DIR complaint. */
+function errorLines(stderr: string): string[] {
+  return stderr.split("\n").filter((l) => l.trim() !== "" && !/XDG_RUNTIME_DIR/.test(l));
+}
+
+Deno.test("train on a dataset with a broken file prints one line naming the file, exit 1; --debug adds the stack", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await writeBusiFixture(root);
+    await Deno.copyFile(
+      `${root}/malignant/malignant (1)_mask.png`,
+      `${root}/malignant/ghost_mask.png`,
+    );
+    const args = ["--dataset=busi", `--root=${root}`, "--size=16", `--out=${root}/run`];
+    const r = await runTask("tasks/train.ts", args);
+    assert.equal(r.code, 1, r.stderr);
+    const lines = errorLines(r.stderr);
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], /malignant\/ghost_mask\.png: mask has no image: expected "ghost\.png"/);
+    assert.ok(!(await Deno.stat(`${root}/run`).catch(() => null)), "no --out folder is made");
+
+    const debug = await runTask("tasks/train.ts", [...args, "--debug"]);
+    assert.equal(debug.code, 1);
+    const more = errorLines(debug.stderr);
+    assert.equal(more[0], lines[0]);
+    assert.ok(more.length > 2, debug.stderr);
+    assert.ok(more.slice(1).some((l) => /^\s+at .*busi\.ts/.test(l)), debug.stderr);
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
