@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { backendInfo, EngineUnavailableError, initBackend, tf, VERSION } from "../../mod.ts";
+import { TASK_PERMS } from "../tasks/_run.ts";
 
 Deno.test("initBackend() picks wasm here, says why faster engines were passed over, and registers our kernels", async () => {
   const lines: string[] = [];
@@ -49,26 +50,33 @@ Deno.test("initBackend() rejects a thread count that is not a whole number of at
 });
 
 /**
- * Runs a script that starts `backend` with the default log and XDG_RUNTIME_DIR
- * unset, then prints whether the variable is still unset; returns its stderr.
+ * Runs a script with the tasks' permissions that starts `backend` with the
+ * default log and XDG_RUNTIME_DIR unset, then prints whether the variable is
+ * still unset; returns its stderr.
  */
 async function startInChild(backend: string): Promise<{ code: number; stderr: string }> {
   const mod = new URL("../../mod.ts", import.meta.url).href;
-  const env = Deno.env.toObject();
-  delete env.XDG_RUNTIME_DIR;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "eval",
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/child.ts`,
       `import { initBackend } from "${mod}";
        await initBackend({ backend: "${backend}" }).catch((e) => console.error(e.message));
        console.error("unset after: " + (Deno.env.get("XDG_RUNTIME_DIR") === undefined));`,
-    ],
-    env: { ...env, NO_COLOR: "1" },
-    clearEnv: true,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+    );
+    const env = Deno.env.toObject();
+    delete env.XDG_RUNTIME_DIR;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...TASK_PERMS, `${dir}/child.ts`],
+      env: { ...env, NO_COLOR: "1" },
+      clearEnv: true,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 Deno.test("initBackend() in auto mode prints its engine line and no XDG_RUNTIME_DIR error on a headless machine", async () => {
