@@ -1,5 +1,6 @@
 // Shared command-line plumbing for tasks/: flag parsing with --help, typed
 // number flags with clear errors, and the run folder. Private to tasks/.
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
   DataError,
@@ -8,6 +9,7 @@ import {
   EngineUnavailableError,
   NonFiniteLossError,
   OptionError,
+  pathExists,
   shutdownBackend,
 } from "../mod.ts";
 import type { EngineName } from "../mod.ts";
@@ -213,6 +215,38 @@ export function backendFlag(values: Record<string, string | boolean>): EngineNam
     throw new UsageError(`Flag --backend must be one of auto, ${ENGINES.join(", ")}; got "${b}"`);
   }
   return b as EngineName | "auto";
+}
+
+/**
+ * Makes the run folder `dir` and any missing parents. Returns what to call
+ * when the run fails: it removes the folders this call made, `dir` with
+ * what the run wrote into it unless `dir` then holds one of `keep` (paths
+ * under `dir`, such as a checkpoint to resume from), and each parent that
+ * is left empty. A folder that existed before is left as it is.
+ */
+export async function makeRunFolder(
+  dir: string,
+  { keep = [] }: { keep?: readonly string[] } = {},
+): Promise<() => Promise<void>> {
+  const made: string[] = [];
+  for (let d = resolve(dir); !(await pathExists(d)); d = dirname(d)) {
+    made.push(d);
+    if (dirname(d) === d) break;
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  return async () => {
+    if (made.length === 0) return;
+    for (const k of keep) if (await pathExists(`${dir}/${k}`)) return;
+    await Deno.remove(made[0], { recursive: true }).catch(() => {});
+    // Parents, innermost first, only while empty.
+    for (const d of made.slice(1)) {
+      try {
+        await Deno.remove(d);
+      } catch {
+        return;
+      }
+    }
+  };
 }
 
 /**

@@ -39,6 +39,7 @@ import {
   backendFlag,
   defaultFlags,
   type FlagSpec,
+  makeRunFolder,
   mergeConfigObject,
   numberFlag,
   parseFlagsWithConfig,
@@ -413,7 +414,22 @@ export async function runTraining(
   const opened = options.opened ?? await openDataset({ ...c, seed: c.dataSeed });
   const { dataset, test } = opened;
   const { train: trainIdx, val: valIdx } = holdOut(dataset, opened.train, c.val, c.dataSeed);
+  if (trainIdx.length < 2) {
+    throw new Error(
+      `${dataset.name} leaves ${trainIdx.length} training image(s), too few to train on (2 at ` +
+        `least); lower --val${opened.test.length > 0 ? " or use more images" : ""}`,
+    );
+  }
+  // A small set trains in whole batches of itself rather than not at all.
+  const batchSize = Math.min(c.batch, trainIdx.length);
+  if (batchSize < c.batch) {
+    console.error(
+      `note: --batch ${c.batch} is more than the ${trainIdx.length} training images; ` +
+        `training in batches of ${batchSize}`,
+    );
+  }
   const { model, pretrained } = await buildModel(c, dataset.classNames.length, c.seed);
+  let cleanUp: (() => Promise<void>) | null = null;
   try {
     sayPretrained(pretrained);
     console.error(
@@ -421,7 +437,8 @@ export async function runTraining(
         `${dataset.name} (${dataset.classNames.length} classes), ${trainIdx.length} training, ` +
         `${valIdx.length} validation and ${test.length} test images of ${c.size}×${c.size}`,
     );
-    await Deno.mkdir(c.out, { recursive: true });
+    // A run that fails before its first checkpoint leaves no folder behind.
+    cleanUp = await makeRunFolder(c.out, { keep: ["checkpoints/last"] });
     const run = await collectRunInfo("train", configFile(c), c.seed);
     const started = performance.now();
     const result = await train(model, {
@@ -429,7 +446,7 @@ export async function runTraining(
       trainIndices: trainIdx,
       valIndices: valIdx,
       epochs: c.epochs,
-      batchSize: c.batch,
+      batchSize,
       microBatch: c.microBatch,
       backboneLr: c.backboneLr,
       seed: c.seed,
@@ -477,6 +494,7 @@ export async function runTraining(
         test: test.length,
       },
       training: {
+        batchSize,
         epochs: result.epochs,
         steps: result.steps,
         epochsThisCall: result.history.length,
@@ -510,6 +528,9 @@ export async function runTraining(
       );
     }
     return results;
+  } catch (error) {
+    await cleanUp?.();
+    throw error;
   } finally {
     model.dispose();
   }
