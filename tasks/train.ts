@@ -463,7 +463,7 @@ export async function runTraining(
       overwrite: c.overwrite,
     });
     const trainSeconds = (performance.now() - started) / 1000;
-    await saveModel(model, `${c.out}/model`);
+    await saveModel(model, `${c.out}/model`, { classNames: dataset.classNames });
     await writeJsonAtomic(`${c.out}/config.json`, configFile(c));
     const evalStarted = performance.now();
     const evaluation = test.length > 0

@@ -107,7 +107,8 @@ export interface TrainOptions extends StepMemoryOptions {
    * Where the run writes `run.json` (the run record), `train_log.jsonl` (a
    * line per epoch) and `checkpoints/last/` and `checkpoints/best/` (each a
    * saved model, loadable with {@linkcode loadModel}, plus optimiser and
-   * trainer state). Without it nothing is written and `resume` is not possible.
+   * trainer state; `model.json` keeps the dataset's `classNames` where there
+   * is one per class). Without it nothing is written and `resume` is not possible.
    *
    * @default {none}
    */
@@ -307,6 +308,11 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
     metric: o.metric,
   };
   const higherIsBetter = o.metric === "val_accuracy";
+  // Checkpoints keep the dataset's class names where they fit the model.
+  const names = o.dataset.classNames;
+  const classNames = names.length === model.numClasses && names.every((n) => n !== "")
+    ? names
+    : undefined;
   const say = progressWriter(o.progress);
 
   const optimizer = createOptimizer(o.optimizerOptions);
@@ -448,7 +454,7 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
       };
 
       if (dirs) {
-        const files = await checkpointFiles(model, optimizer, state, identity);
+        const files = await checkpointFiles(model, optimizer, state, identity, { classNames });
         record.seconds = (performance.now() - started) / 1000;
         // The log line first: a resume drops lines past its checkpoint.
         await Deno.writeTextFile(dirs.log, logLine(record) + "\n", { append: true });

@@ -3,7 +3,7 @@ import { assertMatchesSchema } from "./_schema.ts";
 import { writeBusiFixture } from "./_busi.ts";
 import { runTask } from "./_run.ts";
 
-Deno.test("train on 8 training images with the default --batch 16 trains in batches of 8 and says so", async () => {
+Deno.test("train on 8 training images with the default --batch 16 trains in batches of 8, says so, and keeps the class names", async () => {
   const root = await Deno.makeTempDir();
   try {
     await writeBusiFixture(root, { twin: true });
@@ -29,6 +29,11 @@ Deno.test("train on 8 training images with the default --batch 16 trains in batc
       r.stderr,
       /^note: --batch 16 is more than the 8 training images; training in batches of 8$/m,
     );
+    // The saved model and its checkpoints keep the dataset's class names.
+    for (const dir of ["model", "checkpoints/last"]) {
+      const json = JSON.parse(await Deno.readTextFile(`${out}/${dir}/model.json`));
+      assert.deepEqual(json.classNames, ["benign", "malignant", "normal"], dir);
+    }
   } finally {
     await Deno.remove(root, { recursive: true });
   }
