@@ -413,7 +413,7 @@ export async function runTraining(
   const engine = backendInfo()?.engine ?? tf.getBackend();
   const opened = options.opened ?? await openDataset({ ...c, seed: c.dataSeed });
   const { dataset, test } = opened;
-  const { train: trainIdx, val: valIdx } = holdOut(dataset, opened.train, c.val, c.dataSeed);
+  const { train: trainIdx, val: valIdx } = holdOut(opened, opened.train, c.val, c.dataSeed);
   if (trainIdx.length < 2) {
     throw new Error(
       `${dataset.name} leaves ${trainIdx.length} training image(s), too few to train on (2 at ` +
@@ -492,6 +492,9 @@ export async function runTraining(
         train: trainIdx.length,
         val: valIdx.length,
         test: test.length,
+        trainIds: trainIdx.map((i) => dataset.records[i].id),
+        valIds: valIdx.map((i) => dataset.records[i].id),
+        testIds: test.map((i) => dataset.records[i].id),
       },
       training: {
         batchSize,

@@ -3,10 +3,10 @@ import { assertMatchesSchema } from "./_schema.ts";
 import { writeBusiFixture } from "./_busi.ts";
 import { runTask } from "./_run.ts";
 
-Deno.test("train on 8 training images with the default --batch 16 trains in batches of 8, says so, and keeps the class names", async () => {
+Deno.test("train on 8 training images with the default --batch 16 trains in batches of 8, says so, records each part's ids and keeps the class names", async () => {
   const root = await Deno.makeTempDir();
   try {
-    await writeBusiFixture(root, { twin: true });
+    const twins = await writeBusiFixture(root, { twin: true });
     const out = `${root}/run`;
     const r = await runTask("tasks/train.ts", [
       "--dataset=busi",
@@ -29,6 +29,13 @@ Deno.test("train on 8 training images with the default --batch 16 trains in batc
       r.stderr,
       /^note: --batch 16 is more than the 8 training images; training in batches of 8$/m,
     );
+    // The ids of each part: disjoint, all of them, and the twins on one side.
+    const { trainIds, valIds, testIds } = results.dataset;
+    assert.equal(trainIds.length, 8);
+    const all = [...trainIds, ...valIds, ...testIds];
+    assert.equal(new Set(all).size, 11);
+    assert.equal(trainIds.includes(twins[0]), trainIds.includes(twins[1]));
+    assert.equal(testIds.includes(twins[0]), testIds.includes(twins[1]));
     // The saved model and its checkpoints keep the dataset's class names.
     for (const dir of ["model", "checkpoints/last"]) {
       const json = JSON.parse(await Deno.readTextFile(`${out}/${dir}/model.json`));
