@@ -109,7 +109,11 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   optimizer: { type: "string", default: "adam", help: "optimiser: adam or sgd" },
   lr: { type: "string", default: "0.003", help: "peak learning rate" },
   "weight-decay": { type: "string", default: "0", help: "weight decay" },
-  schedule: { type: "string", default: "constant", help: "schedule: constant, cosine or step" },
+  schedule: {
+    type: "string",
+    default: "constant",
+    help: "schedule: constant, cosine or step (a tenth of the rate after each third of the steps)",
+  },
   warmup: { type: "string", default: "0", help: "warm-up steps" },
   flip: { type: "string", default: "0.5", help: "probability of a horizontal flip in training" },
   val: {
@@ -428,6 +432,13 @@ export async function runTraining(
         `training in batches of ${batchSize}`,
     );
   }
+  if (c.patience > 0 && valIdx.length === 0) {
+    throw new UsageError(
+      `Flag --patience ${c.patience} needs validation images, and --val ${c.val} holds out none ` +
+        `of the ${opened.train.length} training images; raise --val or pass --patience 0`,
+    );
+  }
+  const steps = c.epochs * Math.floor(trainIdx.length / batchSize);
   const { model, pretrained } = await buildModel(c, dataset.classNames.length, c.seed);
   let cleanUp: (() => Promise<void>) | null = null;
   try {
@@ -451,7 +462,13 @@ export async function runTraining(
       backboneLr: c.backboneLr,
       seed: c.seed,
       optimizer: { name: c.optimizer, lr: c.lr, weightDecay: c.weightDecay },
-      schedule: { schedule: c.schedule, warmupSteps: c.warmup },
+      schedule: {
+        schedule: c.schedule,
+        warmupSteps: c.warmup,
+        ...(c.schedule === "step"
+          ? { stepSize: Math.max(1, Math.ceil((steps - c.warmup) / 3)) }
+          : {}),
+      },
       loss: mixedLoss(c.lossWeights),
       transform: c.flip > 0
         ? (sample, rng) => augment(sample, rng, { flipProbability: c.flip })

@@ -111,3 +111,40 @@ Deno.test("train on a dataset with a broken file prints one line naming the file
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("train names flags where the trainer would name its options: --patience without validation, --schedule step", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const tiny = ["--size=16", "--width=0.25", "--count=40", "--classes=2", "--batch=8"];
+    const patience = await runTask("tasks/train.ts", [
+      ...tiny,
+      "--patience=2",
+      "--val=0",
+      `--out=${dir}/p`,
+    ]);
+    assert.equal(patience.code, 2);
+    assert.match(
+      patience.stderr,
+      /^Flag --patience 2 needs validation images, and --val 0 holds out none of the 32 training images; raise --val or pass --patience 0$/m,
+    );
+    assert.doesNotMatch(patience.stderr, /valIndices|Option "/);
+
+    // The step schedule needs a step size, which the task sets: a tenth of the rate each third.
+    const step = await runTask("tasks/train.ts", [
+      ...tiny,
+      "--threads=1",
+      "--epochs=3",
+      "--schedule=step",
+      `--out=${dir}/s`,
+    ]);
+    assert.equal(step.code, 0, step.stderr);
+    const lrs = (await Deno.readTextFile(`${dir}/s/train_log.jsonl`)).trim().split("\n")
+      .map((l) => JSON.parse(l).lr);
+    assert.equal(lrs.length, 3);
+    for (const [i, lr] of lrs.entries()) {
+      assert.ok(Math.abs(lr - 0.003 * 0.1 ** i) < 1e-9, `${lrs}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
