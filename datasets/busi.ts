@@ -295,4 +295,6 @@ export async function duplicateGroups(
 registerDataset("busi", ({ root }) => loadBusi(root!, { channels: 3 }), {
   needsRoot: true,
   description: "BUSI breast ultrasound: benign, malignant, normal, masks",
+  // Copies of one scan, even filed under two classes, stay on one side of a split.
+  groups: (dataset) => duplicateGroups(dataset),
 });

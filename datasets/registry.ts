@@ -23,6 +23,27 @@ export interface DatasetRequest {
 /** Opens a registered dataset. */
 export type DatasetOpener = (request: DatasetRequest) => Promise<Dataset>;
 
+/**
+ * A group id per sample index of an opened dataset, for the `groups` option
+ * of a split: samples that share an id (copies of one image, one patient's
+ * scans) must land on the same side.
+ */
+export type DatasetGrouper = (dataset: Dataset) => Promise<readonly (number | string)[]>;
+
+/** What {@linkcode registerDataset} records beside the opener. */
+export interface DatasetInfo {
+  /** Whether it reads a folder (`--root`). */
+  needsRoot: boolean;
+  /** One line for `--help`. */
+  description: string;
+  /**
+   * The groups its splits must keep together (BUSI: its duplicated images);
+   * the tasks split every dataset that has one with them.
+   * @default {undefined} (every sample its own group)
+   */
+  groups?: DatasetGrouper;
+}
+
 /** A registered dataset. */
 export interface RegisteredDataset {
   /** Its `--dataset` name. */
@@ -33,6 +54,8 @@ export interface RegisteredDataset {
   needsRoot: boolean;
   /** One line for `--help`. */
   description: string;
+  /** The groups its splits must keep together, if any. */
+  groups?: DatasetGrouper;
 }
 
 const DATASETS = new Map<string, RegisteredDataset>();
@@ -61,7 +84,7 @@ const DATASETS = new Map<string, RegisteredDataset>();
 export function registerDataset(
   name: string,
   open: DatasetOpener,
-  info: { needsRoot: boolean; description: string },
+  info: DatasetInfo,
 ): void {
   if (!/^[a-z][a-z0-9_-]*$/.test(name)) {
     throw new TypeError(
@@ -71,7 +94,13 @@ export function registerDataset(
     );
   }
   if (DATASETS.has(name)) throw new TypeError(`A dataset named "${name}" is already registered`);
-  DATASETS.set(name, { name, open, needsRoot: info.needsRoot, description: info.description });
+  DATASETS.set(name, {
+    name,
+    open,
+    needsRoot: info.needsRoot,
+    description: info.description,
+    ...(info.groups ? { groups: info.groups } : {}),
+  });
 }
 
 /**

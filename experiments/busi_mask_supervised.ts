@@ -6,6 +6,7 @@
  * stratified 80/20 split. Prints test accuracy and the share of Grad-CAM
  * and branch-map energy on the lesion (normal images, with empty masks,
  * are left out of it); writes checkpoints, evaluations and `results.json`.
+ * Duplicated scans (found by `duplicateGroups`) stay on one side of the split.
  *
  * Run: `deno run --allow-read --allow-write --allow-env --allow-ffi --allow-sys experiments/busi_mask_supervised.ts --root PATH/Dataset_BUSI_with_GT [--size 96] [--epochs 10]`
  *
@@ -34,9 +35,12 @@ if (import.meta.main) {
   await lab.initBackend({ threads: navigator.hardwareConcurrency });
   const size = Number(f.size);
   const dir = `${f.out}/cache`;
-  const data = lab.cachedDataset(await lab.loadBusi(f.root), { dir, size });
+  const busi = await lab.loadBusi(f.root);
+  // BUSI files some scans twice, even under two classes: copies stay on one side of the split.
+  const groups = await lab.duplicateGroups(busi);
+  const data = lab.cachedDataset(busi, { dir, size });
   const labels = data.records.map((r) => r.label);
-  const split = lab.stratifiedSplit(labels, { train: 0.8, val: 0, test: 0.2, seed: 0 });
+  const split = lab.stratifiedSplit(labels, { train: 0.8, val: 0, test: 0.2, seed: 0, groups });
   const [trainIndices, indices] = [split.train, split.test];
   const results = await trainArms(data, {
     trainIndices,

@@ -1,7 +1,17 @@
 // Shared command-line plumbing for tasks/: flag parsing with --help, typed
 // number flags with clear errors, and the run folder. Private to tasks/.
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { EngineOutOfMemoryError, ENGINES, shutdownBackend } from "../mod.ts";
+import {
+  DataError,
+  EngineOutOfMemoryError,
+  ENGINES,
+  EngineUnavailableError,
+  NonFiniteLossError,
+  OptionError,
+  pathExists,
+  shutdownBackend,
+} from "../mod.ts";
 import type { EngineName } from "../mod.ts";
 
 /** One flag of a task. */
@@ -24,8 +34,16 @@ export const COMMON_FLAGS: Record<string, FlagSpec> = {
     help: "threads of the wasm engine (default: every core)",
   },
   seed: { type: "string", default: "0", help: "seed of every random choice" },
+  debug: {
+    type: "boolean",
+    default: false,
+    help: "on an error, also print its stack (as does the variable SALIENCY_LAB_DEBUG=1)",
+  },
   help: { type: "boolean", default: false, help: "show this help" },
 };
+
+/** Common flags that say how to run, not what: never keys of a config file. */
+const NOT_CONFIG_KEYS = new Set(["config", "help", "debug"]);
 
 /** Thrown for a bad flag; tasks print its message and exit 2. */
 export class UsageError extends Error {
@@ -83,8 +101,8 @@ export function mergeConfigObject(
   const merged = { ...flags };
   for (const [key, value] of Object.entries(values)) {
     const flag = all[key];
-    if (!flag || key === "config" || key === "help") {
-      const known = Object.keys(all).filter((k) => k !== "config" && k !== "help");
+    if (!flag || NOT_CONFIG_KEYS.has(key)) {
+      const known = Object.keys(all).filter((k) => !NOT_CONFIG_KEYS.has(k));
       throw new UsageError(`${source}: unknown key "${key}" (known keys: ${known.join(", ")})`);
     }
     if (given.has(key)) continue;
@@ -152,11 +170,17 @@ export function parseFlags(
   return values as Record<string, string | boolean>;
 }
 
-/** The help text of a task. */
+/**
+ * The help text of a task: one row per flag, its help and its default. A
+ * string flag's default is added as ` (default: VALUE)` unless it is empty
+ * or the help already states the default in words (`(default: every core)`).
+ */
 export function helpText(task: string, summary: string, flags: Record<string, FlagSpec>): string {
   const rows = Object.entries(flags).map(([name, spec]) => {
     const left = spec.type === "boolean" ? `--${name}` : `--${name} <value>`;
-    const def = spec.type === "string" && spec.default !== undefined
+    const stated = /\(default\b/.test(spec.help);
+    const def = spec.type === "string" && spec.default !== undefined && spec.default !== "" &&
+        !stated
       ? ` (default: ${spec.default})`
       : "";
     return `  ${left.padEnd(24)} ${spec.help}${def}`;
@@ -194,15 +218,126 @@ export function backendFlag(values: Record<string, string | boolean>): EngineNam
 }
 
 /**
- * Runs a task's main, turning usage errors into exit code 2 and other errors
- * into 1, and stops the engine's threads at the end so the process exits.
+ * Makes the run folder `dir` and any missing parents. Returns what to call
+ * when the run fails: it removes the folders this call made, `dir` with
+ * what the run wrote into it unless `dir` then holds one of `keep` (paths
+ * under `dir`, such as a checkpoint to resume from), and each parent that
+ * is left empty. A folder that existed before is left as it is.
  */
-export async function runMain(main: () => Promise<void>): Promise<void> {
+export async function makeRunFolder(
+  dir: string,
+  { keep = [] }: { keep?: readonly string[] } = {},
+): Promise<() => Promise<void>> {
+  const made: string[] = [];
+  for (let d = resolve(dir); !(await pathExists(d)); d = dirname(d)) {
+    made.push(d);
+    if (dirname(d) === d) break;
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  return async () => {
+    if (made.length === 0) return;
+    for (const k of keep) if (await pathExists(`${dir}/${k}`)) return;
+    await Deno.remove(made[0], { recursive: true }).catch(() => {});
+    // Parents, innermost first, only while empty.
+    for (const d of made.slice(1)) {
+      try {
+        await Deno.remove(d);
+      } catch {
+        return;
+      }
+    }
+  };
+}
+
+/**
+ * The flag that sets each library option the tasks pass on, by option name:
+ * how a message meant for the command line names the option.
+ */
+const OPTION_FLAGS: Record<string, string> = {
+  resume: "--resume",
+  overwrite: "--overwrite",
+  outDir: "--out",
+  batchSize: "--batch",
+  epochs: "--epochs",
+  lr: "--lr",
+  seed: "--seed",
+  threads: "--threads",
+  backend: "--backend",
+};
+
+/** The project's error classes whose messages are written for the user as they are. */
+const OWN_ERRORS = [
+  UsageError,
+  DataError,
+  OptionError,
+  EngineOutOfMemoryError,
+  EngineUnavailableError,
+  NonFiniteLossError,
+];
+
+/** Lines joined into one: a line that ends without punctuation gets a full stop. */
+function oneLine(text: string): string {
+  const lines = text.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  return lines.map((l, i) => i < lines.length - 1 && !/[.;:,!?]$/.test(l) ? `${l}.` : l)
+    .join(" ");
+}
+
+/**
+ * An error as the one line a task prints: the message (a {@linkcode DataError}'s
+ * starts with its `file:line`), library options spelled as the flags that set
+ * them, and a hint naming the flag to change where one applies. Errors of
+ * other classes than the project's and `Error`, `TypeError` and `RangeError`
+ * keep their class name in front (`SyntaxError: …`).
+ */
+export function errorLine(error: unknown): string {
+  if (!(error instanceof Error)) return oneLine(String(error));
+  let text = error instanceof OptionError
+    ? error.describe({
+      name: (option) => OPTION_FLAGS[option] ?? null,
+      setting: (flag, value) => value === true ? flag : value === false ? null : `${flag} ${value}`,
+    })
+    : error.message;
+  if (error instanceof EngineUnavailableError) {
+    text += "\nOr pass another --backend (auto takes the fastest engine this machine has).";
+  } else if (error instanceof NonFiniteLossError) {
+    text += "\nA lower --lr may keep the loss finite.";
+  }
+  const own = OWN_ERRORS.some((c) => error instanceof c) ||
+    ["Error", "TypeError", "RangeError"].includes(error.name);
+  return oneLine(own ? text : `${error.name}: ${text}`);
+}
+
+/** Whether a task prints stacks: `--debug` among `args`, or SALIENCY_LAB_DEBUG=1. */
+export function debugRequested(args: readonly string[]): boolean {
+  if (args.includes("--debug")) return true;
+  try {
+    return Deno.env.get("SALIENCY_LAB_DEBUG") === "1";
+  } catch {
+    return false; // No permission to read the environment.
+  }
+}
+
+/** Options of {@linkcode runMain}. */
+export interface RunMainOptions {
+  /** The task's command line, read for `--debug`. @default {Deno.args} */
+  args?: readonly string[];
+}
+
+/**
+ * Runs a task's main. An error prints as one line ({@linkcode errorLine}),
+ * followed by its stack and causes with `--debug` or SALIENCY_LAB_DEBUG=1;
+ * the exit status is 2 for a {@linkcode UsageError}, else 1. Stops the
+ * engine's threads at the end so the process exits.
+ */
+export async function runMain(
+  main: () => Promise<void>,
+  { args = Deno.args }: RunMainOptions = {},
+): Promise<void> {
   try {
     await main();
   } catch (error) {
-    const plain = error instanceof UsageError || error instanceof EngineOutOfMemoryError;
-    console.error(plain ? error.message : error);
+    console.error(errorLine(error));
+    if (debugRequested(args)) console.error(error);
     // Deno.exit also ends the engine's worker threads, which a wasm abort can leave spinning.
     Deno.exit(error instanceof UsageError ? 2 : 1);
   } finally {

@@ -58,6 +58,12 @@ export interface OpenedDataset {
   dataset: Dataset;
   train: number[];
   test: number[];
+  /**
+   * The group of each sample index that splits keep on one side (BUSI's
+   * duplicates), from the dataset's registration; undefined where it
+   * registered none. Pass it on to {@linkcode holdOut}.
+   */
+  groups?: readonly (number | string)[];
 }
 
 /** Checks --dataset and --root, failing with the choices. */
@@ -81,7 +87,11 @@ export function datasetFlags(
   return { dataset, root };
 }
 
-/** Opens the chosen dataset at `size`, with boxes drawn into masks, and its split. */
+/**
+ * Opens the chosen dataset at `size`, with boxes drawn into masks, and its
+ * split: the official one, else a seeded stratified 80/20 one that keeps
+ * the dataset's registered groups (BUSI's duplicates) on one side.
+ */
 export async function openDataset(choice: DatasetChoice): Promise<OpenedDataset> {
   const known = getDataset(choice.dataset);
   if (!known) {
@@ -101,16 +111,17 @@ export async function openDataset(choice: DatasetChoice): Promise<OpenedDataset>
     classes: choice.classes,
     seed: choice.seed,
   });
-  if (!known.needsRoot) {
-    // A generated set comes at the requested size, with its own split.
-    const split = raw.officialSplit ?? stratifiedSplit(raw.records.map((r) => r.label), {
-      train: 0.8,
-      val: 0,
-      test: 0.2,
-      seed: choice.seed,
-    });
-    return { dataset: raw, train: [...split.train], test: [...split.test] };
-  }
+  const groups = known.groups ? await known.groups(raw) : undefined;
+  const split = raw.officialSplit ?? stratifiedSplit(raw.records.map((r) => r.label), {
+    train: 0.8,
+    val: 0,
+    test: 0.2,
+    seed: choice.seed,
+    groups,
+  });
+  const parts = { train: [...split.train], test: [...split.test], ...(groups ? { groups } : {}) };
+  // A generated set comes at the requested size.
+  if (!known.needsRoot) return { dataset: raw, ...parts };
   const size = choice.size;
   const dataset: Dataset = {
     name: raw.name,
@@ -134,28 +145,27 @@ export async function openDataset(choice: DatasetChoice): Promise<OpenedDataset>
       return sample;
     },
   };
-  const split = raw.officialSplit ?? stratifiedSplit(raw.records.map((r) => r.label), {
-    train: 0.8,
-    val: 0,
-    test: 0.2,
-    seed: choice.seed,
-  });
-  return { dataset, train: [...split.train], test: [...split.test] };
+  return { dataset, ...parts };
 }
 
-/** Holds out a stratified `fraction` of `train` for validation (none for 0). */
+/**
+ * Holds out a stratified `fraction` of `train` (indices of `opened.dataset`)
+ * for validation (none for 0), keeping each of `opened.groups` on one side.
+ */
 export function holdOut(
-  dataset: Dataset,
+  opened: Pick<OpenedDataset, "dataset" | "groups">,
   train: readonly number[],
   fraction: number,
   seed: number,
 ): { train: number[]; val: number[] } {
   if (fraction <= 0) return { train: [...train], val: [] };
+  const { dataset, groups } = opened;
   const parts = stratifiedSplit(train.map((i) => dataset.records[i].label), {
     train: 1 - fraction,
     val: fraction,
     test: 0,
     seed,
+    groups: groups ? train.map((i) => groups[i]) : undefined,
   });
   return { train: parts.train.map((k) => train[k]), val: parts.val.map((k) => train[k]) };
 }

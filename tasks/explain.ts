@@ -20,13 +20,13 @@ import {
   IMAGE_EXTENSIONS,
   initBackend,
   listExplainers,
+  type LoadedModel,
   loadModel,
   ProgressBar,
   readFileBytes,
   resizeSample,
   saliencyGrid,
   tf,
-  type TwoBranchModel,
   writeJsonAtomic,
 } from "../mod.ts";
 import { backendFlag, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
@@ -59,7 +59,7 @@ const FLAGS = {
   target: {
     type: "string",
     default: "predicted",
-    help: "class to explain: a class index, or predicted",
+    help: "class to explain: a class index, a class name the model was saved with, or predicted",
   },
   alpha: { type: "string", default: "0.5", help: "weight of the heatmap over the image, 0 to 1" },
   colormap: { type: "string", default: "turbo", help: `colour map: ${COLOR_MAPS.join(", ")}` },
@@ -139,9 +139,35 @@ interface Explained {
   explained: number;
 }
 
+/** How titles and messages name class `k`: its saved name, else `class k`. */
+function className(model: LoadedModel, k: number): string {
+  return model.classNames?.[k] ?? `class ${k}`;
+}
+
+/** Reads --target against the model: predicted, a class index, or a class name it was saved with. */
+function targetFlag(model: LoadedModel, raw: string): number | "predicted" {
+  if (raw === "predicted") return "predicted";
+  const names = model.classNames ?? [];
+  if (names.includes(raw)) return names.indexOf(raw);
+  if (!/^\d+$/.test(raw.trim())) {
+    throw new UsageError(
+      `Flag --target must be predicted, a class index${
+        names.length > 0 ? ` or a class name (${names.join(", ")})` : ""
+      }; got "${raw}"`,
+    );
+  }
+  const target = Number(raw);
+  if (target >= model.numClasses) {
+    throw new UsageError(
+      `Flag --target must be below the model's ${model.numClasses} classes, got ${target}`,
+    );
+  }
+  return target;
+}
+
 /** Explains one image and writes its PNG. */
 async function explainOne(
-  model: TwoBranchModel,
+  model: LoadedModel,
   job: Job,
   o: {
     methods: string[];
@@ -184,8 +210,8 @@ async function explainOne(
         m.dispose();
       }
       labels[method] = o.target === "predicted"
-        ? `${method}: class ${predicted} (${percent(probs[predicted])})`
-        : `${method}: class ${explained} (predicted ${predicted})`;
+        ? `${method}: ${className(model, predicted)} (${percent(probs[predicted])})`
+        : `${method}: ${className(model, explained)} (predicted ${className(model, predicted)})`;
     }
     await Deno.mkdir(dirname(job.output), { recursive: true });
     await saliencyGrid([{ image, maps }], {
@@ -234,9 +260,6 @@ async function main(): Promise<void> {
   const out = typeof flags.out === "string" && flags.out !== "" ? flags.out : null;
   const alpha = numberFlag(flags, "alpha", { min: 0, max: 1 });
   const cell = numberFlag(flags, "cell", { integer: true, min: 8, max: 4096 });
-  const target: number | "predicted" = flags.target === "predicted"
-    ? "predicted"
-    : numberFlag(flags, "target", { integer: true, min: 0 });
   const layer = typeof flags.layer === "string"
     ? (/^-?\d+$/.test(flags.layer) ? Number(flags.layer) : flags.layer)
     : undefined;
@@ -253,17 +276,13 @@ async function main(): Promise<void> {
   });
   const model = await loadModel(modelDir);
   try {
-    if (typeof target === "number" && target >= model.numClasses) {
-      throw new UsageError(
-        `Flag --target must be below the model's ${model.numClasses} classes, got ${target}`,
-      );
-    }
+    const target = targetFlag(model, String(flags.target));
     const options = { methods, target, layer, cell, alpha, colormap: colormap as ColorMapName };
     if (jobs.length === 1) {
       const r = await explainOne(model, jobs[0], options);
       console.log(
-        `predicted class ${r.predicted} (p = ${r.probability.toFixed(3)}); ` +
-          `explained class ${r.explained} with ${methods.join(", ")}\n` +
+        `predicted ${className(model, r.predicted)} (p = ${r.probability.toFixed(3)}); ` +
+          `explained ${className(model, r.explained)} with ${methods.join(", ")}\n` +
           `wrote ${r.png} (input | ${methods.length > 1 ? "overlays" : "overlay"})`,
       );
       return;
@@ -296,7 +315,12 @@ async function main(): Promise<void> {
     await writeJsonAtomic(join(folder, "results.json"), {
       title: `explain: ${done.length} image(s) with ${methods.join(", ")}`,
       run,
-      model: { folder: modelDir, name: model.name, classes: model.numClasses },
+      model: {
+        folder: modelDir,
+        name: model.name,
+        classes: model.numClasses,
+        classNames: model.classNames,
+      },
       methods,
       images: done,
       failed,

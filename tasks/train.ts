@@ -39,6 +39,7 @@ import {
   backendFlag,
   defaultFlags,
   type FlagSpec,
+  makeRunFolder,
   mergeConfigObject,
   numberFlag,
   parseFlagsWithConfig,
@@ -108,7 +109,11 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   optimizer: { type: "string", default: "adam", help: "optimiser: adam or sgd" },
   lr: { type: "string", default: "0.003", help: "peak learning rate" },
   "weight-decay": { type: "string", default: "0", help: "weight decay" },
-  schedule: { type: "string", default: "constant", help: "schedule: constant, cosine or step" },
+  schedule: {
+    type: "string",
+    default: "constant",
+    help: "schedule: constant, cosine or step (a tenth of the rate after each third of the steps)",
+  },
   warmup: { type: "string", default: "0", help: "warm-up steps" },
   flip: { type: "string", default: "0.5", help: "probability of a horizontal flip in training" },
   val: {
@@ -412,8 +417,30 @@ export async function runTraining(
   const engine = backendInfo()?.engine ?? tf.getBackend();
   const opened = options.opened ?? await openDataset({ ...c, seed: c.dataSeed });
   const { dataset, test } = opened;
-  const { train: trainIdx, val: valIdx } = holdOut(dataset, opened.train, c.val, c.dataSeed);
+  const { train: trainIdx, val: valIdx } = holdOut(opened, opened.train, c.val, c.dataSeed);
+  if (trainIdx.length < 2) {
+    throw new Error(
+      `${dataset.name} leaves ${trainIdx.length} training image(s), too few to train on (2 at ` +
+        `least); lower --val${opened.test.length > 0 ? " or use more images" : ""}`,
+    );
+  }
+  // A small set trains in whole batches of itself rather than not at all.
+  const batchSize = Math.min(c.batch, trainIdx.length);
+  if (batchSize < c.batch) {
+    console.error(
+      `note: --batch ${c.batch} is more than the ${trainIdx.length} training images; ` +
+        `training in batches of ${batchSize}`,
+    );
+  }
+  if (c.patience > 0 && valIdx.length === 0) {
+    throw new UsageError(
+      `Flag --patience ${c.patience} needs validation images, and --val ${c.val} holds out none ` +
+        `of the ${opened.train.length} training images; raise --val or pass --patience 0`,
+    );
+  }
+  const steps = c.epochs * Math.floor(trainIdx.length / batchSize);
   const { model, pretrained } = await buildModel(c, dataset.classNames.length, c.seed);
+  let cleanUp: (() => Promise<void>) | null = null;
   try {
     sayPretrained(pretrained);
     console.error(
@@ -421,7 +448,8 @@ export async function runTraining(
         `${dataset.name} (${dataset.classNames.length} classes), ${trainIdx.length} training, ` +
         `${valIdx.length} validation and ${test.length} test images of ${c.size}×${c.size}`,
     );
-    await Deno.mkdir(c.out, { recursive: true });
+    // A run that fails before its first checkpoint leaves no folder behind.
+    cleanUp = await makeRunFolder(c.out, { keep: ["checkpoints/last"] });
     const run = await collectRunInfo("train", configFile(c), c.seed);
     const started = performance.now();
     const result = await train(model, {
@@ -429,12 +457,18 @@ export async function runTraining(
       trainIndices: trainIdx,
       valIndices: valIdx,
       epochs: c.epochs,
-      batchSize: c.batch,
+      batchSize,
       microBatch: c.microBatch,
       backboneLr: c.backboneLr,
       seed: c.seed,
       optimizer: { name: c.optimizer, lr: c.lr, weightDecay: c.weightDecay },
-      schedule: { schedule: c.schedule, warmupSteps: c.warmup },
+      schedule: {
+        schedule: c.schedule,
+        warmupSteps: c.warmup,
+        ...(c.schedule === "step"
+          ? { stepSize: Math.max(1, Math.ceil((steps - c.warmup) / 3)) }
+          : {}),
+      },
       loss: mixedLoss(c.lossWeights),
       transform: c.flip > 0
         ? (sample, rng) => augment(sample, rng, { flipProbability: c.flip })
@@ -446,7 +480,7 @@ export async function runTraining(
       overwrite: c.overwrite,
     });
     const trainSeconds = (performance.now() - started) / 1000;
-    await saveModel(model, `${c.out}/model`);
+    await saveModel(model, `${c.out}/model`, { classNames: dataset.classNames });
     await writeJsonAtomic(`${c.out}/config.json`, configFile(c));
     const evalStarted = performance.now();
     const evaluation = test.length > 0
@@ -475,8 +509,12 @@ export async function runTraining(
         train: trainIdx.length,
         val: valIdx.length,
         test: test.length,
+        trainIds: trainIdx.map((i) => dataset.records[i].id),
+        valIds: valIdx.map((i) => dataset.records[i].id),
+        testIds: test.map((i) => dataset.records[i].id),
       },
       training: {
+        batchSize,
         epochs: result.epochs,
         steps: result.steps,
         epochsThisCall: result.history.length,
@@ -510,6 +548,9 @@ export async function runTraining(
       );
     }
     return results;
+  } catch (error) {
+    await cleanUp?.();
+    throw error;
   } finally {
     model.dispose();
   }
@@ -527,8 +568,10 @@ export async function trainMain(args: readonly string[] = Deno.args): Promise<vo
     console.log(`${config.out}/results.json: this run is already complete; nothing to do`);
     return;
   }
+  // Bad data fails before the engine starts.
+  const opened = await openDataset({ ...config, seed: config.dataSeed });
   await initBackend({ backend: config.backend, threads: config.threads });
-  await runTraining(config);
+  await runTraining(config, { opened });
 }
 
 if (import.meta.main) await runMain(() => trainMain());

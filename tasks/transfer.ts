@@ -307,7 +307,7 @@ async function main(): Promise<void> {
     seed: c.seed + 1,
   });
   const pool = [...target.train, ...target.test].sort((a, b) => a - b);
-  const { train: fineTuneIdx, val: testIdx } = holdOut(target.dataset, pool, c.heldOut, c.seed);
+  const { train: fineTuneIdx, val: testIdx } = holdOut(target, pool, c.heldOut, c.seed);
   if (fineTuneIdx.length === 0 || testIdx.length === 0) {
     throw new UsageError(
       `Flag --held-out ${c.heldOut}: the target's ${pool.length} images leave ` +

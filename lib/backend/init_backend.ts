@@ -174,6 +174,35 @@ async function tryWebGpu(allowSoftware: boolean): Promise<Probe> {
   };
 }
 
+/**
+ * Runs `f` (the WebGPU probe) with `XDG_RUNTIME_DIR` pointing at a fresh
+ * empty folder when it is unset on Linux, then unsets it again. Deno's wgpu
+ * asks libwayland for a display, which prints "error: XDG_RUNTIME_DIR is
+ * invalid or not set in the environment." on every headless machine; with
+ * the variable set it finds no display and says nothing. Without the
+ * permissions to read the variable and make the folder, `f` runs as is.
+ * (Skipping the probe where Linux has no GPU device would need `/dev`, which
+ * Deno lets only `--allow-all` read.)
+ */
+async function withQuietWayland<T>(f: () => Promise<T>): Promise<T> {
+  const granted = (d: Deno.PermissionDescriptor) =>
+    Deno.permissions.querySync(d).state === "granted";
+  if (
+    Deno.build.os !== "linux" || !granted({ name: "env", variable: "XDG_RUNTIME_DIR" }) ||
+    !granted({ name: "write" }) || Deno.env.get("XDG_RUNTIME_DIR") !== undefined
+  ) {
+    return await f();
+  }
+  const dir = await Deno.makeTempDir({ prefix: "saliency-lab-xdg-" });
+  Deno.env.set("XDG_RUNTIME_DIR", dir);
+  try {
+    return await f();
+  } finally {
+    Deno.env.delete("XDG_RUNTIME_DIR");
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
 interface SyncReader {
   readSync(dataId: object): unknown;
 }
@@ -243,7 +272,7 @@ function probe(engine: EngineName, threads: number, named: boolean): Promise<Pro
     case "webgpu":
       // Asked for by name, a software adapter is used (tests run on lavapipe);
       // `auto` passes it over for wasm, which is faster.
-      return tryWebGpu(named);
+      return withQuietWayland(() => tryWebGpu(named));
     case "wasm":
       return tryWasm(threads);
     case "cpu":

@@ -27,7 +27,12 @@ export interface ScoreCamOptions extends CamOptions, BatchOptions {}
  * Departures: as pytorch-grad-cam, the weights are the softmax over channels
  * of the target's score (a logit by default) where the paper uses each
  * masked input's softmax class probability; a constant channel masks the
- * image to zero. Maps are divided by their maximum. Images `[n, h, w, c]` →
+ * image to zero. Each channel is upsampled to the input with half-pixel
+ * centres (tfjs's `resizeBilinear(…, alignCorners: false, halfPixelCenters:
+ * true)`, as OpenCV and the shared CAM upsampling do), where pytorch-grad-cam
+ * uses `nn.UpsamplingBilinear2d`, which aligns corners (`align_corners=True`):
+ * the masks, and so the weights, differ slightly from pytorch-grad-cam's
+ * for the same activations. Maps are divided by their maximum. Images `[n, h, w, c]` →
  * maps `[n, h, w]` in [0, 1]; the caller disposes them.
  *
  * @example Usage

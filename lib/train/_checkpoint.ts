@@ -73,12 +73,13 @@ function readCounters(model: TwoBranchModel): Record<string, number> {
   return out;
 }
 
-/** The files of a checkpoint. */
+/** The files of a checkpoint; its `model.json` keeps `classNames` when given. */
 export async function checkpointFiles(
   model: TwoBranchModel,
   optimizer: TrainOptimizer,
   state: TrainerState,
   identity: RunIdentity,
+  { classNames }: { classNames?: readonly string[] } = {},
 ): Promise<Record<string, Uint8Array | string>> {
   const pathOf = new Map([...model.variables()].map(([path, v]) => [v.name, path]));
   const weights = await optimizer.getWeights();
@@ -116,7 +117,7 @@ export async function checkpointFiles(
       modelCounters: readCounters(model),
     };
     return {
-      ...(await modelFiles(model)),
+      ...(await modelFiles(model, { classNames })),
       "optimizer.json": JSON.stringify(optimizerJson, null, 2) + "\n",
       "optimizer.bin": bytes,
       "trainer.json": JSON.stringify(trainerJson, null, 2) + "\n",

@@ -25,10 +25,37 @@ export const MODEL_JSON = "model.json";
 /** The weights file of a saved model. */
 export const WEIGHTS_BIN = "weights.bin";
 
-/** The files of a saved model, ready for {@linkcode writeDirAtomic}. */
+/**
+ * Checks `classNames` for `model`: one non-empty string per class. Throws a
+ * `RangeError` or `TypeError` naming the option.
+ */
+export function checkClassNames(model: TwoBranchModel, classNames: readonly string[]): void {
+  if (!Array.isArray(classNames) || classNames.length !== model.numClasses) {
+    throw new RangeError(
+      `Option "classNames" must hold one name per class of "${model.name}" (${model.numClasses}), got ${
+        Array.isArray(classNames) ? classNames.length : typeof classNames
+      }`,
+    );
+  }
+  const bad = classNames.findIndex((n) => typeof n !== "string" || n === "");
+  if (bad >= 0) {
+    throw new TypeError(
+      `Option "classNames" must hold non-empty strings, got ${
+        JSON.stringify(classNames[bad])
+      } at ${bad}`,
+    );
+  }
+}
+
+/**
+ * The files of a saved model, ready for {@linkcode writeDirAtomic};
+ * `classNames` (checked) go into `model.json` when given.
+ */
 export async function modelFiles(
   model: TwoBranchModel,
+  { classNames }: { classNames?: readonly string[] } = {},
 ): Promise<Record<string, Uint8Array | string>> {
+  if (classNames !== undefined) checkClassNames(model, classNames);
   const items = [...model.variables()].map(([path, tensor]) => ({ path, tensor }));
   const { manifest, bytes } = await encodeTensors(items, WEIGHTS_BIN);
   const json = {
@@ -38,6 +65,7 @@ export async function modelFiles(
     config: model.config,
     inputShape: model.inputShape,
     numClasses: model.numClasses,
+    ...(classNames === undefined ? {} : { classNames: [...classNames] }),
     weights: manifest,
     savedWith: { saliencyLab: VERSION, tfjs: TFJS_VERSION, savedAt: new Date().toISOString() },
   };
@@ -54,6 +82,8 @@ export interface SavedModel {
   manifest: TensorManifest;
   /** The weights file's bytes, size and checksum checked. */
   bytes: Uint8Array;
+  /** The class names, in label order; null for a file saved without them. */
+  classNames: string[] | null;
 }
 
 /** Reads and validates `<dir>/model.json` and its weights file. */
@@ -64,9 +94,20 @@ export async function readSavedModel(dir: string): Promise<SavedModel> {
   f.format(json, MODEL_FORMAT, MODEL_FORMAT_VERSION);
   const config = f.record(json.config, "config");
   f.string(config.architecture, "config.architecture");
+  let classNames: string[] | null = null;
+  if (json.classNames !== undefined) {
+    classNames = f.array(json.classNames, "classNames")
+      .map((n, i) => f.string(n, `classNames[${i}]`));
+    if (typeof json.numClasses === "number" && classNames.length !== json.numClasses) {
+      f.fail(
+        "classNames",
+        `expected ${json.numClasses} names (numClasses), got ${classNames.length}`,
+      );
+    }
+  }
   const manifest = checkManifest(json.weights, jsonFile, "weights");
   const bytes = await readTensorFile(dir, manifest, jsonFile);
-  return { jsonFile, config: config as ModelConfig, manifest, bytes };
+  return { jsonFile, config: config as ModelConfig, manifest, bytes, classNames };
 }
 
 /** A variable paired with the stored entry that will fill it. */

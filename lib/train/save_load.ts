@@ -5,6 +5,7 @@
  * A saved model is a folder with two files:
  * - `model.json`: `format` (`"saliency-lab-model"`), `formatVersion` (1),
  *   the model's `config` (which {@linkcode createModel} rebuilds it from),
+ *   `numClasses`, optionally `classNames` (one per class, in label order),
  *   and `weights`: the weights file's name, byte length, SHA-256 and a
  *   manifest entry per variable (path, shape, dtype, byte offset, byte
  *   length), plus `savedWith` (versions and time) for the record;
@@ -21,10 +22,23 @@ import type { TwoBranchModel } from "../models/types.ts";
 import { writeDirAtomic } from "./_files.ts";
 import { assignWeights, modelFiles, planWeights, readSavedModel } from "./_model_format.ts";
 
+/** Options of {@linkcode saveModel}. */
+export interface SaveModelOptions {
+  /**
+   * The name of each class in label order (a dataset's `classNames`), kept
+   * in `model.json` so that {@linkcode loadModel} gives them back. One
+   * non-empty string per class of the model.
+   *
+   * @default {undefined} (no names are kept)
+   */
+  classNames?: readonly string[];
+}
+
 /**
  * Saves `model` into folder `dir` (created if needed; a model already there
  * is replaced). The files are written into a temporary sibling folder,
  * which is then renamed to `dir`, so `dir` never holds half a model.
+ * `options.classNames` must hold one name per class (else a `RangeError`).
  *
  * @example Usage
  * ```ts
@@ -41,8 +55,22 @@ import { assignWeights, modelFiles, planWeights, readSavedModel } from "./_model
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function saveModel(model: TwoBranchModel, dir: string): Promise<void> {
-  await writeDirAtomic(dir, await modelFiles(model));
+export async function saveModel(
+  model: TwoBranchModel,
+  dir: string,
+  options: SaveModelOptions = {},
+): Promise<void> {
+  await writeDirAtomic(dir, await modelFiles(model, { classNames: options.classNames }));
+}
+
+/** A model read by {@linkcode loadModel}, with the class names its file kept. */
+export interface LoadedModel extends TwoBranchModel {
+  /**
+   * The name of each class in label order, as saved with `saveModel`'s
+   * `classNames`; null for a model saved without them (or before they were
+   * kept).
+   */
+  readonly classNames: readonly string[] | null;
 }
 
 /**
@@ -52,7 +80,8 @@ export async function saveModel(model: TwoBranchModel, dir: string): Promise<voi
  * the model's by path, shape and dtype and that none is missing, and only
  * then assigns the weights. Any fault throws a {@linkcode DataError} that
  * names the file and field (and the variable), and leaves no model behind.
- * The caller disposes the model.
+ * The model's `classNames` are the names `model.json` kept, or null. The
+ * caller disposes the model.
  *
  * The architecture must be registered: the built-in ones are; import the
  * module of a custom one before loading.
@@ -76,7 +105,7 @@ export async function saveModel(model: TwoBranchModel, dir: string): Promise<voi
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function loadModel(dir: string): Promise<TwoBranchModel> {
+export async function loadModel(dir: string): Promise<LoadedModel> {
   const saved = await readSavedModel(dir);
   let model: TwoBranchModel;
   try {
@@ -95,8 +124,18 @@ export async function loadModel(dir: string): Promise<TwoBranchModel> {
       strict: true,
       noExtras: true,
     });
+    if (saved.classNames !== null && saved.classNames.length !== model.numClasses) {
+      throw new DataError(
+        `expected one name per class of the model (${model.numClasses}), got ${saved.classNames.length}`,
+        { file: saved.jsonFile, field: "classNames" },
+      );
+    }
     assignWeights(plan.assignments, saved.bytes);
-    return model;
+    const classNames = saved.classNames === null ? null : Object.freeze(saved.classNames);
+    return Object.defineProperty(model, "classNames", {
+      value: classNames,
+      enumerable: true,
+    }) as LoadedModel;
   } catch (error) {
     model.dispose();
     throw error;

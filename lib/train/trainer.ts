@@ -11,6 +11,7 @@ import type { Dataset } from "../data/types.ts";
 import type { TwoBranchModel } from "../models/types.ts";
 import { ProgressBar, type ProgressOptions } from "../util/progress.ts";
 import { Random } from "../util/random.ts";
+import { OptionError } from "../util/option_error.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.ts";
 import { resolveDir, sha256, writeDirAtomic } from "./_files.ts";
 import {
@@ -106,14 +107,19 @@ export interface TrainOptions extends StepMemoryOptions {
    * Where the run writes `run.json` (the run record), `train_log.jsonl` (a
    * line per epoch) and `checkpoints/last/` and `checkpoints/best/` (each a
    * saved model, loadable with {@linkcode loadModel}, plus optimiser and
-   * trainer state). Without it nothing is written and `resume` is not possible.
+   * trainer state; `model.json` keeps the dataset's `classNames` where there
+   * is one per class). Without it nothing is written and `resume` is not possible.
    *
    * @default {none}
    */
   outDir?: string;
   /** Continue from `outDir/checkpoints/last/` if it exists (else start afresh). @default {false} */
   resume?: boolean;
-  /** Without `resume`, replace a run already in `outDir` instead of refusing to. @default {false} */
+  /**
+   * Without `resume`, replace a run already in `outDir` instead of refusing
+   * to (with an {@linkcode OptionError} that names these options).
+   * @default {false}
+   */
   overwrite?: boolean;
   /** Called after each epoch, once its checkpoint is written. Throwing ends training. @default {none} */
   onEpoch?: (record: EpochRecord) => void | Promise<void>;
@@ -287,8 +293,9 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
     ? Math.floor(o.trainIndices.length / o.batchSize)
     : Math.ceil(o.trainIndices.length / o.batchSize);
   if (perEpoch === 0) {
-    throw new RangeError(
-      `Cannot train: ${o.trainIndices.length} training samples make no full batch of ${o.batchSize} (set "dropLast" to false or lower "batchSize")`,
+    throw new OptionError(
+      `Cannot train: ${o.trainIndices.length} training samples make no full batch of ${o.batchSize}`,
+      [{ option: "dropLast", value: false }, { option: "batchSize", change: "lower" }],
     );
   }
   const schedule: ScheduleOptions = {
@@ -306,6 +313,11 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
     metric: o.metric,
   };
   const higherIsBetter = o.metric === "val_accuracy";
+  // Checkpoints keep the dataset's class names where they fit the model.
+  const names = o.dataset.classNames;
+  const classNames = names.length === model.numClasses && names.every((n) => n !== "")
+    ? names
+    : undefined;
   const say = progressWriter(o.progress);
 
   const optimizer = createOptimizer(o.optimizerOptions);
@@ -334,10 +346,13 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
       } else {
         const leftovers = last !== null || (await resolveDir(dirs.log)) !== null;
         if (leftovers && !o.overwrite && !o.resume) {
-          throw new Error(
-            `Cannot start a run in "${o.outDir}": it already holds one (${
-              last ?? dirs.log
-            }); pass resume: true to continue it, overwrite: true to replace it, or another outDir`,
+          throw new OptionError(
+            `Cannot start a run in "${o.outDir}": it already holds one (${last ?? dirs.log})`,
+            [
+              { option: "resume", value: true, effect: "to continue it" },
+              { option: "overwrite", value: true, effect: "to replace it" },
+              { option: "outDir", change: "another" },
+            ],
           );
         }
         await Deno.remove(`${o.outDir}/checkpoints`, { recursive: true }).catch(() => {});
@@ -444,7 +459,7 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
       };
 
       if (dirs) {
-        const files = await checkpointFiles(model, optimizer, state, identity);
+        const files = await checkpointFiles(model, optimizer, state, identity, { classNames });
         record.seconds = (performance.now() - started) / 1000;
         // The log line first: a resume drops lines past its checkpoint.
         await Deno.writeTextFile(dirs.log, logLine(record) + "\n", { append: true });

@@ -1,6 +1,6 @@
 /**
  * Small helpers with no tensor dependencies: seeded random numbers, atomic
- * file writes and progress bars.
+ * file writes, progress bars and the error about options.
  *
  * @module
  */
@@ -9,3 +9,4 @@ export * from "./atomic.ts";
 export * from "./progress.ts";
 export * from "./fs.ts";
 export * from "./glob.ts";
+export * from "./option_error.ts";

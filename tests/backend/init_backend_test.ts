@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { backendInfo, EngineUnavailableError, initBackend, tf, VERSION } from "../../mod.ts";
+import { TASK_PERMS } from "../tasks/_run.ts";
 
 Deno.test("initBackend() picks wasm here, says why faster engines were passed over, and registers our kernels", async () => {
   const lines: string[] = [];
@@ -46,4 +47,51 @@ Deno.test("VERSION equals deno.json's version", async () => {
 Deno.test("initBackend() rejects a thread count that is not a whole number of at least 1", async () => {
   await assert.rejects(() => initBackend({ threads: 0, log: null }), /Option "threads".*got 0/);
   await assert.rejects(() => initBackend({ threads: 1.5, log: null }), /Option "threads".*got 1.5/);
+});
+
+/**
+ * Runs a script with the tasks' permissions that starts `backend` with the
+ * default log and XDG_RUNTIME_DIR unset, then prints whether the variable is
+ * still unset; returns its stderr.
+ */
+async function startInChild(backend: string): Promise<{ code: number; stderr: string }> {
+  const mod = new URL("../../mod.ts", import.meta.url).href;
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/child.ts`,
+      `import { initBackend } from "${mod}";
+       await initBackend({ backend: "${backend}" }).catch((e) => console.error(e.message));
+       console.error("unset after: " + (Deno.env.get("XDG_RUNTIME_DIR") === undefined));`,
+    );
+    const env = Deno.env.toObject();
+    delete env.XDG_RUNTIME_DIR;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...TASK_PERMS, `${dir}/child.ts`],
+      env: { ...env, NO_COLOR: "1" },
+      clearEnv: true,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("initBackend() in auto mode prints its engine line and no XDG_RUNTIME_DIR error on a headless machine", async () => {
+  const { code, stderr } = await startInChild("auto");
+  assert.equal(code, 0, stderr);
+  assert.doesNotMatch(stderr, /XDG_RUNTIME_DIR/);
+  assert.match(stderr, /^engine: wasm .*webgpu: /m);
+  assert.match(stderr, /^unset after: true$/m);
+});
+
+Deno.test("initBackend() with webgpu by name prints no XDG_RUNTIME_DIR error and leaves the variable unset", async () => {
+  const { code, stderr } = await startInChild("webgpu");
+  assert.equal(code, 0, stderr);
+  assert.doesNotMatch(stderr, /XDG_RUNTIME_DIR/);
+  // With an adapter (lavapipe serves the tests) or without, the probe said what it found.
+  assert.match(stderr, /^engine: webgpu|^Cannot use engine "webgpu"/m);
+  assert.match(stderr, /^unset after: true$/m);
 });

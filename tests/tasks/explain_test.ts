@@ -153,3 +153,57 @@ Deno.test("deno task explain on a folder writes one overlay per image, mirrors s
     await Deno.remove(f.dir, { recursive: true });
   }
 });
+
+Deno.test("deno task explain titles its panels with the class names the model was saved with", async () => {
+  const f = await fixture();
+  try {
+    // The fixture's weights again, saved with class names.
+    const net = createReferenceNet({ numClasses: 3, inputSize: 16, width: 0.125, seed: 3 });
+    await saveModel(net, `${f.dir}/named`, { classNames: ["sparrow", "finch", "wren"] });
+    net.dispose();
+    const args = [`--image=${f.image}`, "--method=grad-cam", "--cell=192"];
+    const plain = await explainTask([...args, `--model=${f.model}`, `--out=${f.dir}/plain.png`]);
+    const named = await explainTask([
+      ...args,
+      `--model=${f.dir}/named`,
+      `--out=${f.dir}/named.png`,
+    ]);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(named.code, 0, named.stderr);
+    const k = Number(plain.stdout.match(/predicted class (\d)/)![1]);
+    const name = ["sparrow", "finch", "wren"][k];
+    assert.match(
+      named.stdout,
+      new RegExp(`^predicted ${name} \\(p = 0\\.\\d{3}\\); explained ${name} with grad-cam`),
+    );
+    // Same weights, same image: the panels agree pixel for pixel, the title band does not.
+    const sharp = await loadSharp();
+    const raw = async (file: string) => (await sharp(await Deno.readFile(file)).raw().toBuffer());
+    const [a, b] = [await raw(`${f.dir}/plain.png`), await raw(`${f.dir}/named.png`)];
+    assert.equal(a.length, b.length);
+    const meta = await sharp(await Deno.readFile(`${f.dir}/named.png`)).metadata();
+    // Below a title band: 192-px panels with 4-px padding above and below.
+    const band = (meta.height! - 192 - 8) * meta.width! * meta.channels!;
+    assert.ok(band > 0);
+    assert.ok(!a.subarray(0, band).equals(b.subarray(0, band)), "the titles differ");
+    assert.ok(a.subarray(band).equals(b.subarray(band)), "the panels are the same");
+
+    // --target takes a saved name; an unknown one is refused with the names.
+    const byName = await explainTask([
+      ...args,
+      `--model=${f.dir}/named`,
+      "--target=wren",
+      `--out=${f.dir}/w.png`,
+    ]);
+    assert.equal(byName.code, 0, byName.stderr);
+    assert.match(byName.stdout, /explained wren with grad-cam/);
+    const unknown = await explainTask([...args, `--model=${f.dir}/named`, "--target=robin"]);
+    assert.equal(unknown.code, 2);
+    assert.match(
+      unknown.stderr,
+      /Flag --target must be predicted, a class index or a class name \(sparrow, finch, wren\); got "robin"/,
+    );
+  } finally {
+    await Deno.remove(f.dir, { recursive: true });
+  }
+});

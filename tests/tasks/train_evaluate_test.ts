@@ -69,6 +69,12 @@ Deno.test("train: the reference net trains 2 epochs, writes its files, and --res
     const clash = await runTask("tasks/train.ts", [...TINY, "--epochs=2", `--out=${out}`]);
     assert.equal(clash.code, 1);
     assert.match(clash.stderr, /already holds one/);
+    // In the flags' words, on one line.
+    assert.match(
+      clash.stderr,
+      /already holds one .*; pass --resume to continue it, --overwrite to replace it, or another --out\n/,
+    );
+    assert.doesNotMatch(clash.stderr, /resume: true|outDir|\n\s+at /);
 
     // evaluate on the trained model writes its three files; summary.md agrees with results.json.
     const evalOut = `${dir}/eval`;

@@ -343,3 +343,68 @@ function perturb32(model: TwoBranchModel): void {
   });
   opt.dispose();
 }
+
+Deno.test("saveModel() with classNames keeps them in model.json and loadModel() gives them back; without, null", async () => {
+  const root = await Deno.makeTempDir();
+  const model = net();
+  try {
+    await saveModel(model, `${root}/named`, { classNames: ["benign", "malignant", "normal"] });
+    const json = JSON.parse(await Deno.readTextFile(`${root}/named/model.json`));
+    assert.deepEqual(json.classNames, ["benign", "malignant", "normal"]);
+    assert.equal(json.formatVersion, 1, "an added optional field: older readers still read it");
+    const named = await loadModel(`${root}/named`);
+    assert.deepEqual(named.classNames, ["benign", "malignant", "normal"]);
+    assert.ok(Object.isFrozen(named.classNames));
+    named.dispose();
+
+    await saveModel(model, `${root}/plain`);
+    const plainJson = JSON.parse(await Deno.readTextFile(`${root}/plain/model.json`));
+    assert.ok(!("classNames" in plainJson));
+    const plain = await loadModel(`${root}/plain`);
+    assert.equal(plain.classNames, null);
+    plain.dispose();
+
+    // A model.json written before class names were kept: no field at all still loads.
+    await editJson(`${root}/named/model.json`, (j) => delete j.classNames);
+    const old = await loadModel(`${root}/named`);
+    assert.equal(old.classNames, null);
+    old.dispose();
+
+    await assert.rejects(
+      saveModel(model, `${root}/bad`, { classNames: ["a", "b"] }),
+      (e: Error) =>
+        e instanceof RangeError &&
+        /"classNames" must hold one name per class.*\(3\), got 2/.test(e.message),
+    );
+    await assert.rejects(
+      saveModel(model, `${root}/bad`, { classNames: ["a", "", "c"] }),
+      /"classNames" must hold non-empty strings, got "" at 1/,
+    );
+    assert.ok(!(await Deno.stat(`${root}/bad`).catch(() => null)), "a refused save writes nothing");
+  } finally {
+    model.dispose();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("loadModel() names classNames in model.json when they are not one string per class", async () => {
+  const cases: [(j: Record<string, unknown>) => void, RegExp, string][] = [
+    [(j) => (j.classNames = "cats"), /expected an array, got "cats"/, "classNames"],
+    [(j) => (j.classNames = ["a", 7, "c"]), /expected a non-empty string, got 7/, "classNames[1]"],
+    [(j) => (j.classNames = ["a", "b"]), /expected 3 names \(numClasses\), got 2/, "classNames"],
+    [
+      (j) => {
+        j.classNames = ["a", "b"];
+        delete j.numClasses;
+      },
+      /expected one name per class of the model \(3\), got 2/,
+      "classNames",
+    ],
+  ];
+  for (const [edit, pattern, field] of cases) {
+    await withSaved(async (dir) => {
+      await editJson(`${dir}/model.json`, edit);
+      await expectLoadError(dir, pattern, `${dir}/model.json`, field);
+    });
+  }
+});
