@@ -143,7 +143,14 @@ export async function benchBackbone(
     });
     try {
       const t0 = performance.now();
-      await evaluate(scored, dataset, { faithfulness: false, progress: false, resamples: 200 });
+      // Every image, not only the synthetic set's test split.
+      const indices = dataset.records.map((_, i) => i);
+      await evaluate(scored, dataset, {
+        indices,
+        faithfulness: false,
+        progress: false,
+        resamples: 200,
+      });
       ours.evaluate_images_per_s = EVALUATE_IMAGES / ((performance.now() - t0) / 1000);
     } finally {
       scored.dispose();

@@ -665,6 +665,88 @@ export function componentBoxes(on: Uint8Array, width: number, height: number): B
 }
 
 /**
+ * For each threshold of the increasing `grid`, the best IoU between the
+ * bounding box of an 8-connected component of the pixels `≥ threshold` and
+ * a box of `gt`: the boxes {@linkcode componentBoxes} gives at each
+ * threshold, found in one pass. Pixels are added from the highest threshold
+ * down, each joined to its active neighbours with union-find, and each
+ * component keeps its box; so the whole grid costs one sweep over the
+ * pixels instead of one flood fill per threshold (100 of them by default).
+ */
+export function bestBoxIouPerThreshold(
+  map: ScoreMap,
+  grid: readonly number[],
+  gt: readonly Box[],
+): number[] {
+  const { width, height, data } = map;
+  const n = width * height;
+  // Pixels by the highest threshold they reach; those below every threshold never join.
+  const level = new Int32Array(n);
+  const counts = new Int32Array(grid.length + 1);
+  for (let p = 0; p < n; p++) {
+    const c = countAtOrBelow(grid, data[p]);
+    level[p] = c;
+    counts[c]++;
+  }
+  const starts = new Int32Array(grid.length + 2);
+  for (let c = 0; c <= grid.length; c++) starts[c + 1] = starts[c] + counts[c];
+  const order = new Int32Array(n);
+  const fill = starts.slice(0, grid.length + 1);
+  for (let p = 0; p < n; p++) order[fill[level[p]]++] = p;
+  const parent = new Int32Array(n).fill(-1); // -1: not active yet
+  const x1 = new Int32Array(n),
+    y1 = new Int32Array(n),
+    x2 = new Int32Array(n),
+    y2 = new Int32Array(n);
+  const find = (p: number): number => {
+    let r = p;
+    while (parent[r] !== r) r = parent[r];
+    while (parent[p] !== r) {
+      const next = parent[p];
+      parent[p] = r;
+      p = next;
+    }
+    return r;
+  };
+  const roots = new Set<number>();
+  const best = new Array<number>(grid.length).fill(0);
+  // A pixel with `c` thresholds at or below its value is on at grid[j] for every j < c.
+  for (let j = grid.length - 1; j >= 0; j--) {
+    // The pixels that turn on at grid[j]: exactly j + 1 thresholds at or below them.
+    for (let k = starts[j + 1]; k < starts[j + 2]; k++) {
+      const p = order[k];
+      const i = Math.floor(p / width), col = p - i * width;
+      parent[p] = p;
+      x1[p] = col, x2[p] = col + 1, y1[p] = i, y2[p] = i + 1;
+      roots.add(p);
+      for (let di = -1; di <= 1; di++) {
+        const ni = i + di;
+        if (ni < 0 || ni >= height) continue;
+        for (let dj = -1; dj <= 1; dj++) {
+          const nj = col + dj;
+          if ((di === 0 && dj === 0) || nj < 0 || nj >= width) continue;
+          const q = ni * width + nj;
+          if (parent[q] === -1) continue;
+          const a = find(p), b = find(q);
+          if (a === b) continue;
+          parent[b] = a;
+          roots.delete(b);
+          x1[a] = Math.min(x1[a], x1[b]), y1[a] = Math.min(y1[a], y1[b]);
+          x2[a] = Math.max(x2[a], x2[b]), y2[a] = Math.max(y2[a], y2[b]);
+        }
+      }
+    }
+    let b = 0;
+    for (const r of roots) {
+      const box: Box = [x1[r], y1[r], x2[r], y2[r]];
+      for (const g of gt) b = Math.max(b, boxIou(box, g));
+    }
+    best[j] = b;
+  }
+  return best;
+}
+
+/**
  * Streams images into MaxBoxAccV2 (Choe et al., CVPR 2020) so the evaluator
  * keeps only per-threshold hit counts and one number per image. See
  * {@linkcode maxBoxAccV2} for the definition.
@@ -718,17 +800,12 @@ export class MaxBoxAccV2Accumulator {
       this.#perImage.push(null);
       return;
     }
-    const on = new Uint8Array(n);
+    const best = bestBoxIouPerThreshold(map, this.#grid, gt);
     let bestOverall = 0;
-    this.#grid.forEach((t, j) => {
-      for (let p = 0; p < n; p++) on[p] = map.data[p] >= t ? 1 : 0;
-      let best = 0;
-      for (const box of componentBoxes(on, map.width, map.height)) {
-        for (const g of gt) best = Math.max(best, boxIou(box, g));
-      }
-      bestOverall = Math.max(bestOverall, best);
+    best.forEach((b, j) => {
+      bestOverall = Math.max(bestOverall, b);
       this.#deltas.forEach((d, k) => {
-        if (best >= d) this.#hits[k][j]++;
+        if (b >= d) this.#hits[k][j]++;
       });
     });
     this.#perImage.push(bestOverall);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { Box } from "../../lib/data/types.ts";
 import {
+  bestBoxIouPerThreshold,
   bestIou,
   componentBoxes,
   energyPointingGame,
@@ -421,4 +422,75 @@ Deno.test("pxap() names mismatched inputs and refuses when every mask is empty",
     /all 1 images were excluded \(empty masks\)/,
   );
   assert.throws(() => pxap([], [], { thresholds: [] }), /Option "thresholds" of pxap\(\) is empty/);
+});
+
+Deno.test("bestBoxIouPerThreshold() finds the same best box IoU at every threshold as a flood fill per threshold", () => {
+  const rng = new Random(31);
+  const grid = Array.from({ length: 25 }, (_, k) => k / 25);
+  const iou = (a: Box, b: Box) => {
+    const w = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
+    const h = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
+    const inter = w > 0 && h > 0 ? w * h : 0;
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
+  };
+  const byFloodFill = (data: Float32Array, width: number, height: number, gt: Box[]) =>
+    grid.map((t) => {
+      const on = Uint8Array.from(data, (v) => (v >= t ? 1 : 0));
+      let best = 0;
+      for (const box of componentBoxes(on, width, height)) {
+        for (const g of gt) best = Math.max(best, iou(box, g));
+      }
+      return best;
+    });
+  for (let trial = 0; trial < 12; trial++) {
+    const width = 5 + rng.int(30), height = 5 + rng.int(30);
+    const data = new Float32Array(width * height);
+    // Noise, smooth blobs, and values exactly on the grid (ties at a threshold).
+    const blobs = Array.from({ length: 3 }, () => [rng.next() * width, rng.next() * height]);
+    for (let i = 0; i < height; i++) {
+      for (let j = 0; j < width; j++) {
+        const blob = Math.max(
+          ...blobs.map(([x, y]) => Math.exp(-((j - x) ** 2 + (i - y) ** 2) / 20)),
+        );
+        const v = trial % 3 === 0
+          ? rng.next()
+          : trial % 3 === 1
+          ? blob
+          : grid[rng.int(grid.length)];
+        data[i * width + j] = v;
+      }
+    }
+    const gt: Box[] = [[1, 1, Math.ceil(width / 2), Math.ceil(height / 2)], [
+      2,
+      3,
+      width - 1,
+      height,
+    ]];
+    const map = { width, height, data };
+    assert.deepEqual(
+      bestBoxIouPerThreshold(map, grid, gt),
+      byFloodFill(data, width, height, gt),
+      `trial ${trial}`,
+    );
+  }
+});
+
+Deno.test("maskAuc() on a float32 map equals the same map as plain numbers, with ties, negatives and ±0", () => {
+  const rng = new Random(77);
+  for (let trial = 0; trial < 6; trial++) {
+    const n = 200 + rng.int(300);
+    const values = Array.from({ length: n }, () => {
+      const r = rng.next();
+      return r < 0.2
+        ? Math.round(rng.next() * 4) / 4
+        : r < 0.3
+        ? (rng.next() < 0.5 ? -0 : 0)
+        : rng.normal() * 3;
+    });
+    const f32 = Float32Array.from(values);
+    const mask = Array.from({ length: n }, () => (rng.next() < 0.4 ? 1 : 0));
+    const plain = maskAuc({ width: n, height: 1, data: Array.from(f32) }, { mask });
+    const packed = maskAuc({ width: n, height: 1, data: f32 }, { mask });
+    assert.equal(packed, plain, `trial ${trial}`);
+  }
 });
