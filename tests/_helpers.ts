@@ -1,5 +1,6 @@
 // Shared test helpers: engines, seeded tensors and tolerant comparisons.
-import { AssertionError } from "node:assert";
+import assert, { AssertionError } from "node:assert";
+import { DataError } from "../lib/data/errors.ts";
 import { initBackend, loadCpuBackend, Random, registerKernelFixes, tf } from "../mod.ts";
 import type { TwoBranchModel } from "../mod.ts";
 
@@ -110,4 +111,25 @@ export function warmUp(model: TwoBranchModel): void {
   tf.tidy(() => {
     model.forward(tf.zeros([1, ...model.inputShape]) as tf.Tensor4D);
   });
+}
+
+/**
+ * Expects `promise` to reject with a `DataError` whose message matches
+ * `pattern` (and, when given, which names `file`); returns the error.
+ */
+export async function rejectsData(
+  promise: Promise<unknown>,
+  pattern: RegExp,
+  file?: string,
+): Promise<DataError> {
+  let caught: unknown;
+  try {
+    await promise;
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof DataError, `expected a DataError, got ${caught}`);
+  if (file !== undefined) assert.equal(caught.file, file);
+  assert.match(caught.message, pattern);
+  return caught;
 }

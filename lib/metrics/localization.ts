@@ -788,7 +788,7 @@ export class MaxBoxAccV2Accumulator {
    * excluded and counted.
    */
   add(map: ScoreMap, target: LocalizationTarget): void {
-    const n = checkMap(map, "maxBoxAccV2");
+    checkMap(map, "maxBoxAccV2");
     let gt: readonly Box[];
     if ("boxes" in target && Array.isArray(target.boxes)) {
       gt = target.boxes;

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadStanfordCars, type StanfordCarsOptions } from "../../datasets/stanford_cars.ts";
-import { DataError } from "../../lib/data/errors.ts";
 import type { Box, Sample } from "../../lib/data/types.ts";
 import { loadSharp } from "../../lib/deps.ts";
+import { rejectsData } from "../_helpers.ts";
 
 // The .mat fixtures were written by SciPy (tests/fixtures/stanford_cars/make_fixture.py).
 const FIXTURES = new URL("../fixtures/stanford_cars/", import.meta.url);
@@ -108,18 +108,6 @@ function brightBox(sample: Sample): Box {
     }
   }
   return [x1, y1, x2, y2];
-}
-
-async function rejectsData(promise: Promise<unknown>, pattern: RegExp): Promise<DataError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof DataError, `expected a DataError, got ${caught}`);
-  assert.match(caught.message, pattern);
-  return caught;
 }
 
 async function withRoot(root: string, fn: (root: string) => Promise<void>): Promise<void> {

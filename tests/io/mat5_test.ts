@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { DataError } from "../../lib/data/errors.ts";
 import { type MatValue, readMat5 } from "../../lib/io/mat5.ts";
+import { rejectsData } from "../_helpers.ts";
 
 // The fixtures were written by SciPy (make_fixture.py), independently of this reader.
 const FIXTURES = new URL("../fixtures/stanford_cars/", import.meta.url);
@@ -17,24 +17,6 @@ function numbers(value: MatValue | undefined): number[] {
 function text(value: MatValue | undefined): string {
   assert.ok(value?.kind === "char", `expected a char array, got ${value?.kind}`);
   return value.value;
-}
-
-/** Expects `promise` to reject with a DataError on `file` whose message matches `pattern`. */
-async function rejectsData(
-  promise: Promise<unknown>,
-  file: string,
-  pattern: RegExp,
-): Promise<DataError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof DataError, `expected a DataError, got ${caught}`);
-  assert.equal(caught.file, file);
-  assert.match(caught.message, pattern);
-  return caught;
 }
 
 // The training annotations of make_fixture.py: x1, y1, x2, y2, class, fname.
@@ -142,33 +124,33 @@ Deno.test("readMat5() decodes only the variables asked for", async () => {
 Deno.test("readMat5() names the file when the header is short, not MAT v5, or v7.3", async () => {
   await rejectsData(
     readMat5(new Uint8Array(60), { name: "short.mat" }),
-    "short.mat",
     /^short\.mat: not a MAT v5 file: 60 bytes is shorter than the 128-byte header$/,
+    "short.mat",
   );
   const bad = (await fixture("cars_meta.mat")).slice();
   bad.set([0x58, 0x58], 126);
   await rejectsData(
     readMat5(bad, { name: "bad.mat" }),
-    "bad.mat",
     /^bad\.mat: not a MAT v5 file: expected endian indicator "IM" or "MI" at byte 126, got "XX"$/,
+    "bad.mat",
   );
   const v73 = (await fixture("cars_meta.mat")).slice();
   new DataView(v73.buffer).setUint16(124, 0x0200, true);
-  await rejectsData(readMat5(v73, { name: "v73.mat" }), "v73.mat", /version 0x0200 .*v7\.3/);
+  await rejectsData(readMat5(v73, { name: "v73.mat" }), /version 0x0200 .*v7\.3/, "v73.mat");
 });
 
 Deno.test("readMat5() names the file and byte offset of a truncated compressed variable", async () => {
   const whole = await fixture("cars_train_annos.mat");
   await rejectsData(
     readMat5(whole.subarray(0, whole.length - 20), { name: "cut.mat" }),
-    "cut.mat",
     /^cut\.mat: truncated: the data element \(type 15\) declares \d+ bytes, \d+ remain at byte 128$/,
+    "cut.mat",
   );
   // A tag cut in half.
   await rejectsData(
     readMat5(whole.subarray(0, 132), { name: "cut.mat" }),
-    "cut.mat",
     /truncated: a data element tag needs 8 bytes, 4 remain at byte 128/,
+    "cut.mat",
   );
 });
 
@@ -181,8 +163,8 @@ Deno.test("readMat5() names the struct element and field where a variable is cut
   view.setUint32(132, view.getUint32(132, true) - 100, true);
   const error = await rejectsData(
     readMat5(cut, { name: "cut.mat" }),
-    "cut.mat",
     /truncated.* at byte \d+$/,
+    "cut.mat",
   );
   assert.match(error.field ?? "", /^annotations\(4\)\.(bbox_y2|class|fname)$/);
 });
@@ -207,8 +189,8 @@ Deno.test("readMat5() names the variable, field and inflated offset of a fault i
   file.set(packed, 136);
   const error = await rejectsData(
     readMat5(file, { name: "sparse.mat" }),
-    "sparse.mat",
     /sparse arrays are not supported at byte \d+ of compressed variable #1 \(inflated; it starts at byte 128\)/,
+    "sparse.mat",
   );
   assert.equal(error.field, "annotations(1).bbox_x1");
 });
@@ -224,7 +206,7 @@ Deno.test("readMat5() names the file when compressed data is not zlib", async ()
   file.fill(0xab, 136);
   await rejectsData(
     readMat5(file, { name: "junk.mat" }),
-    "junk.mat",
     /^junk\.mat: cannot inflate the compressed variable at byte 128: /,
+    "junk.mat",
   );
 });

@@ -1,24 +1,11 @@
 import assert from "node:assert/strict";
-import { DataError } from "../../lib/data/errors.ts";
 import { loadFflate } from "../../lib/deps.ts";
 import { parsePth, readPth } from "../../lib/io/pth.ts";
 import { pathExists } from "../../lib/util/fs.ts";
 import { requirePython, runPython } from "../_python.ts";
+import { rejectsData } from "../_helpers.ts";
 
 const TORCH = await requirePython("torch", "the .pth tests against files torch.save wrote");
-
-/** Expects `promise` to reject with a DataError on `file` whose message matches `pattern`. */
-async function rejectsData(promise: Promise<unknown>, file: string, pattern: RegExp) {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof DataError, `expected a DataError, got ${caught}`);
-  assert.equal(caught.file, file);
-  assert.match(caught.message, pattern);
-}
 
 // Every file torch writes for these tests, made by one Python run.
 const WRITE = `
@@ -97,28 +84,28 @@ Deno.test({
         const file = `${dir}/legacy.pth`;
         await rejectsData(
           readPth(file),
-          file,
           /legacy \(pre-1\.6\) format.*torch\.save\(obj, path, _use_new_zipfile_serialization=True\)/,
+          file,
         );
       });
       await t.step("a whole pickled module, refused by its class", async () => {
         const file = `${dir}/module.pth`;
         await rejectsData(
           readPth(file),
-          file,
           /the global "torch\.nn\.modules\.linear\.Linear".*refused and nothing was run/,
+          file,
         );
       });
       await t.step("a TorchScript archive", async () => {
         const file = `${dir}/script.pt`;
-        await rejectsData(readPth(file), file, /TorchScript archive/);
+        await rejectsData(readPth(file), /TorchScript archive/, file);
       });
       await t.step("a truncated file", async () => {
         const bytes = await Deno.readFile(`${dir}/state.pth`);
         await rejectsData(
           parsePth(bytes.subarray(0, bytes.length - 30), { name: "cut.pth" }),
-          "cut.pth",
           /truncated or damaged: no end-of-central-directory record/,
+          "cut.pth",
         );
       });
     } finally {
@@ -176,13 +163,13 @@ Deno.test("parsePth() refuses a pickle that calls os.system, by name, and runs n
     ];
     await rejectsData(
       parsePth(await checkpointOf(viaGlobal), { name: "evil.pth" }),
-      "evil.pth",
       /^evil\.pth: archive\/data\.pkl: the pickle needs the global "posix\.system", which a state dict of tensors never uses; it was refused and nothing was run/,
+      "evil.pth",
     );
     await rejectsData(
       parsePth(await checkpointOf(viaStack), { name: "evil.pth" }),
-      "evil.pth",
       /the global "builtins\.eval"/,
+      "evil.pth",
     );
     assert.equal(await pathExists(marker), false);
   } finally {
@@ -194,8 +181,8 @@ Deno.test("parsePth() says what it found when the file holds no state dict", asy
   const noTensors = [PROTO, 2, EMPTY_DICT, ...str("epoch"), ...int(3), SETITEM, STOP];
   await rejectsData(
     parsePth(await checkpointOf(noTensors), { name: "c.pth" }),
-    "c.pth",
     /a dict of epoch with entries that are not tensors, and no state_dict\/model_state_dict\/model entry/,
+    "c.pth",
   );
   // {"w": _rebuild_tensor_v2(storage "0" (2 floats), 0, (2,), (1,), False, OrderedDict())},
   // with no data/0 in the archive.
@@ -222,7 +209,7 @@ Deno.test("parsePth() says what it found when the file holds no state dict", asy
   ];
   await rejectsData(
     parsePth(await checkpointOf(missing), { name: "t.pth" }),
-    "t.pth",
     /tensor "w": its storage data\/0 is not in the archive/,
+    "t.pth",
   );
 });

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
   createReferenceNet,
-  DataError,
   encodeSafetensors,
   loadPretrained,
   type PretrainedKeyMapFn,
@@ -14,6 +13,7 @@ import {
 } from "../../mod.ts";
 import { pathExists } from "../../lib/util/fs.ts";
 import { requirePython, runPython } from "../_python.ts";
+import { rejectsData } from "../_helpers.ts";
 
 await tf.setBackend("cpu");
 const TORCH = await requirePython("torch", "loading a state dict torch.save wrote");
@@ -120,19 +120,6 @@ function stateDictBytes(
 /** Every variable's values, by path. */
 function snapshot(model: TwoBranchModel): Map<string, Float32Array> {
   return new Map([...model.variables()].map(([p, v]) => [p, v.dataSync() as Float32Array]));
-}
-
-/** Expects a DataError on `file` whose message matches `pattern`. */
-async function rejectsData(promise: Promise<unknown>, file: string, pattern: RegExp) {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof DataError, `expected a DataError, got ${caught}`);
-  assert.equal(caught.file, file);
-  assert.match(caught.message, pattern);
 }
 
 Deno.test({
@@ -277,8 +264,8 @@ Deno.test("loadPretrained() fails on a missing key, a misfit, a truncated file o
     );
     await rejectsData(
       loadPretrained(model, missing, { keyMap }),
-      missing,
       /the file has no tensor "block2_pw1\.bn\.running_var" for the model's "reference_net\/block2_pw1\/bn\/moving_variance".*Nothing was loaded/,
+      missing,
     );
     const misfit = await write(
       "misfit.safetensors",
@@ -289,15 +276,15 @@ Deno.test("loadPretrained() fails on a missing key, a misfit, a truncated file o
     );
     await rejectsData(
       loadPretrained(model, misfit, { keyMap }),
-      misfit,
       /tensor "block1_conv1\.bn\.bias" has shape \[17\], but the model's "reference_net\/block1_conv1\/bn\/beta" is \[16\].*Nothing was loaded/,
+      misfit,
     );
     const good = stateDictBytes(keys);
     const truncated = await write("truncated.safetensors", good.subarray(0, good.length - 100));
     await rejectsData(
       loadPretrained(model, truncated, { keyMap }),
-      truncated,
       /truncated.*tensor "/,
+      truncated,
     );
     // Rewrite one dtype in the header: F32 -> F8 (same length in JSON would be "F8_E"; pad with a space).
     const header = new TextDecoder().decode(
@@ -314,8 +301,8 @@ Deno.test("loadPretrained() fails on a missing key, a misfit, a truncated file o
     );
     await rejectsData(
       loadPretrained(model, unknown, { keyMap }),
-      unknown,
       /tensor "stem\.conv\.weight" has dtype "F8"/,
+      unknown,
     );
     await assert.rejects(
       loadPretrained(model, `${dir}/nowhere.pth`, { keyMap }),
@@ -354,8 +341,8 @@ Deno.test("loadPretrained() picks the naming whose key map finds the file's keys
     );
     await rejectsData(
       loadPretrained(model, other, { keyMap }),
-      other,
       /no key of the file \(such as "x\.weight"\) is one the model expects \(torchvision: 0 of \d+ keys, such as "stem\.conv\.weight"; timm: 0 of/,
+      other,
     );
   } finally {
     model.dispose();
