@@ -52,6 +52,12 @@ const FLAGS = {
     help: "batch size of the training step and forward pass",
   },
   size: { type: "string", default: "64", help: "image size in pixels" },
+  "faithfulness-images": {
+    type: "string",
+    default: "0",
+    help: "with --backbone: also time evaluate()'s faithfulness curves on this many images and " +
+      "project a CUB-sized test split (5,794 images, 256 with the curves)",
+  },
   backbone: {
     type: "string",
     default: "reference",
@@ -142,6 +148,7 @@ async function main(): Promise<void> {
     out: String(flags.out),
     data: numberFlag(flags, "data", { integer: true, min: 0 }),
     backbone: String(flags.backbone),
+    faithfulnessImages: numberFlag(flags, "faithfulness-images", { integer: true, min: 0 }),
   };
   if (config.backbone !== "reference" && !listBackbones().includes(config.backbone)) {
     throw new UsageError(

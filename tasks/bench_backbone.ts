@@ -32,6 +32,8 @@ export interface BackboneBenchConfig {
   seed: number;
   torch: string;
   python: string;
+  /** Images that also get the faithfulness curves, to project a CUB-sized evaluation; 0 skips. */
+  faithfulnessImages: number;
 }
 
 const CLASSES = 200;
@@ -152,6 +154,21 @@ export async function benchBackbone(
         resamples: 200,
       });
       ours.evaluate_images_per_s = EVALUATE_IMAGES / ((performance.now() - t0) / 1000);
+      if (config.faithfulnessImages > 0) {
+        const some = indices.slice(0, Math.min(config.faithfulnessImages, indices.length));
+        const t1 = performance.now();
+        await evaluate(scored, dataset, {
+          indices: some,
+          faithfulnessImages: Infinity,
+          progress: false,
+          resamples: 200,
+        });
+        const perImage = (performance.now() - t1) / 1000 / some.length;
+        ours.faithfulness_s_per_image = perImage - 1 / ours.evaluate_images_per_s;
+        // CUB-200-2011's test split, with evaluate()'s default 256-image faithfulness subset.
+        ours.cub_test_minutes = (5794 / ours.evaluate_images_per_s +
+          256 * ours.faithfulness_s_per_image) / 60;
+      }
     } finally {
       scored.dispose();
     }
@@ -185,6 +202,13 @@ export async function benchBackbone(
   const perImage = plan.bytesPerSample;
   say(
     `evaluate(): ${ours.evaluate_images_per_s.toFixed(2)} images/s without faithfulness; ` +
+      (ours.cub_test_minutes === undefined
+        ? ""
+        : `${
+          ours.faithfulness_s_per_image.toFixed(1)
+        } s per image more with it (so a CUB-sized test split of 5,794 images, 256 of them with the curves, ${
+          ours.cub_test_minutes.toFixed(0)
+        } min); `) +
       `peak RSS ${(peakRss / 2 ** 30).toFixed(2)} GiB; peak tensor memory per image in a step ` +
       Object.entries(perImage).map(([k, v]) => `${k} ${(v! / 1e6).toFixed(0)} MB`).join(", "),
   );

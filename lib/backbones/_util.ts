@@ -204,8 +204,8 @@ export class StagedBackbone extends Module implements Backbone {
     const checkpoint = checkpointActive(options.checkpoint);
     for (let i = from; i <= to; i++) {
       const stage = this.#stages[i];
-      // Nothing needs the gradient of the images in a training step.
-      const inputGradient = i > 0;
+      // A training step needs no gradient of the images; an input-gradient explainer does.
+      const inputGradient = i > 0 || options.checkpoint === "input";
       h = !checkpoint
         ? stage.apply(h, options)
         : stage instanceof Sequence

@@ -16,6 +16,10 @@
  */
 import { tf } from "../deps.ts";
 import type { TwoBranchModel } from "../models/types.ts";
+import type { ApplyOptions } from "../layers/module.ts";
+
+/** Input gradients recompute each backbone block in the backward pass (and keep the images' gradient). */
+const CHECKPOINT: ApplyOptions = { checkpoint: "input", frozenWeights: true };
 
 /**
  * Which class to explain, per image: `"predicted"` (the arg-max of the
@@ -463,10 +467,15 @@ export function resolveLayers(
  * model.dispose();
  * ```
  */
-export function logitsFrom(model: TwoBranchModel, x: tf.Tensor4D, from: number): tf.Tensor2D {
+export function logitsFrom(
+  model: TwoBranchModel,
+  x: tf.Tensor4D,
+  from: number,
+  options: ApplyOptions = {},
+): tf.Tensor2D {
   return tf.tidy(() => {
     const count = model.featureInfo.length;
-    const top = from < count ? model.forwardStages(x, { from }).at(-1)! : x;
+    const top = from < count ? model.forwardStages(x, { ...options, from }).at(-1)! : x;
     return model.forwardHead(top);
   });
 }
@@ -498,7 +507,11 @@ export function inputGradients(
 ): tf.Tensor4D {
   return tf.tidy(() =>
     safeGrads(
-      (input) => tf.sum(targetScores(target, logitsFrom(model, input as tf.Tensor4D, 0), images)),
+      (input) =>
+        tf.sum(
+          // Each block recomputed in the backward pass: about one activation per block kept.
+          targetScores(target, logitsFrom(model, input as tf.Tensor4D, 0, CHECKPOINT), images),
+        ),
       [x],
     )[0] as tf.Tensor4D
   );

@@ -12,7 +12,7 @@ import { tf } from "../deps.ts";
  * (input-gradient losses, GAIN) differentiate the backward pass itself, which
  * a recomputing block cannot offer, so they keep the plain path.
  */
-export function checkpointActive(checkpoint: boolean | undefined): boolean {
+export function checkpointActive(checkpoint: boolean | "input" | undefined): boolean {
   if (!checkpoint) return false;
   const engine = tf.engine();
   return engine.isTapeOn() && engine.state.gradientDepth === 1;

@@ -158,9 +158,15 @@ export class Conv2d extends Module {
    * folded afresh, so gradients reach the weights. The caller owns the
    * result.
    */
-  applyFoldedBatchNorm(x: tf.Tensor4D, bn: BatchNorm, activation: "linear" | "relu"): tf.Tensor4D {
+  applyFoldedBatchNorm(
+    x: tf.Tensor4D,
+    bn: BatchNorm,
+    activation: "linear" | "relu",
+    options: { frozenWeights?: boolean } = {},
+  ): tf.Tensor4D {
     return withFoldedBatchNorm(
       this.#cache,
+      options.frozenWeights ?? false,
       [this.kernel, this.bias, ...bn.weights()],
       bn,
       (scale, shift) => this.#fold(scale, shift),
@@ -201,11 +207,13 @@ type Folded = {
 
 /**
  * `run(fold(scale, shift))` with `bn`'s inference transform: folded afresh
- * under a gradient tape (so gradients reach the weights), otherwise from
- * `cache`, kept while the tensors in `from` keep their data.
+ * under a gradient tape (so gradients reach the weights) unless
+ * `frozenWeights` says none is wanted, otherwise from `cache`, kept while
+ * the tensors in `from` keep their data.
  */
 function withFoldedBatchNorm(
   cache: FoldedCache,
+  frozenWeights: boolean,
   from: (tf.Tensor | null)[],
   bn: BatchNorm,
   fold: (scale: tf.Tensor1D, shift: tf.Tensor1D) => Folded,
@@ -215,7 +223,7 @@ function withFoldedBatchNorm(
     const { scale, shift } = bn.scaleShift();
     return fold(scale, shift);
   };
-  if (tf.engine().isTapeOn()) return tf.tidy(() => run(folded()));
+  if (tf.engine().isTapeOn() && !frozenWeights) return tf.tidy(() => run(folded()));
   return run(cache.get(from, folded));
 }
 
@@ -357,9 +365,15 @@ export class DepthwiseConv2d extends Module {
    * transform, the folded kernel kept between calls as in
    * {@linkcode Conv2d.applyFoldedBatchNorm}. The caller owns the result.
    */
-  applyFoldedBatchNorm(x: tf.Tensor4D, bn: BatchNorm, activation: "linear" | "relu"): tf.Tensor4D {
+  applyFoldedBatchNorm(
+    x: tf.Tensor4D,
+    bn: BatchNorm,
+    activation: "linear" | "relu",
+    options: { frozenWeights?: boolean } = {},
+  ): tf.Tensor4D {
     return withFoldedBatchNorm(
       this.#cache,
+      options.frozenWeights ?? false,
       [this.kernel, ...bn.weights()],
       bn,
       (scale, shift) => this.#fold(scale, shift),
@@ -439,7 +453,9 @@ export function convBnAct(
         : y;
     }
     // tfjs differentiates a fused ReLU but not a fused ReLU6: clip after.
-    const y = conv.applyFoldedBatchNorm(x, bn, activation === "relu" ? "relu" : "linear");
+    const y = conv.applyFoldedBatchNorm(x, bn, activation === "relu" ? "relu" : "linear", {
+      frozenWeights: options.frozenWeights,
+    });
     return activation === "relu6" ? tf.clipByValue(y, 0, 6) : y;
   });
 }

@@ -35,12 +35,23 @@ export interface ApplyOptions {
    * step), each backbone block keeps only its input and runs again in the
    * backward pass (`checkpointed`), so a step holds about one
    * activation per block instead of every one inside it, for about one more
-   * forward pass of compute. Ignored without a tape and under nested
-   * gradients (input-gradient losses), which take the plain path.
+   * forward pass of compute. `true` spares the images their gradient (a
+   * training step needs none); `"input"` computes it too (input-gradient
+   * explainers). Ignored without a tape and under nested gradients
+   * (input-gradient losses), which take the plain path.
    *
    * @default {false}
    */
-  checkpoint?: boolean;
+  checkpoint?: boolean | "input";
+  /**
+   * Nothing takes the weights' gradient (an explainer differentiates only
+   * the input): in inference mode the convolutions then use their kept
+   * batch-norm-folded kernels under a gradient tape too, instead of folding
+   * afresh so that gradients could reach the weights.
+   *
+   * @default {false}
+   */
+  frozenWeights?: boolean;
 }
 
 /**

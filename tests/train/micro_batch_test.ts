@@ -156,3 +156,29 @@ Deno.test("planStep() keeps a batch that fits, checkpoints one that fits only so
   tf.dispose(Object.values(batch).filter((t) => t instanceof tf.Tensor) as tf.Tensor[]);
   model.dispose();
 });
+
+Deno.test("input gradients through checkpointed blocks (explainers) equal the plain input gradient", async () => {
+  const { inputGradients, resolveTarget } = await import("../../lib/explainers/core.ts");
+  const model = resnet(13);
+  const batch = batchOf(3, 80);
+  const images = batch.images;
+  try {
+    const target = resolveTarget(model, 3, [0, 2, 1]);
+    const checkpointed = tf.tidy(() =>
+      Float32Array.from(inputGradients(model, images, target).dataSync())
+    );
+    const plain = tf.tidy(() => {
+      const onehot = tf.oneHot(tf.tensor1d([0, 2, 1], "int32"), 3);
+      return Float32Array.from(
+        tf.grad((x: tf.Tensor) =>
+          tf.sum(tf.mul(model.forward(x as tf.Tensor4D, { foldBatchNorm: false }).logits, onehot))
+        )(images).dataSync(),
+      );
+    });
+    assertClose(checkpointed, plain, { rtol: 1e-4, atol: 1e-6, label: "d score / d image" });
+    assert.ok(plain.some((v) => v !== 0));
+  } finally {
+    tf.dispose([batch.images, batch.labels, batch.masks, batch.hasMask]);
+    model.dispose();
+  }
+});
