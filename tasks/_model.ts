@@ -1,5 +1,6 @@
-// The model a task builds from its flags, pretrained weights and frozen stages included.
-// Shared by train, compare-gradcam and transfer.
+// The model a task builds from its flags, pretrained weights and frozen stages included, and
+// the memory flag of every task that trains.
+// Shared by train, compare-gradcam, transfer and sweep.
 import {
   createReferenceNet,
   createTwoBranchModel,
@@ -9,7 +10,7 @@ import {
   setTrainable,
   type TwoBranchModel,
 } from "../mod.ts";
-import { type FlagSpec, UsageError } from "./_cli.ts";
+import { type FlagSpec, numberFlag, UsageError } from "./_cli.ts";
 
 /** The flags of a pretrained start, in every task that trains. */
 export const PRETRAINED_FLAGS: Record<string, FlagSpec> = {
@@ -30,7 +31,25 @@ export const PRETRAINED_FLAGS: Record<string, FlagSpec> = {
     help:
       "multiplier of the learning rate for the backbone (0.1 fine-tunes a pretrained one gently)",
   },
+  "micro-batch": {
+    type: "string",
+    default: "auto",
+    help:
+      "samples per micro-batch (gradients are accumulated over a batch), or auto: the whole batch when it fits the engine's memory, else checkpointed or split",
+  },
 };
+
+/** The --micro-batch flag: a positive whole number, or "auto". */
+export function parseMicroBatch(
+  flags: Record<string, string | boolean | undefined>,
+): number | "auto" {
+  return flags["micro-batch"] === undefined || flags["micro-batch"] === "auto"
+    ? "auto"
+    : numberFlag(flags as Record<string, string | boolean>, "micro-batch", {
+      integer: true,
+      min: 1,
+    });
+}
 
 /** What a task's flags say about its model. */
 export interface ModelSpec {

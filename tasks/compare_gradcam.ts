@@ -52,6 +52,7 @@ import { galleryPictures } from "./_gallery.ts";
 import {
   buildModel,
   parseFreeze,
+  parseMicroBatch,
   PRETRAINED_FLAGS,
   pretrainedRecord,
   sayPretrained,
@@ -121,11 +122,6 @@ const FLAGS: Record<string, FlagSpec> = {
   size: { type: "string", default: "48", help: "image size in pixels (a multiple of 4)" },
   width: { type: "string", default: "0.5", help: "width multiplier of the network" },
   ...PRETRAINED_FLAGS,
-  "micro-batch": {
-    type: "string",
-    default: "auto",
-    help: "samples per micro-batch, or auto (the whole batch when it fits the engine's memory)",
-  },
   count: {
     type: "string",
     default: "1200",
@@ -279,9 +275,7 @@ function readConfig(flags: Record<string, string | boolean>): Config {
     pretrained: String(flags.pretrained ?? ""),
     freeze: parseFreeze(flags.freeze),
     backboneLr: numberFlag(flags, "backbone-lr", { min: 0 }),
-    microBatch: flags["micro-batch"] === "auto"
-      ? "auto"
-      : numberFlag(flags, "micro-batch", { integer: true, min: 1 }),
+    microBatch: parseMicroBatch(flags),
     count: numberFlag(flags, "count", { integer: true, min: 10 }),
     classes: numberFlag(flags, "classes", { integer: true, min: 2, max: 6 }),
     lr: numberFlag(flags, "lr", { min: 0 }),

@@ -51,7 +51,7 @@ import {
   writeCells,
 } from "./_slurm.ts";
 import { completedRun, runTraining, trainConfigFrom } from "./train.ts";
-import { PRETRAINED_FLAGS } from "./_model.ts";
+import { parseMicroBatch, PRETRAINED_FLAGS } from "./_model.ts";
 
 const SUMMARY =
   "Sweep a grid of backbones × saliency heads × saliency losses × loss weights × seeds: train\n" +
@@ -125,11 +125,6 @@ const FLAGS: Record<string, FlagSpec> = {
     default: "",
     help:
       "pretrained weights for every cell: a file, hf:<repo>, or torchvision (each cell from torchvision:<its backbone>); needs --width 1",
-  },
-  "micro-batch": {
-    type: "string",
-    default: "auto",
-    help: "samples per micro-batch, or auto (the whole batch when it fits the engine's memory)",
   },
   epochs: { type: "string", default: "8", help: "training epochs of each cell" },
   batch: { type: "string", default: "16", help: "batch size" },
@@ -276,9 +271,7 @@ function readConfig(flags: Record<string, string | boolean>) {
     pretrained: String(flags.pretrained ?? ""),
     freeze: String(flags.freeze ?? ""),
     backboneLr: numberFlag(flags, "backbone-lr", { min: 0 }),
-    microBatch: flags["micro-batch"] === "auto"
-      ? "auto" as const
-      : numberFlag(flags, "micro-batch", { integer: true, min: 1 }),
+    microBatch: parseMicroBatch(flags),
     epochs: numberFlag(flags, "epochs", { integer: true, min: 1 }),
     batch: numberFlag(flags, "batch", { integer: true, min: 2 }),
     lr: numberFlag(flags, "lr", { min: 0 }),

@@ -56,6 +56,7 @@ import {
 import {
   buildModel,
   parseFreeze,
+  parseMicroBatch,
   PRETRAINED_FLAGS,
   pretrainedRecord,
   sayPretrained,
@@ -100,12 +101,6 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   },
   epochs: { type: "string", default: "10", help: "epochs in total (counting resumed ones)" },
   batch: { type: "string", default: "16", help: "batch size" },
-  "micro-batch": {
-    type: "string",
-    default: "auto",
-    help:
-      "samples per micro-batch (gradients are accumulated over a batch), or auto: the whole batch when it fits the engine's memory, else checkpointed or split",
-  },
   optimizer: { type: "string", default: "adam", help: "optimiser: adam or sgd" },
   lr: { type: "string", default: "0.003", help: "peak learning rate" },
   "weight-decay": { type: "string", default: "0", help: "weight decay" },
@@ -293,9 +288,7 @@ export function readConfig(flags: Record<string, string | boolean>): TrainConfig
     lossWeights: parseLoss(loss),
     epochs: numberFlag(flags, "epochs", { integer: true, min: 1 }),
     batch: numberFlag(flags, "batch", { integer: true, min: 2 }),
-    microBatch: flags["micro-batch"] === "auto"
-      ? "auto"
-      : numberFlag(flags, "micro-batch", { integer: true, min: 1 }),
+    microBatch: parseMicroBatch(flags),
     optimizer: optimizer as "adam" | "sgd",
     lr: numberFlag(flags, "lr", { min: 0 }),
     weightDecay: numberFlag(flags, "weight-decay", { min: 0 }),

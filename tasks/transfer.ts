@@ -38,7 +38,13 @@ import {
   writeReport,
 } from "../mod.ts";
 import type { EvaluationResult, MetricSummary, PretrainedReport } from "../mod.ts";
-import { buildModel, parseFreeze, PRETRAINED_FLAGS, pretrainedRecord } from "./_model.ts";
+import {
+  buildModel,
+  parseFreeze,
+  parseMicroBatch,
+  PRETRAINED_FLAGS,
+  pretrainedRecord,
+} from "./_model.ts";
 import { backendFlag, type FlagSpec, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
 import { datasetFlags, holdOut, openDataset } from "./_datasets.ts";
 
@@ -89,11 +95,6 @@ const FLAGS: Record<string, FlagSpec> = {
   head: { type: "string", default: "decoder", help: "saliency head (not for reference)" },
   width: { type: "string", default: "0.25", help: "width multiplier of the backbone" },
   ...PRETRAINED_FLAGS,
-  "micro-batch": {
-    type: "string",
-    default: "auto",
-    help: "samples per micro-batch, or auto (the whole batch when it fits the engine's memory)",
-  },
   "mask-weight": {
     type: "string",
     default: "1",
@@ -155,9 +156,7 @@ function readConfig(flags: Record<string, string | boolean>) {
     pretrained: String(flags.pretrained ?? ""),
     freeze: parseFreeze(flags.freeze),
     backboneLr: numberFlag(flags, "backbone-lr", { min: 0 }),
-    microBatch: flags["micro-batch"] === "auto"
-      ? "auto" as const
-      : numberFlag(flags, "micro-batch", { integer: true, min: 1 }),
+    microBatch: parseMicroBatch(flags),
     maskWeight: numberFlag(flags, "mask-weight", { min: 0 }),
     sourceEpochs: numberFlag(flags, "source-epochs", { integer: true, min: 1 }),
     targetEpochs: numberFlag(flags, "target-epochs", { integer: true, min: 1 }),
