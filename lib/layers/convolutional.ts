@@ -155,8 +155,9 @@ export class Conv2d extends Module {
    * tape it runs one fused convolution on the kept kernel, which the wasm
    * engine's XNNPACK packs once instead of on every call: at batch 1 the
    * packing cost more than the convolution. Under a tape the kernel is
-   * folded afresh, so gradients reach the weights. The caller owns the
-   * result.
+   * folded afresh, so gradients reach the weights, unless `frozenWeights`
+   * says none is wanted (an explainer's input gradient). The caller owns
+   * the result.
    */
   applyFoldedBatchNorm(
     x: tf.Tensor4D,
@@ -164,14 +165,13 @@ export class Conv2d extends Module {
     activation: "linear" | "relu",
     options: { frozenWeights?: boolean } = {},
   ): tf.Tensor4D {
-    return withFoldedBatchNorm(
-      this.#cache,
-      options.frozenWeights ?? false,
-      [this.kernel, this.bias, ...bn.weights()],
-      bn,
-      (scale, shift) => this.#fold(scale, shift),
-      (folded) => this.#run(x, folded, activation),
-    );
+    return withFoldedBatchNorm(bn, {
+      cache: this.#cache,
+      frozenWeights: options.frozenWeights ?? false,
+      from: [this.kernel, this.bias],
+      fold: (scale, shift) => this.#fold(scale, shift),
+      run: (folded) => this.#run(x, folded, activation),
+    });
   }
 
   #fold(scale: tf.Tensor1D, shift: tf.Tensor1D): Folded {
@@ -209,22 +209,25 @@ type Folded = {
  * `run(fold(scale, shift))` with `bn`'s inference transform: folded afresh
  * under a gradient tape (so gradients reach the weights) unless
  * `frozenWeights` says none is wanted, otherwise from `cache`, kept while
- * the tensors in `from` keep their data.
+ * the tensors in `from` and `bn`'s weights keep their data.
  */
 function withFoldedBatchNorm(
-  cache: FoldedCache,
-  frozenWeights: boolean,
-  from: (tf.Tensor | null)[],
   bn: BatchNorm,
-  fold: (scale: tf.Tensor1D, shift: tf.Tensor1D) => Folded,
-  run: (folded: Folded) => tf.Tensor4D,
+  o: {
+    cache: FoldedCache;
+    frozenWeights: boolean;
+    /** The layer's own weights the folded pair is made from (bn's are added). */
+    from: (tf.Tensor | null)[];
+    fold: (scale: tf.Tensor1D, shift: tf.Tensor1D) => Folded;
+    run: (folded: Folded) => tf.Tensor4D;
+  },
 ): tf.Tensor4D {
   const folded = () => {
     const { scale, shift } = bn.scaleShift();
-    return fold(scale, shift);
+    return o.fold(scale, shift);
   };
-  if (tf.engine().isTapeOn() && !frozenWeights) return tf.tidy(() => run(folded()));
-  return run(cache.get(from, folded));
+  if (tf.engine().isTapeOn() && !o.frozenWeights) return tf.tidy(() => o.run(folded()));
+  return o.run(o.cache.get([...o.from, ...bn.weights()], folded));
 }
 
 /**
@@ -371,14 +374,13 @@ export class DepthwiseConv2d extends Module {
     activation: "linear" | "relu",
     options: { frozenWeights?: boolean } = {},
   ): tf.Tensor4D {
-    return withFoldedBatchNorm(
-      this.#cache,
-      options.frozenWeights ?? false,
-      [this.kernel, ...bn.weights()],
-      bn,
-      (scale, shift) => this.#fold(scale, shift),
-      (folded) => this.#run(x, folded, activation),
-    );
+    return withFoldedBatchNorm(bn, {
+      cache: this.#cache,
+      frozenWeights: options.frozenWeights ?? false,
+      from: [this.kernel],
+      fold: (scale, shift) => this.#fold(scale, shift),
+      run: (folded) => this.#run(x, folded, activation),
+    });
   }
 
   #fold(scale: tf.Tensor1D, shift: tf.Tensor1D): Folded {
