@@ -159,6 +159,7 @@ export async function loadBusi(root: string, options: LoadBusiOptions = {}): Pro
     hasMask: true,
     hasBoxes: false,
     source: path.relative(root, e.image).replaceAll("\\", "/"),
+    files: { image: e.image, masks: e.masks },
   }));
 
   async function load(index: number): Promise<Sample> {

@@ -298,6 +298,7 @@ export async function loadCub(root: string, options: LoadCubOptions = {}): Promi
     hasMask: e.mask !== undefined,
     hasBoxes: e.box !== undefined,
     source: path.relative(root, e.image).replaceAll("\\", "/"),
+    files: { image: e.image, masks: e.mask ? [e.mask] : [] },
   }));
 
   async function load(index: number): Promise<Sample> {

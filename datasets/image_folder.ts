@@ -203,6 +203,7 @@ export async function loadImageFolder(
     hasMask: e.mask !== undefined,
     hasBoxes: false,
     source: path.relative(root, e.image).replaceAll("\\", "/"),
+    files: { image: e.image, masks: e.mask ? [e.mask] : [] },
   }));
 
   function load(index: number): Promise<Sample> {

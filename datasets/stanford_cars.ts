@@ -276,6 +276,7 @@ export async function loadStanfordCars(
     hasMask: false,
     hasBoxes: true,
     source: item.source,
+    files: { image: item.path, masks: [] },
   }));
   const warnings: SkippedSample[] = [];
   const warned = new Set<number>();

@@ -3,6 +3,8 @@
 // drawn into masks, and its train/test split. Private to tasks/.
 import {
   boxesToMask,
+  checkDatasetFiles,
+  DataError,
   getDataset,
   listDatasets,
   pathExists,
@@ -90,7 +92,10 @@ export function datasetFlags(
 /**
  * Opens the chosen dataset at `size`, with boxes drawn into masks, and its
  * split: the official one, else a seeded stratified 80/20 one that keeps
- * the dataset's registered groups (BUSI's duplicates) on one side.
+ * the dataset's registered groups (BUSI's duplicates) on one side. Every
+ * image and mask file's header is read first ({@linkcode checkDatasetFiles}):
+ * a bad file fails here, before a task writes anything, and where there are
+ * several, each is printed on its own line before the error.
  */
 export async function openDataset(choice: DatasetChoice): Promise<OpenedDataset> {
   const known = getDataset(choice.dataset);
@@ -111,6 +116,16 @@ export async function openDataset(choice: DatasetChoice): Promise<OpenedDataset>
     classes: choice.classes,
     seed: choice.seed,
   });
+  const problems = await checkDatasetFiles(raw);
+  if (problems.length === 1) throw new DataError(problems[0].reason, { file: problems[0].file });
+  if (problems.length > 1) {
+    for (const p of problems) console.error(`${p.file}: ${p.reason}`);
+    throw new DataError(
+      `${problems.length} files of --dataset ${choice.dataset} cannot be used (listed above); ` +
+        `replace or remove them`,
+      { file: choice.root ?? raw.name },
+    );
+  }
   const groups = known.groups ? await known.groups(raw) : undefined;
   const split = raw.officialSplit ?? stratifiedSplit(raw.records.map((r) => r.label), {
     train: 0.8,

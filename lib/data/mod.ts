@@ -13,3 +13,4 @@ export * from "./shortcut.ts";
 export * from "./transforms.ts";
 export * from "./cache.ts";
 export * from "./batches.ts";
+export * from "./check_files.ts";

@@ -55,6 +55,20 @@ export interface SampleRecord {
   hasBoxes: boolean;
   /** Where the pixels come from (a path relative to the dataset root, or a generator id). */
   source: string;
+  /**
+   * The image files the sample is decoded from, the paths as the loader
+   * opens them, for checks that read every file's header before work
+   * starts; absent for generated or packed samples.
+   */
+  files?: SampleFiles;
+}
+
+/** The files one sample is decoded from. */
+export interface SampleFiles {
+  /** The image file. */
+  image: string;
+  /** Its mask files (each the image's size), none where it has no mask file. */
+  masks: readonly string[];
 }
 
 /** A sample a loader passed over, and why. Loaders never drop samples silently. */

@@ -7,6 +7,9 @@
 import { loadSharp } from "../deps.ts";
 import { DataError } from "../data/errors.ts";
 import type { Image } from "../data/types.ts";
+import { type ImageFormat, parseHeader } from "./_image_header.ts";
+
+export type { ImageFormat };
 
 /** Options of {@linkcode decodeImage}. */
 export interface DecodeImageOptions {
@@ -137,6 +140,73 @@ export async function readFileBytes(path: string): Promise<Uint8Array> {
       ? "file not found"
       : `cannot read file: ${(error as Error).message}`;
     throw new DataError(reason, { file: path }, { cause: error });
+  }
+}
+
+/** What {@linkcode readImageHeader} finds in a file's header. */
+export interface ImageHeader {
+  /** The format, from the file's first bytes. */
+  format: ImageFormat;
+  /** Width in pixels as decoded (a JPEG's EXIF orientation applied). */
+  width: number;
+  /** Height in pixels as decoded. */
+  height: number;
+}
+
+/** Bytes read from a file's start: enough for every format's size fields. */
+const HEAD_BYTES = 64;
+
+/**
+ * Reads an image file's format and size from its header bytes, without
+ * decoding pixels, and checks cheaply that it is whole: a PNG ends with its
+ * IEND chunk, a JPEG's data reaches its end-of-image marker, a WebP is as
+ * long as its RIFF header says, a GIF ends with its trailer. Reads a few
+ * small pieces of the file, not all of it (a JPEG with data after its end
+ * marker is the exception). A missing, empty, unknown or truncated file
+ * raises a {@linkcode DataError} naming `path` and what is wrong. A PNG's
+ * own EXIF orientation (rare) is not applied.
+ *
+ * @example A whole PNG, then the same PNG cut short
+ * ```ts
+ * import assert from "node:assert";
+ * import { readImageHeader } from "./image.ts";
+ * import { loadSharp } from "../deps.ts";
+ * const sharp = await loadSharp();
+ * const file = await Deno.makeTempFile({ suffix: ".png" });
+ * const png = await sharp({ create: { width: 5, height: 3, channels: 3, background: "#000" } }).png().toBuffer();
+ * await Deno.writeFile(file, png);
+ * assert.deepStrictEqual(await readImageHeader(file), { format: "png", width: 5, height: 3 });
+ * await Deno.writeFile(file, png.subarray(0, png.length - 20));
+ * await assert.rejects(readImageHeader(file), /: truncated: the PNG ends before its IEND chunk/);
+ * await Deno.remove(file);
+ * ```
+ */
+export async function readImageHeader(path: string): Promise<ImageHeader> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    await readFileBytes(path); // Throws the DataError that names the reason.
+    throw error;
+  }
+  try {
+    const size = (await file.stat()).size;
+    const at = async (offset: number, length: number): Promise<Uint8Array> => {
+      const buffer = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
+      await file.seek(offset, Deno.SeekMode.Start);
+      let filled = 0;
+      while (filled < buffer.length) {
+        const n = await file.read(buffer.subarray(filled));
+        if (n === null) break;
+        filled += n;
+      }
+      return buffer.subarray(0, filled);
+    };
+    const found = await parseHeader(await at(0, HEAD_BYTES), size, at);
+    if ("problem" in found) throw new DataError(found.problem, { file: path });
+    return found;
+  } finally {
+    file.close();
   }
 }
 

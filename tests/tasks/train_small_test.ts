@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { assertMatchesSchema } from "./_schema.ts";
 import { writeBusiFixture } from "./_busi.ts";
 import { runTask } from "./_run.ts";
+import { truncateFile } from "../datasets/_loader_fixtures.ts";
 
 Deno.test("train on 8 training images with the default --batch 16 trains in batches of 8, says so, records each part's ids and keeps the class names", async () => {
   const root = await Deno.makeTempDir();
@@ -79,5 +80,33 @@ Deno.test("a train run that fails before its first checkpoint leaves no --out fo
     assert.ok((await Deno.stat(`${dir}/had/run.json`)).isFile);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train on a dataset with a truncated image and a zero-byte mask lists both before training and writes no --out", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await writeBusiFixture(root);
+    await truncateFile(`${root}/benign/benign (2).png`, 60);
+    await Deno.writeFile(`${root}/malignant/malignant (3)_mask.png`, new Uint8Array());
+    const out = `${root}/run`;
+    const r = await runTask("tasks/train.ts", [
+      "--dataset=busi",
+      `--root=${root}`,
+      "--size=16",
+      "--threads=1",
+      `--out=${out}`,
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    const lines = r.stderr.split("\n").filter((l) => l.trim() !== "" && !/XDG_RUNTIME_DIR/.test(l));
+    assert.deepEqual(lines, [
+      `${root}/benign/benign (2).png: truncated: the PNG ends before its IEND chunk (the file has 60 bytes)`,
+      `${root}/malignant/malignant (3)_mask.png: empty file (0 bytes)`,
+      `${root}: 2 files of --dataset busi cannot be used (listed above); replace or remove them`,
+    ]);
+    assert.doesNotMatch(r.stderr, /epoch|model:/, "it stops before the model is built");
+    assert.equal(await Deno.stat(out).catch(() => null), null, "no --out folder is made");
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
