@@ -255,6 +255,7 @@ export async function makeRunFolder(
  */
 const OPTION_FLAGS: Record<string, string> = {
   resume: "--resume",
+  overrideSettings: "--override-settings",
   overwrite: "--overwrite",
   outDir: "--out",
   batchSize: "--batch",

@@ -18,7 +18,9 @@
 import {
   augment,
   backendInfo,
+  checkResumeSettings,
   collectRunInfo,
+  describeChange,
   evaluate,
   getLoss,
   initBackend,
@@ -145,7 +147,12 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   resume: {
     type: "boolean",
     default: false,
-    help: "continue the run in --out (start one if there is none)",
+    help: "continue the run in --out (start one if there is none); refuses changed settings",
+  },
+  "override-settings": {
+    type: "boolean",
+    default: false,
+    help: "with --resume, continue with changed settings (recorded in run.json)",
   },
   "skip-complete": {
     type: "boolean",
@@ -219,6 +226,7 @@ export interface TrainConfig {
   faithfulness: boolean;
   resamples: number;
   resume: boolean;
+  overrideSettings: boolean;
   overwrite: boolean;
   skipComplete: boolean;
   out: string;
@@ -302,6 +310,7 @@ export function readConfig(flags: Record<string, string | boolean>): TrainConfig
     faithfulness: flags.faithfulness === true,
     resamples: numberFlag(flags, "resamples", { integer: true, min: 10 }),
     resume: flags.resume === true,
+    overrideSettings: flags["override-settings"] === true,
     overwrite: flags.overwrite === true,
     skipComplete: flags["skip-complete"] === true,
     out: String(flags.out),
@@ -408,6 +417,17 @@ export async function runTraining(
   options: RunTrainingOptions = {},
 ): Promise<Record<string, unknown>> {
   const engine = backendInfo()?.engine ?? tf.getBackend();
+  if (c.resume) {
+    const changes = await checkResumeSettings(c.out, configFile(c), {
+      overrideSettings: c.overrideSettings,
+    });
+    if (changes.length > 0) {
+      console.error(
+        `note: resuming with changed settings (${changes.map(describeChange).join("; ")}), ` +
+          `recorded in ${c.out}/run.json`,
+      );
+    }
+  }
   const opened = options.opened ?? await openDataset({ ...c, seed: c.dataSeed });
   const { dataset, test } = opened;
   const { train: trainIdx, val: valIdx } = holdOut(opened, opened.train, c.val, c.dataSeed);
@@ -471,6 +491,7 @@ export async function runTraining(
       outDir: c.out,
       resume: c.resume,
       overwrite: c.overwrite,
+      settings: configFile(c),
     });
     const trainSeconds = (performance.now() - started) / 1000;
     await saveModel(model, `${c.out}/model`, { classNames: dataset.classNames });

@@ -1,5 +1,6 @@
 /**
- * What a run records beside its results so that it can be reproduced.
+ * What a run records beside its results so that it can be reproduced, and
+ * the check that a resumed run keeps the settings it was started with.
  *
  * @module
  */
@@ -7,6 +8,8 @@ import { TFJS_VERSION } from "../deps.ts";
 import { backendInfo } from "../backend/init_backend.ts";
 import type { BackendInfo } from "../backend/init_backend.ts";
 import { VERSION } from "../version.ts";
+import { OptionError } from "../util/option_error.ts";
+import { writeJsonAtomic } from "../util/atomic.ts";
 
 /** The record written as `run` in every `results.json`. */
 export interface RunInfo {
@@ -78,4 +81,134 @@ async function gitCommit(): Promise<string | null> {
   } catch {
     return null;
   }
+}
+
+/** One setting that differs between a stored run and a call that resumes it. */
+export interface SettingChange {
+  /** The setting's key, as the caller's settings spell it (a flag's name). */
+  setting: string;
+  /** Its stored value (undefined where the run had none). */
+  old: unknown;
+  /** Its value now (undefined where it is gone). */
+  new: unknown;
+}
+
+/** Options of {@linkcode compareSettings}. */
+export interface CompareSettingsOptions {
+  /**
+   * Keys left out of the comparison: where and how a run runs, not what
+   * it computes. @default {["out", "backend", "threads"]}
+   */
+  ignore?: readonly string[];
+}
+
+/**
+ * The settings whose values differ between `stored` and `current` (compared
+ * as JSON), in the order of `current`'s keys and then any only `stored`
+ * has; keys in `options.ignore` are left out.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert";
+ * import { compareSettings } from "./run_info.ts";
+ * const stored = { lr: 0.003, epochs: 2, out: "runs/a", loss: "ce=1" };
+ * const current = { lr: 0.01, epochs: 2, out: "runs/b", loss: "ce=1", flip: 0 };
+ * assert.deepStrictEqual(compareSettings(stored, current), [
+ *   { setting: "lr", old: 0.003, new: 0.01 },
+ *   { setting: "flip", old: undefined, new: 0 },
+ * ]);
+ * ```
+ */
+export function compareSettings(
+  stored: Record<string, unknown>,
+  current: Record<string, unknown>,
+  options: CompareSettingsOptions = {},
+): SettingChange[] {
+  const ignore = new Set(options.ignore ?? ["out", "backend", "threads"]);
+  const keys = [...new Set([...Object.keys(current), ...Object.keys(stored)])];
+  return keys.filter((k) =>
+    !ignore.has(k) && JSON.stringify(stored[k]) !== JSON.stringify(current[k])
+  )
+    .map((k) => ({ setting: k, old: stored[k], new: current[k] }));
+}
+
+/** A change as `--setting: old → new`. */
+export function describeChange(change: SettingChange): string {
+  const show = (v: unknown) =>
+    v === undefined ? "(unset)" : typeof v === "string" && v !== "" ? v : JSON.stringify(v);
+  return `--${change.setting}: ${show(change.old)} → ${show(change.new)}`;
+}
+
+/** Options of {@linkcode checkResumeSettings}. */
+export interface CheckResumeSettingsOptions extends CompareSettingsOptions {
+  /**
+   * Resume even with changed settings: `run.json` then takes the new ones
+   * and records the change under `overrides`. @default {false}
+   */
+  overrideSettings?: boolean;
+}
+
+/**
+ * Before a run in `outDir` is resumed: compares the settings its `run.json`
+ * stored when it started (`settings`, written by `train()`'s `settings`
+ * option) with `settings`, keyed by flag name. A change fails with an
+ * {@linkcode OptionError} listing each as `--flag: old → new` (fixed by
+ * the option `overrideSettings`, `--override-settings` on a command line)
+ * unless `options.overrideSettings` is set; then the new settings replace
+ * the stored ones and the change is appended to `run.json`'s `overrides`
+ * (with the time). Returns the changes; none where there is no `run.json`
+ * or it stored no settings (a fresh start).
+ *
+ * @example A changed --lr is refused, then taken and recorded
+ * ```ts
+ * import assert from "node:assert";
+ * import { checkResumeSettings } from "./run_info.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/run.json`, JSON.stringify({ settings: { lr: 0.003, out: dir } }));
+ * assert.deepStrictEqual(await checkResumeSettings(dir, { lr: 0.003, out: "elsewhere" }), []);
+ * await assert.rejects(checkResumeSettings(dir, { lr: 0.01 }), {
+ *   message: `Cannot resume the run in "${dir}" with other settings than it started with ` +
+ *     "(--lr: 0.003 → 0.01); pass overrideSettings: true to resume with the new ones",
+ * });
+ * const changes = await checkResumeSettings(dir, { lr: 0.01 }, { overrideSettings: true });
+ * assert.deepStrictEqual(changes, [{ setting: "lr", old: 0.003, new: 0.01 }]);
+ * const run = JSON.parse(await Deno.readTextFile(`${dir}/run.json`));
+ * assert.deepStrictEqual(run.settings, { lr: 0.01 });
+ * assert.deepStrictEqual(run.overrides[0].changes, changes);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function checkResumeSettings(
+  outDir: string,
+  settings: Record<string, unknown>,
+  options: CheckResumeSettingsOptions = {},
+): Promise<SettingChange[]> {
+  const path = `${outDir}/run.json`;
+  let run: Record<string, unknown>;
+  try {
+    run = JSON.parse(await Deno.readTextFile(path));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw new Error(`${path}: cannot read the run record (${(error as Error).message})`, {
+      cause: error,
+    });
+  }
+  const stored = run.settings;
+  if (typeof stored !== "object" || stored === null) return [];
+  const changes = compareSettings(stored as Record<string, unknown>, settings, options);
+  if (changes.length === 0) return [];
+  if (!options.overrideSettings) {
+    throw new OptionError(
+      `Cannot resume the run in "${outDir}" with other settings than it started with ` +
+        `(${changes.map(describeChange).join("; ")})`,
+      [{ option: "overrideSettings", value: true, effect: "to resume with the new ones" }],
+    );
+  }
+  const overrides = Array.isArray(run.overrides) ? run.overrides : [];
+  await writeJsonAtomic(path, {
+    ...run,
+    settings,
+    overrides: [...overrides, { at: new Date().toISOString(), changes }],
+  });
+  return changes;
 }

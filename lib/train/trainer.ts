@@ -121,6 +121,12 @@ export interface TrainOptions extends StepMemoryOptions {
    * @default {false}
    */
   overwrite?: boolean;
+  /**
+   * The caller's own settings (a task's flags), stored in `run.json` as
+   * `settings` when a run starts, so that a later resume can compare them
+   * with its own ({@linkcode checkResumeSettings}). @default {none}
+   */
+  settings?: Record<string, unknown>;
   /** Called after each epoch, once its checkpoint is written. Throwing ends training. @default {none} */
   onEpoch?: (record: EpochRecord) => void | Promise<void>;
   /** Show a progress bar per epoch and a summary line after it (on standard error), or not. @default {true} */
@@ -359,7 +365,10 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
         await Deno.mkdir(o.outDir!, { recursive: true });
         await writeFileAtomic(dirs.log, "");
         const record = await collectRunInfo("train", runConfig(model, o, schedule), o.seed);
-        await writeJsonAtomic(`${o.outDir}/run.json`, record);
+        await writeJsonAtomic(
+          `${o.outDir}/run.json`,
+          o.settings ? { ...record, settings: o.settings } : record,
+        );
       }
     }
     // Said by the NaN guard.
@@ -569,6 +578,7 @@ interface Resolved {
   outDir: string | null;
   resume: boolean;
   overwrite: boolean;
+  settings?: Record<string, unknown>;
   onEpoch?: (record: EpochRecord) => void | Promise<void>;
   progress: ProgressOptions | null;
 }
@@ -646,6 +656,7 @@ function resolveOptions(options: TrainOptions): Resolved {
     outDir: options.outDir ? options.outDir.replace(/\/+$/, "") || "/" : null,
     resume: options.resume ?? false,
     overwrite: options.overwrite ?? false,
+    settings: options.settings,
     onEpoch: options.onEpoch,
     progress: options.progress === false
       ? null
