@@ -1,8 +1,10 @@
 """PyTorch twin of the reference two-branch network, for speed comparison.
 
-Mirrors lib/models/reference_net.ts layer for layer (NCHW here, NHWC there) and
-is run by `deno task bench` beside the tfjs timings. It times one training step,
-an inference forward pass and Grad-CAM on the middle (block1) and last (block2)
+Mirrors lib/models/reference_net.ts layer for layer (NCHW here, NHWC there),
+padding as TensorFlow's "same" as ours does, so that on the same weights it
+computes our function (tests/tasks/bench_torch_test.ts checks its logits). It is
+run by `deno task bench` beside the tfjs timings. It times one training step, an
+inference forward pass and Grad-CAM on the middle (block1) and last (block2)
 stages and, with --explainers B (default 8), the images per second of Grad-CAM,
 vanilla gradients, Score-CAM and RISE on a batch of B images, each computing what
 lib/explainers/ computes with its default options; it prints a table, or one line
@@ -26,10 +28,47 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def same_pad(size, k, stride):
+    """TensorFlow's "same" padding of one axis: (before, after), the odd pixel after."""
+    total = max((-(-size // stride) - 1) * stride + k - size, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Conv2d):
+    """nn.Conv2d padded as TensorFlow's "same" (ours): at stride 2 on even sizes, the
+    extra row and column go at the bottom and right, where padding=k // 2 would put
+    one on each side and shift every output by a pixel."""
+
+    def __init__(self, cin, cout, k, stride=1, **kwargs):
+        super().__init__(cin, cout, k, stride, padding=0, **kwargs)
+
+    def forward(self, x):
+        k, s = self.kernel_size[0], self.stride[0]
+        top, bottom = same_pad(x.shape[-2], k, s)
+        left, right = same_pad(x.shape[-1], k, s)
+        return super().forward(F.pad(x, (left, right, top, bottom)))
+
+
+class SameConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d as TensorFlow's "same" transposed convolution (ours): the
+    adjoint of a "same" convolution, so the full output cropped to stride × size from
+    its top-left (padding=1, output_padding=1 would crop it from one pixel in)."""
+
+    def __init__(self, cin, cout, k, stride):
+        super().__init__(cin, cout, k, stride, padding=0)
+
+    def forward(self, x):
+        s = self.stride[0]
+        h, w = x.shape[-2] * s, x.shape[-1] * s
+        top, _ = same_pad(h, self.kernel_size[0], s)
+        left, _ = same_pad(w, self.kernel_size[1], s)
+        return super().forward(x)[..., top:top + h, left:left + w]
+
+
 def conv_bn(cin, cout, k, stride):
-    """A k×k convolution without bias, then batch norm (eps and momentum as ours)."""
+    """A k×k "same" convolution without bias, then batch norm (eps and momentum as ours)."""
     return nn.Sequential(
-        nn.Conv2d(cin, cout, k, stride, padding=k // 2, bias=False),
+        SameConv2d(cin, cout, k, stride, bias=False),
         nn.BatchNorm2d(cout, eps=1e-5, momentum=0.1),  # ours: momentum 0.9 on the old value
     )
 
@@ -54,7 +93,7 @@ class Block2(nn.Module):
     def __init__(self, c2, c3):
         super().__init__()
         self.pool = nn.MaxPool2d(2, 2)
-        self.dw = nn.Conv2d(c2, c2, 3, 1, padding=1, groups=c2, bias=False)
+        self.dw = SameConv2d(c2, c2, 3, 1, groups=c2, bias=False)
         self.dw_bn = nn.BatchNorm2d(c2, eps=1e-5, momentum=0.1)
         self.pw1 = conv_bn(c2, c3, 1, 1)
         self.pw2 = conv_bn(c3, c3, 1, 1)
@@ -77,7 +116,7 @@ class ReferenceNet(nn.Module):
         self.block2 = Block2(c2, c3)
         self.fc = nn.Linear(c3, num_classes)
         self.sal_reduce = nn.Conv2d(c3, cs, 1)
-        self.sal_up = nn.ConvTranspose2d(cs, cu, 3, 2, padding=1, output_padding=1)
+        self.sal_up = SameConvTranspose2d(cs, cu, 3, 2)
         self.sal_out = nn.Conv2d(cu, 1, 1)
 
     def features(self, x):
