@@ -22,13 +22,10 @@ import {
   collectRunInfo,
   describeChange,
   evaluate,
-  getLoss,
   initBackend,
   listBackbones,
   listExplainers,
-  listLosses,
   listSaliencyHeads,
-  lossFlagName,
   mixedLoss,
   pathExists,
   saveModel,
@@ -36,11 +33,9 @@ import {
   train,
   writeJsonAtomic,
 } from "../mod.ts";
-import type { EngineName } from "../mod.ts";
 import {
   backendFlag,
   defaultFlags,
-  type FlagSpec,
   makeRunFolder,
   mergeConfigObject,
   numberFlag,
@@ -48,18 +43,20 @@ import {
   runMain,
   UsageError,
 } from "./_cli.ts";
+import { datasetFlags, holdOut, openDataset, type OpenedDataset } from "./_datasets.ts";
 import {
-  DATASET_FLAGS,
-  datasetFlags,
-  holdOut,
-  openDataset,
-  type OpenedDataset,
-} from "./_datasets.ts";
+  parseLossWeights,
+  type TrainConfig,
+  trainConfigRecord,
+  trainOutcome,
+  trainResults,
+  type TrainResultsRecord,
+} from "../lib/studies/train_run.ts";
+import { TRAIN_FLAGS } from "./_flags.ts";
 import {
   buildModel,
   parseFreeze,
   parseMicroBatch,
-  PRETRAINED_FLAGS,
   pretrainedRecord,
   sayPretrained,
 } from "./_model.ts";
@@ -72,169 +69,18 @@ const SUMMARY =
   "once when --out already holds this run's results.json. --explainers also scores their maps\n" +
   "on the test split (localisation; deletion/insertion with --faithfulness).";
 
-/** The loss terms `--loss` accepts, by their flag spelling. */
+export { TRAIN_FLAGS };
 
-/** The flags of `deno task train`; a `--config` file's keys are these names. */
-export const TRAIN_FLAGS: Record<string, FlagSpec> = {
-  config: { type: "string", help: "JSON file of flag values (keys are flag names)" },
-  ...DATASET_FLAGS,
-  count: { type: "string", default: "1200", help: "images in the synthetic set" },
-  classes: { type: "string", default: "4", help: "classes in the synthetic set (2 to 6)" },
-  size: { type: "string", default: "48", help: "image size in pixels" },
-  backbone: {
-    type: "string",
-    default: "reference",
-    help: "reference (the reference network) or a registered backbone (e.g. resnet18)",
-  },
-  head: {
-    type: "string",
-    default: "cam",
-    help: "saliency head of a registered backbone (not for reference)",
-  },
-  width: { type: "string", default: "0.5", help: "width multiplier of the backbone" },
-  ...PRETRAINED_FLAGS,
-  dropout: { type: "string", default: "0", help: "dropout before the classifier (not reference)" },
-  loss: {
-    type: "string",
-    default: "ce=1,bce=1",
-    help: `weighted loss terms, e.g. ce=1,bce=1,dice=0.5 (terms: ${
-      listLosses().map((n) => lossFlagName(n)).join(", ")
-    }; unlisted terms weigh 0)`,
-  },
-  epochs: { type: "string", default: "10", help: "epochs in total (counting resumed ones)" },
-  batch: { type: "string", default: "16", help: "batch size" },
-  optimizer: { type: "string", default: "adam", help: "optimiser: adam or sgd" },
-  lr: { type: "string", default: "0.003", help: "peak learning rate" },
-  "weight-decay": { type: "string", default: "0", help: "weight decay" },
-  schedule: {
-    type: "string",
-    default: "constant",
-    help: "schedule: constant, cosine or step (a tenth of the rate after each third of the steps)",
-  },
-  warmup: { type: "string", default: "0", help: "warm-up steps" },
-  flip: { type: "string", default: "0.5", help: "probability of a horizontal flip in training" },
-  val: {
-    type: "string",
-    default: "0.1",
-    help: "share of the training split held out for validation (0: none)",
-  },
-  metric: {
-    type: "string",
-    default: "val_loss",
-    help: "metric of the best checkpoint and early stopping: val_loss or val_accuracy",
-  },
-  patience: {
-    type: "string",
-    default: "0",
-    help: "stop after this many validations without improvement (0: never)",
-  },
-  explainers: {
-    type: "string",
-    default: "",
-    help: "comma list of explainers to score on the test split, e.g. grad-cam,branch (none)",
-  },
-  faithfulness: {
-    type: "boolean",
-    default: false,
-    help: "with --explainers, also score deletion/insertion AUC (slow)",
-  },
-  resamples: { type: "string", default: "1000", help: "bootstrap resamples of each interval" },
-  "data-seed": {
-    type: "string",
-    default: "",
-    help: "seed of the synthetic set and the splits (default: --seed)",
-  },
-  resume: {
-    type: "boolean",
-    default: false,
-    help: "continue the run in --out (start one if there is none); refuses changed settings",
-  },
-  "override-settings": {
-    type: "boolean",
-    default: false,
-    help: "with --resume, continue with changed settings (recorded in run.json)",
-  },
-  "skip-complete": {
-    type: "boolean",
-    default: false,
-    help: "exit at once if --out already holds this run's results.json",
-  },
-  overwrite: { type: "boolean", default: false, help: "replace a run already in --out" },
-  out: { type: "string", default: "runs/train", help: "output folder" },
-};
-
-/** Parses `ce=1,bce=0.5` into loss weights, every unlisted term at 0. */
+/** Parses --loss (`ce=1,bce=0.5`) into loss weights, every unlisted term at 0. */
 function parseLoss(spec: string): Record<string, number> {
-  const weights: Record<string, number> = { ce: 0 };
-  for (const part of spec.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
-    const [name, raw, ...rest] = part.split("=");
-    const term = lossFlagName(name?.trim() ?? "", { toFlag: false });
-    if (!getLoss(term)) {
-      throw new UsageError(
-        `Flag --loss: unknown term "${name}" in "${spec}" (terms: ${
-          listLosses().map((n) => lossFlagName(n)).join(", ")
-        })`,
-      );
-    }
-    const w = Number(raw);
-    if (rest.length > 0 || raw === undefined || raw.trim() === "" || !(w >= 0) || !isFinite(w)) {
-      throw new UsageError(
-        `Flag --loss: term "${name}" needs a weight ≥ 0 as ${name}=NUMBER, got "${part}"`,
-      );
-    }
-    weights[term] = w;
+  try {
+    return parseLossWeights(spec);
+  } catch (error) {
+    throw new UsageError(`Flag --loss: ${(error as Error).message}`);
   }
-  if (Object.values(weights).every((v) => v === 0)) {
-    throw new UsageError(`Flag --loss: "${spec}" gives no term a weight above 0`);
-  }
-  return weights;
 }
 
-/** A checked train config: the flags, typed. */
-export interface TrainConfig {
-  dataset: string;
-  root: string | null;
-  count: number;
-  classes: number;
-  size: number;
-  backbone: string;
-  head: string;
-  width: number;
-  /** The --pretrained source, or "". */
-  pretrained: string;
-  /** Stages to freeze, or ["backbone"]. */
-  freeze: string[];
-  backboneLr: number;
-  dropout: number;
-  /** The --loss spelling, e.g. "ce=1,bce=1". */
-  loss: string;
-  lossWeights: Record<string, number>;
-  epochs: number;
-  batch: number;
-  /** Samples per micro-batch, or "auto". */
-  microBatch: number | "auto";
-  optimizer: "adam" | "sgd";
-  lr: number;
-  weightDecay: number;
-  schedule: "constant" | "cosine" | "step";
-  warmup: number;
-  flip: number;
-  val: number;
-  metric: "val_loss" | "val_accuracy";
-  patience: number;
-  explainers: string[];
-  faithfulness: boolean;
-  resamples: number;
-  resume: boolean;
-  overrideSettings: boolean;
-  overwrite: boolean;
-  skipComplete: boolean;
-  out: string;
-  backend: EngineName | "auto";
-  threads: number;
-  seed: number;
-  dataSeed: number;
-}
+export type { TrainConfig };
 
 /** Reads and checks the flags (after any config file is merged in). */
 export function readConfig(flags: Record<string, string | boolean>): TrainConfig {
@@ -321,55 +167,14 @@ export function readConfig(flags: Record<string, string | boolean>): TrainConfig
   };
 }
 
-type Config = TrainConfig;
-
 /** A train config from a config object (keys are flag names), every other flag at its default. */
 export function trainConfigFrom(values: Record<string, unknown>, source: string): TrainConfig {
   return readConfig(mergeConfigObject(defaultFlags(TRAIN_FLAGS), values, TRAIN_FLAGS, { source }));
 }
 
-/** The resolved config in the flags' own spelling, so that it reads back as a `--config` file. */
-export function configFile(c: Config): Record<string, string | number | boolean | null> {
-  return {
-    dataset: c.dataset,
-    root: c.root,
-    count: c.count,
-    classes: c.classes,
-    size: c.size,
-    backbone: c.backbone,
-    head: c.head,
-    width: c.width,
-    pretrained: c.pretrained,
-    freeze: c.freeze.join(","),
-    "backbone-lr": c.backboneLr,
-    dropout: c.dropout,
-    loss: c.loss,
-    epochs: c.epochs,
-    batch: c.batch,
-    "micro-batch": c.microBatch,
-    optimizer: c.optimizer,
-    lr: c.lr,
-    "weight-decay": c.weightDecay,
-    schedule: c.schedule,
-    warmup: c.warmup,
-    flip: c.flip,
-    val: c.val,
-    metric: c.metric,
-    patience: c.patience,
-    explainers: c.explainers.join(","),
-    faithfulness: c.faithfulness,
-    resamples: c.resamples,
-    out: c.out,
-    backend: c.backend,
-    threads: c.threads,
-    seed: c.seed,
-    "data-seed": c.dataSeed,
-  };
-}
-
 /** What makes two runs the same run: the config less where and how it runs. */
-function runIdentity(c: Config): Record<string, unknown> {
-  const { out: _out, backend: _backend, threads: _threads, ...rest } = configFile(c);
+function runIdentity(c: TrainConfig): Record<string, unknown> {
+  const { out: _out, backend: _backend, threads: _threads, ...rest } = trainConfigRecord(c);
   return rest;
 }
 
@@ -415,10 +220,10 @@ export interface RunTrainingOptions {
 export async function runTraining(
   c: TrainConfig,
   options: RunTrainingOptions = {},
-): Promise<Record<string, unknown>> {
+): Promise<TrainResultsRecord> {
   const engine = backendInfo()?.engine ?? tf.getBackend();
   if (c.resume) {
-    const changes = await checkResumeSettings(c.out, configFile(c), {
+    const changes = await checkResumeSettings(c.out, trainConfigRecord(c), {
       overrideSettings: c.overrideSettings,
     });
     if (changes.length > 0) {
@@ -463,7 +268,7 @@ export async function runTraining(
     );
     // A run that fails before its first checkpoint leaves no folder behind.
     cleanUp = await makeRunFolder(c.out, { keep: ["checkpoints/last"] });
-    const run = await collectRunInfo("train", configFile(c), c.seed);
+    const run = await collectRunInfo("train", trainConfigRecord(c), c.seed);
     const started = performance.now();
     const result = await train(model, {
       dataset,
@@ -491,11 +296,11 @@ export async function runTraining(
       outDir: c.out,
       resume: c.resume,
       overwrite: c.overwrite,
-      settings: configFile(c),
+      settings: trainConfigRecord(c),
     });
     const trainSeconds = (performance.now() - started) / 1000;
     await saveModel(model, `${c.out}/model`, { classNames: dataset.classNames });
-    await writeJsonAtomic(`${c.out}/config.json`, configFile(c));
+    await writeJsonAtomic(`${c.out}/config.json`, trainConfigRecord(c));
     const evalStarted = performance.now();
     const evaluation = test.length > 0
       ? await evaluate(model, dataset, {
@@ -509,56 +314,26 @@ export async function runTraining(
         progress: false,
       })
       : null;
-    const results = {
-      title: `train: ${model.name} on ${dataset.name}`,
+    const record = {
+      config: c,
       run,
       engine,
-      config: configFile(c),
-      lossWeights: c.lossWeights,
       model: { name: model.name, parameters: model.countParams() },
       pretrained: pretrainedRecord(pretrained),
-      dataset: {
-        name: dataset.name,
-        classNames: dataset.classNames,
-        train: trainIdx.length,
-        val: valIdx.length,
-        test: test.length,
-        trainIds: trainIdx.map((i) => dataset.records[i].id),
-        valIds: valIdx.map((i) => dataset.records[i].id),
-        testIds: test.map((i) => dataset.records[i].id),
-      },
-      training: {
-        batchSize,
-        epochs: result.epochs,
-        steps: result.steps,
-        epochsThisCall: result.history.length,
-        resumedFrom: result.resumedFrom,
-        stoppedEarly: result.stoppedEarly,
-        best: result.best,
-        seconds: trainSeconds,
-        history: result.history,
-      },
+      dataset,
+      split: { train: trainIdx, val: valIdx, test },
+      batchSize,
+      result,
+      trainSeconds,
+      evaluation,
       evaluationSeconds: (performance.now() - evalStarted) / 1000,
-      test: evaluation ? evaluation.classification : null,
-      explainers: evaluation
-        ? Object.fromEntries(
-          Object.entries(evaluation.explainers).map(([name, e]) => [name, { metrics: e.metrics }]),
-        )
-        : {},
     };
+    const results = trainResults(record);
     await writeJsonAtomic(`${c.out}/results.json`, results);
     if (options.report ?? true) {
-      const acc = evaluation?.classification.accuracy;
       console.log(
-        `trained ${result.history.length} epoch(s) this call, ${result.epochs} in all ` +
-          `(${result.steps} steps${result.stoppedEarly ? ", stopped early" : ""}) in ` +
-          `${trainSeconds.toFixed(1)} s on ${engine}` +
-          (acc
-            ? `; test accuracy ${(100 * acc.mean).toFixed(1)}% [${(100 * acc.ci[0]).toFixed(1)}, ${
-              (100 * acc.ci[1]).toFixed(1)
-            }]`
-            : "") +
-          `\nwrote ${c.out}/model, ${c.out}/config.json and ${c.out}/results.json`,
+        `${trainOutcome(record)}\nwrote ${c.out}/model, ${c.out}/config.json and ` +
+          `${c.out}/results.json`,
       );
     }
     return results;
