@@ -29,7 +29,7 @@ export interface GalleryPicturesOptions {
  * ```ts
  * import assert from "node:assert";
  * import { galleryPictures } from "./gallery.ts";
- * const image = { width: 2, height: 2, channels: 3, data: new Float32Array(12).fill(0.5) };
+ * const image = { width: 2, height: 2, channels: 3 as const, data: new Float32Array(12).fill(0.5) };
  * const images: Record<string, Uint8Array> = {};
  * const pics = await galleryPictures(
  *   { id: "s1", label: 0, image, mask: new Float32Array([1, 0, 0, 0]) },
