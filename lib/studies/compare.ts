@@ -14,7 +14,7 @@ import type { Dataset } from "../data/types.ts";
 import { evaluate, type EvaluationResult, type MetricSummary } from "../eval/evaluate.ts";
 import { explain } from "../explainers/mod.ts";
 import { energyPointingGame } from "../metrics/localization.ts";
-import { aggregateSeeds, bootstrapCi, pairedTest } from "../metrics/statistics.ts";
+import { aggregateSeeds, pairedTest, summarizeScores } from "../metrics/statistics.ts";
 import type { TwoBranchModel } from "../models/types.ts";
 import { mixedLoss } from "../train/mixed_loss.ts";
 import { train } from "../train/trainer.ts";
@@ -217,7 +217,7 @@ export async function runSeedComparison(
     }
     run.shortcut = {
       cueEnergy: Object.fromEntries(
-        Object.entries(perImage).map(([k, v]) => [k, summarize(v, { seed, resamples })]),
+        Object.entries(perImage).map(([k, v]) => [k, summarizeScores(v, { seed, resamples })]),
       ),
       pairedTests: [],
       perImage,
@@ -269,8 +269,11 @@ export function pairValues(
   };
 }
 
-/** {@linkcode pairedTest} of `b` against `a`, labelled (positive: `b` scored higher). */
-function comparisonTest(
+/**
+ * {@linkcode pairedTest} of `b` (the treatment) against `a` (the baseline),
+ * labelled: a positive difference means `b` scored higher.
+ */
+export function comparisonTest(
   comparison: string,
   metric: string,
   a: readonly (number | null)[],
@@ -286,19 +289,6 @@ function comparisonTest(
     meanB: r.meanTreatment,
     difference: r.difference,
     wilcoxonP: r.wilcoxonP,
-  };
-}
-
-/** The finite values' mean with its bootstrap interval, and how many were scored and left out. */
-function summarize(values: number[], options: { seed: number; resamples: number }): MetricSummary {
-  const ok = values.filter(Number.isFinite);
-  if (ok.length === 0) return { mean: NaN, ci: [NaN, NaN], scored: 0, excluded: values.length };
-  const b = bootstrapCi(ok, options);
-  return {
-    mean: b.estimate,
-    ci: [b.low, b.high],
-    scored: ok.length,
-    excluded: values.length - ok.length,
   };
 }
 

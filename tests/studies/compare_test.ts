@@ -3,6 +3,7 @@ import {
   batches,
   checkDesign,
   compareGradcamDesign,
+  comparisonTest,
   createReferenceNet,
   findTest,
   pairedTest,
@@ -143,23 +144,8 @@ function fakeRun(seed: number, shift: number, order: "design" | "reversed"): See
     pretrained: null,
     shortcut: null,
   };
-  const test = (
-    comparison: string,
-    metric: string,
-    xa: (number | null)[],
-    xb: (number | null)[],
-  ) => {
-    const r = pairedTest(xa, xb, { seed, resamples: 200 });
-    return {
-      comparison,
-      metric,
-      n: r.n,
-      meanA: r.meanBaseline,
-      meanB: r.meanTreatment,
-      difference: r.difference,
-      wilcoxonP: r.wilcoxonP,
-    };
-  };
+  const test = (c: string, metric: string, xa: (number | null)[], xb: (number | null)[]) =>
+    comparisonTest(c, metric, xa, xb, { seed, resamples: 200 });
   run.pairedTests.push(test(design.classifier, "accuracy", run.correct.a, run.correct.b));
   for (const p of design.pairs) {
     for (const m of design.metrics) run.pairedTests.push(test(p.name, m.key, base, up));
