@@ -112,6 +112,23 @@ export interface SeedComparisonOptions {
  * horizontal flips. Returns each step's loss terms and sample ids per arm.
  * The models must start from the same weights for the arms to differ only in
  * their losses.
+ *
+ * @example Both arms step on the same samples
+ * ```ts
+ * import assert from "node:assert";
+ * import { compareGradcamDesign, createReferenceNet, syntheticDataset, trainArms } from "../../mod.ts";
+ * const dataset = syntheticDataset({ size: 16, count: 8, numClasses: 2, seed: 1 });
+ * const net = () => createReferenceNet({ numClasses: 2, inputSize: 16, width: 0.125, seed: 3 });
+ * const models = { baseline: net(), treatment: net() };
+ * const r = await trainArms(models, {
+ *   design: compareGradcamDesign(), dataset, trainIndices: [0, 1, 2, 3, 4, 5, 6, 7],
+ *   seed: 0, steps: 3, batchSize: 4, lr: 1e-3, progress: false,
+ * });
+ * assert.equal(r.ids[0].length, 3);
+ * assert.deepStrictEqual(r.ids[1], r.ids[0]);
+ * models.baseline.dispose();
+ * models.treatment.dispose();
+ * ```
  */
 export async function trainArms(
   models: { baseline: TwoBranchModel; treatment: TwoBranchModel },
@@ -232,6 +249,25 @@ export async function runSeedComparison(
  * image by image (null where a metric does not apply): the classifiers'
  * correctness for `accuracy`, the shortcut's cue energy for `cueEnergy`, else
  * the pair's maps' scores. Throws naming a comparison the design lacks.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { compareGradcamDesign, pairValues, type SeedComparison } from "../../mod.ts";
+ * const record = (cam: number | null, branch: number) =>
+ *   ({ scores: { "grad-cam": { maskAuc: cam }, branch: { maskAuc: branch } } });
+ * const run = {
+ *   a: { perImage: [record(0.5, 0), record(null, 0)] },
+ *   b: { perImage: [record(0, 0.75), record(0, 0.25)] },
+ *   correct: { a: [1, 0], b: [1, 1] },
+ * } as unknown as SeedComparison;
+ * const design = compareGradcamDesign();
+ * assert.deepStrictEqual(pairValues(run, design, "branch (b) vs Grad-CAM (a)", "maskAuc"), {
+ *   a: [0.5, null],
+ *   b: [0.75, 0.25],
+ * });
+ * assert.deepStrictEqual(pairValues(run, design, "classifier (b) vs (a)", "accuracy").b, [1, 1]);
+ * ```
  */
 export function pairValues(
   run: SeedComparison,
@@ -272,6 +308,15 @@ export function pairValues(
 /**
  * {@linkcode pairedTest} of `b` (the treatment) against `a` (the baseline),
  * labelled: a positive difference means `b` scored higher.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { comparisonTest } from "./compare.ts";
+ * const t = comparisonTest("x", "maskAuc", [0.2, 0.4, null], [0.5, 0.6, 0.9], { seed: 0, resamples: 100 });
+ * assert.deepStrictEqual([t.comparison, t.metric, t.n], ["x", "maskAuc", 2]);
+ * assert.ok(Math.abs(t.difference.estimate - 0.25) < 1e-12 && t.meanB > t.meanA);
+ * ```
  */
 export function comparisonTest(
   comparison: string,
@@ -633,6 +678,18 @@ function titleOf(map: string): string {
 /**
  * Epoch means of each arm's loss terms (`a_loss`, `a_ce`, `b_loss`, …), for
  * the report's training curves, with `perEpoch` steps to an epoch.
+ *
+ * @example Three steps, two to an epoch
+ * ```ts
+ * import assert from "node:assert";
+ * import { epochLog, type SeedComparison } from "./compare.ts";
+ * const history = [1, 2, 3].map((step) => ({ step, a: { ce: step }, b: { ce: 2 * step } }));
+ * const log = epochLog({ history } as unknown as SeedComparison, 2);
+ * assert.deepStrictEqual(log, [
+ *   { epoch: 1, metrics: { a_ce: 1.5, b_ce: 3 } },
+ *   { epoch: 2, metrics: { a_ce: 3, b_ce: 6 } },
+ * ]);
+ * ```
  */
 export function epochLog(
   run: SeedComparison,

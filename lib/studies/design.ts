@@ -165,7 +165,18 @@ const MAP_NAMES: Record<string, string> = {
   branch: "branch",
 };
 
-/** The names of a design's maps, `(a) grad-cam` …, baseline first. */
+/**
+ * The names of a design's maps, `(a) grad-cam` …, baseline first.
+ *
+ * @example compare-gradcam's five maps
+ * ```ts
+ * import assert from "node:assert";
+ * import { compareGradcamDesign, mapNames } from "./design.ts";
+ * assert.deepStrictEqual(mapNames(compareGradcamDesign()), [
+ *   "(a) grad-cam", "(a) vanilla-gradient", "(b) grad-cam", "(b) vanilla-gradient", "(b) branch",
+ * ]);
+ * ```
+ */
 export function mapNames(design: StudyDesign): string[] {
   return [design.baseline, design.treatment].flatMap((arm) =>
     arm.maps.map((m) => `(${arm.key}) ${m}`)
