@@ -32,7 +32,7 @@ import {
 import type { LocalizationTarget, ScoreMap } from "../metrics/localization.ts";
 import { deletionAuc, insertionAuc } from "../metrics/faithfulness.ts";
 import { parameterRandomizationTest } from "../metrics/sanity.ts";
-import { bootstrapCi } from "../metrics/statistics.ts";
+import { summarizeScores } from "../metrics/statistics.ts";
 import type { TwoBranchModel } from "../models/types.ts";
 import { writeJsonAtomic } from "../util/atomic.ts";
 import { ProgressBar } from "../util/progress.ts";
@@ -329,19 +329,7 @@ export async function evaluate(
     level: options.level ?? 0.95,
     seed: options.seed ?? 0,
   };
-  const summarize = (values: (number | null)[]): MetricSummary => {
-    const scored = values.filter((v): v is number => v !== null && Number.isFinite(v));
-    if (scored.length === 0) {
-      return { mean: NaN, ci: [NaN, NaN], scored: 0, excluded: values.length };
-    }
-    const b = bootstrapCi(scored, ci);
-    return {
-      mean: b.estimate,
-      ci: [b.low, b.high],
-      scored: scored.length,
-      excluded: values.length - scored.length,
-    };
-  };
+  const summarize = (values: (number | null)[]): MetricSummary => summarizeScores(values, ci);
 
   const labels = perImage.map((r) => r.label);
   const predicted = perImage.map((r) => r.predicted);

@@ -85,6 +85,48 @@ function quantileSorted(xs: ArrayLike<number>, q: number): number {
   return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo);
 }
 
+/** What {@linkcode summarizeScores} says of per-image scores. */
+export interface ScoreSummary {
+  /** The mean over the scored values (NaN when none was). */
+  mean: number;
+  /** Its percentile bootstrap interval, `[low, high]`. */
+  ci: [number, number];
+  /** Values scored: finite numbers. */
+  scored: number;
+  /** Values left out: `null` or not finite (a metric that does not apply to the image). */
+  excluded: number;
+}
+
+/**
+ * Per-image scores summarised: the mean of the finite ones with its
+ * {@linkcode bootstrapCi}, and how many were scored and left out (`null`
+ * or non-finite); with none scored, the mean and interval are NaN.
+ *
+ * @example Two images left out
+ * ```ts
+ * import assert from "node:assert";
+ * import { summarizeScores } from "./statistics.ts";
+ * const s = summarizeScores([0.2, null, 0.4, NaN, 0.6], { seed: 1, resamples: 200 });
+ * assert.deepStrictEqual([s.scored, s.excluded], [3, 2]);
+ * assert.ok(Math.abs(s.mean - 0.4) < 1e-12 && s.ci[0] <= s.mean && s.mean <= s.ci[1]);
+ * assert.ok(Number.isNaN(summarizeScores([null]).mean));
+ * ```
+ */
+export function summarizeScores(
+  values: readonly (number | null)[],
+  options: BootstrapOptions = {},
+): ScoreSummary {
+  const scored = values.filter((v): v is number => v !== null && Number.isFinite(v));
+  if (scored.length === 0) return { mean: NaN, ci: [NaN, NaN], scored: 0, excluded: values.length };
+  const b = bootstrapCi(scored, options);
+  return {
+    mean: b.estimate,
+    ci: [b.low, b.high],
+    scored: scored.length,
+    excluded: values.length - scored.length,
+  };
+}
+
 /**
  * The percentile bootstrap confidence interval of a statistic (by default
  * the mean) over `values`, e.g. one metric's per-image values: `resamples`

@@ -53,8 +53,19 @@ export interface TrainOptions extends StepMemoryOptions {
   trainIndices: readonly number[];
   /** Indices of the validation samples; none means no validation, best checkpoint or early stopping. @default {[]} */
   valIndices?: readonly number[];
-  /** Epochs to train (in total, counting those before a resume). @default {10} */
+  /**
+   * Epochs to train (in total, counting those before a resume).
+   * @default {10, or as many as `steps` needs where it is given}
+   */
   epochs?: number;
+  /**
+   * Stop after this many steps in total, in the middle of an epoch if need
+   * be (that epoch is then logged and checkpointed with the steps it ran; a
+   * resume goes on with the next epoch).
+   *
+   * @default {Infinity: every step of `epochs` epochs}
+   */
+  steps?: number;
   /** Samples per training step. @default {32} */
   batchSize?: number;
   /** Samples per validation batch. @default {batchSize} */
@@ -68,6 +79,15 @@ export interface TrainOptions extends StepMemoryOptions {
    * @default {0}
    */
   seed?: number;
+  /**
+   * The stream of epoch `epoch`'s order and augmentation (epochs count from
+   * 1), instead of the one drawn from `(seed, epoch)`. For a resumed run to
+   * see the same batches as an uninterrupted one it must depend on `epoch`
+   * alone.
+   *
+   * @default {a stream drawn from (seed, epoch)}
+   */
+  epochRandom?: (epoch: number) => Random;
   /** The optimiser; its `lr` is the schedule's peak rate. @default {{ name: "adam", lr: 0.001 }} */
   optimizer?: OptimizerOptions;
   /**
@@ -129,6 +149,8 @@ export interface TrainOptions extends StepMemoryOptions {
   settings?: Record<string, unknown>;
   /** Called after each epoch, once its checkpoint is written. Throwing ends training. @default {none} */
   onEpoch?: (record: EpochRecord) => void | Promise<void>;
+  /** Called after each step with its loss terms and sample ids. Throwing ends training. @default {none} */
+  onStep?: (record: StepRecord) => void | Promise<void>;
   /** Show a progress bar per epoch and a summary line after it (on standard error), or not. @default {true} */
   progress?: boolean | ProgressOptions;
 }
@@ -150,6 +172,20 @@ export interface EpochRecord {
   improved: boolean;
   /** Wall time of the epoch, validation and checkpoint included. */
   seconds: number;
+}
+
+/** One training step, as {@linkcode TrainOptions.onStep} sees it. */
+export interface StepRecord {
+  /** The epoch, counting from 1. */
+  epoch: number;
+  /** The step, counting from 1 (and across epochs). */
+  step: number;
+  /** The learning rate of the step. */
+  lr: number;
+  /** The loss terms: `loss` (the total) and each named term. */
+  losses: Record<string, number>;
+  /** The ids of the batch's samples, in batch order. */
+  ids: string[];
 }
 
 /** What {@linkcode train} returns. */
@@ -298,6 +334,9 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
   const perEpoch = o.dropLast
     ? Math.floor(o.trainIndices.length / o.batchSize)
     : Math.ceil(o.trainIndices.length / o.batchSize);
+  if (options.epochs === undefined && Number.isFinite(o.steps) && perEpoch > 0) {
+    o.epochs = Math.ceil(o.steps / perEpoch);
+  }
   if (perEpoch === 0) {
     throw new OptionError(
       `Cannot train: ${o.trainIndices.length} training samples make no full batch of ${o.batchSize}`,
@@ -307,7 +346,7 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
   const schedule: ScheduleOptions = {
     ...o.schedule,
     baseLr: o.optimizerOptions.lr ?? 1e-3,
-    totalSteps: o.schedule.totalSteps ?? o.epochs * perEpoch,
+    totalSteps: o.schedule.totalSteps ?? Math.min(o.epochs * perEpoch, o.steps),
   };
   learningRateAt(0, schedule); // Check the schedule's options before any work.
   const identity: RunIdentity = {
@@ -380,23 +419,27 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
 
     const history: EpochRecord[] = [];
     const plans = new Map<string, StepPlan>();
-    while (state.epoch < o.epochs && !state.stopped) {
+    while (state.epoch < o.epochs && !state.stopped && state.step < o.steps) {
       const epoch = state.epoch + 1;
       const started = performance.now();
       const sums = new Map<string, number>();
       let steps = 0, lr = 0;
       const bar = o.progress === null
         ? null
-        : new ProgressBar(perEpoch, { ...o.progress, label: `epoch ${epoch}/${o.epochs}` });
+        : new ProgressBar(Math.min(perEpoch, o.steps - state.step), {
+          ...o.progress,
+          label: `epoch ${epoch}/${o.epochs}`,
+        });
       const stream = batches(o.dataset, o.trainIndices, {
         batchSize: o.batchSize,
         shuffle: true,
-        rng: epochRandom(o.seed, epoch),
+        rng: o.epochRandom?.(epoch) ?? epochRandom(o.seed, epoch),
         transform: o.transform,
         prefetch: o.prefetch,
         dropLast: o.dropLast,
       });
       for await (const batch of stream) {
+        let values: Record<string, number> = {};
         try {
           lr = learningRateAt(state.step, schedule);
           setLearningRate(optimizer, lr);
@@ -407,7 +450,7 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
             plan = await planStep(model, batch, { ...o.memory, loss: o.loss });
             plans.set(key, plan);
           }
-          const values = await trainOnBatch(model, batch, {
+          values = await trainOnBatch(model, batch, {
             optimizer,
             loss: o.loss,
             context,
@@ -421,6 +464,8 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
         state.step += 1;
         steps += 1;
         bar?.tick(1, `${formatTerms(sums, steps)}  lr ${lr.toExponential(2)}`);
+        await o.onStep?.({ epoch, step: state.step, lr, losses: values, ids: batch.ids });
+        if (state.step >= o.steps) break;
       }
       bar?.done();
 
@@ -428,7 +473,7 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
       for (const [name, sum] of sums) metrics[`train_${name}`] = sum / steps;
       let improved = false;
       const validating = o.valIndices.length > 0 &&
-        (epoch % o.evalEvery === 0 || epoch === o.epochs);
+        (epoch % o.evalEvery === 0 || epoch === o.epochs || state.step >= o.steps);
       if (validating) {
         Object.assign(
           metrics,
@@ -558,9 +603,11 @@ interface Resolved {
   trainIndices: readonly number[];
   valIndices: readonly number[];
   epochs: number;
+  steps: number;
   batchSize: number;
   valBatchSize: number;
   seed: number;
+  epochRandom?: (epoch: number) => Random;
   optimizerOptions: OptimizerOptions;
   schedule: Omit<ScheduleOptions, "baseLr">;
   maskWeight: number;
@@ -580,6 +627,7 @@ interface Resolved {
   overwrite: boolean;
   settings?: Record<string, unknown>;
   onEpoch?: (record: EpochRecord) => void | Promise<void>;
+  onStep?: (record: StepRecord) => void | Promise<void>;
   progress: ProgressOptions | null;
 }
 
@@ -626,9 +674,11 @@ function resolveOptions(options: TrainOptions): Resolved {
     trainIndices: options.trainIndices,
     valIndices,
     epochs: integer("epochs", options.epochs ?? 10, 1),
+    steps: options.steps === undefined ? Infinity : integer("steps", options.steps, 1),
     batchSize,
     valBatchSize: integer("valBatchSize", options.valBatchSize ?? batchSize, 1),
     seed,
+    epochRandom: options.epochRandom,
     optimizerOptions: options.optimizer ?? {},
     schedule: options.schedule ?? {},
     maskWeight,
@@ -658,6 +708,7 @@ function resolveOptions(options: TrainOptions): Resolved {
     overwrite: options.overwrite ?? false,
     settings: options.settings,
     onEpoch: options.onEpoch,
+    onStep: options.onStep,
     progress: options.progress === false
       ? null
       : options.progress === true || options.progress === undefined
@@ -679,6 +730,7 @@ function runConfig(
     trainSize: o.trainIndices.length,
     valSize: o.valIndices.length,
     epochs: o.epochs,
+    steps: Number.isFinite(o.steps) ? o.steps : null,
     batchSize: o.batchSize,
     valBatchSize: o.valBatchSize,
     seed: o.seed,

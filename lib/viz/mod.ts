@@ -10,3 +10,4 @@ export * from "./overlay.ts";
 export * from "./grid.ts";
 export * from "./image_png.ts";
 export * from "./report.ts";
+export * from "./gallery.ts";

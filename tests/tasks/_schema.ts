@@ -340,7 +340,7 @@ interface CompareResults {
   };
 }
 
-/** compare-gradcam's table columns, by the label it prints (tasks/compare_gradcam.ts METRICS). */
+/** compare-gradcam's table columns, by the label it prints (COMPARE_METRICS of lib/studies/design.ts). */
 const COMPARE_COLUMNS: Record<string, string> = {
   "pointing game": "pointingGame",
   "energy on object": "energyPointingGame",

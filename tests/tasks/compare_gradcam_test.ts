@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { runTask, TINY_COMPARE as TINY } from "./_run.ts";
 import { assertMatchesSchema, assertSummaryAgrees } from "./_schema.ts";
 import { loadSharp } from "../../lib/deps.ts";
+import { writeBusiFixture } from "./_busi.ts";
+import { writeMask } from "../datasets/_loader_fixtures.ts";
 
 const runCompare = (args: string[]) => runTask("tasks/compare_gradcam.ts", args, ["--allow-run"]);
 
@@ -160,6 +162,66 @@ Deno.test("compare-gradcam refuses an unknown dataset or a missing root, listing
   assert.match(help.stdout, /Usage: deno task compare-gradcam \[flags\]/);
   for (const flag of ["--dataset", "--root", "--seeds", "--shortcut", "--backbone", "--loss"]) {
     assert.match(help.stdout, new RegExp(`${flag}\\b`));
+  }
+});
+
+Deno.test("compare-gradcam on BUSI: the report's counts are the seed's scored and excluded images, gallery files have readable names, --resamples is recorded", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await writeBusiFixture(root, { perClass: 5 });
+    // BUSI's normal images have an empty mask: localisation leaves them out.
+    for (let i = 1; i <= 5; i++) {
+      await writeMask(`${root}/normal/normal (${i})_mask.png`, 16, 16, []);
+    }
+    const out = `${root}/out`;
+    const r = await runCompare([
+      ...TINY,
+      "--dataset=busi",
+      `--root=${root}`,
+      "--resamples=50",
+      `--out=${out}`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const results = JSON.parse(await Deno.readTextFile(`${out}/results.json`));
+    assertMatchesSchema(results, "compare-gradcam");
+    assert.equal(results.config.resamples, 50);
+    assert.equal(results.run.config.resamples, 50);
+    const seed = results.seeds[0];
+    type Summary = { scored: number; excluded: number };
+    const own = (group: string, metric: string): Summary => {
+      const side = group.startsWith("(a)") ? seed.a : seed.b;
+      return metric === "accuracy"
+        ? side.classification.accuracy
+        : side.explainers[group.replace(/^\([ab]\) /, "")].metrics[metric];
+    };
+    let excluded = 0;
+    for (const c of results.comparisons) {
+      for (const g of c.groups) {
+        for (const [metric, s] of Object.entries(g.metrics) as [string, Summary][]) {
+          const o = own(g.name, metric);
+          assert.deepEqual([s.scored, s.excluded], [o.scored, o.excluded], `${c.title}: ${g.name}`);
+          excluded += s.excluded;
+        }
+      }
+    }
+    const mask = seed.b.explainers.branch.metrics.maskAuc;
+    assert.ok(mask.excluded > 0 && mask.scored > 0, JSON.stringify(mask));
+    assert.ok(excluded > 0, "some metric left the normal images out");
+    // Gallery files: readable, file-safe, all different, and the ones the report names.
+    const files = [];
+    for await (const e of Deno.readDir(`${out}/gallery`)) files.push(e.name);
+    assert.ok(files.length > 0);
+    for (const f of files) assert.match(f, /^[a-z0-9]+(-[a-z0-9]+)*\.png$/, f);
+    const named = results.gallery.flatMap((s: { items: { images: { image: string }[] }[] }) =>
+      s.items.flatMap((i) => i.images.map((p) => `${p.image}.png`))
+    );
+    assert.deepEqual([...new Set(named)].sort(), [...files].sort());
+    assert.ok(
+      files.some((f) => /^(benign|malignant|normal)-\d+-b-branch\.png$/.test(f)),
+      `${files}`,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
 

@@ -394,3 +394,42 @@ Deno.test("train() names the bad option", async () => {
   );
   model.dispose();
 });
+
+Deno.test("train() with steps stops mid-epoch, and onStep sees each step's ids in the order epochRandom draws", async () => {
+  const { Random } = await import("../../lib/util/random.ts");
+  const { batches } = await import("../../lib/data/batches.ts");
+  const seen: { epoch: number; step: number; ids: string[]; loss: number }[] = [];
+  const model = net(2);
+  const epochRandom = (epoch: number) => new Random(100 + epoch);
+  const result = await train(model, {
+    ...smallOptions("", { outDir: undefined }),
+    epochs: undefined,
+    steps: 8, // One epoch of 6 steps and 2 of the next.
+    epochRandom,
+    onStep: (r) =>
+      void seen.push({ epoch: r.epoch, step: r.step, ids: r.ids, loss: r.losses.loss }),
+  });
+  model.dispose();
+  assert.equal(result.steps, 8);
+  assert.equal(result.epochs, 2);
+  assert.deepEqual(result.history.map((h) => h.step), [6, 8]);
+  assert.deepEqual(seen.map((s) => s.step), [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.deepEqual(seen.map((s) => s.epoch), [1, 1, 1, 1, 1, 1, 2, 2]);
+  assert.ok(seen.every((s) => Number.isFinite(s.loss)));
+  // The batches are those of batches() with epochRandom's stream for each epoch.
+  const expected: string[][] = [];
+  for (const epoch of [1, 2]) {
+    const stream = batches(small, smallTrain, {
+      batchSize: 8,
+      shuffle: true,
+      rng: epochRandom(epoch),
+      dropLast: true,
+    });
+    for await (const b of stream) {
+      expected.push(b.ids);
+      tf.dispose([b.images, b.labels, b.masks, b.hasMask]);
+    }
+  }
+  assert.deepEqual(seen.map((s) => s.ids), expected.slice(0, 8));
+  assert.notDeepEqual(expected[0], expected[6], "each epoch has its own order");
+});

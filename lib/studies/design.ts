@@ -1,0 +1,230 @@
+/**
+ * What a baseline-vs-treatment study compares, as data: its two arms (how
+ * each is trained, which of its maps are scored), the metrics, the pairs of
+ * maps tested against each other and the tests its verdict states.
+ *
+ * @module
+ */
+
+/** One arm of a study: how it is trained and which of its maps are scored. */
+export interface StudyArm {
+  /** Its key: results keep the arm under it, and its maps are named `(<key>) <explainer>`. */
+  key: string;
+  /** Its name in tables, e.g. `"baseline"`. */
+  name: string;
+  /** The loss terms and their weights, as {@linkcode mixedLoss} takes them (`{ ce: 1 }`). */
+  loss: Record<string, number>;
+  /** The explainers whose maps are scored, in table order. */
+  maps: readonly string[];
+  /**
+   * What the arm's model needs beyond the study's shared settings (a saliency
+   * head, a gate), for the caller's model factory; empty for the same network.
+   *
+   * @default {{}}
+   */
+  model?: Readonly<Record<string, unknown>>;
+}
+
+/** A metric a study scores each map on, with how it reads. */
+export interface StudyMetric {
+  /** Its key in the evaluation's records, e.g. `"energyPointingGame"`. */
+  key: string;
+  /** Its column label in tables. */
+  label: string;
+  /** Whether a higher value is better. */
+  higher: boolean;
+}
+
+/** Two maps tested against each other per image: the treatment's against the baseline's. */
+export interface MapPair {
+  /** Its name, the key its paired tests are found by: `"branch (b) vs Grad-CAM (a)"`. */
+  name: string;
+  /** The baseline arm's explainer. */
+  baseline: string;
+  /** The treatment arm's explainer. */
+  treatment: string;
+}
+
+/** A paired test that the verdict states in a sentence, found by its key. */
+export interface VerdictItem {
+  /** The comparison: a pair's name, or the design's `classifier` comparison. */
+  comparison: string;
+  /** The metric, e.g. `"accuracy"`, `"energyPointingGame"` or `"cueEnergy"`. */
+  metric: string;
+  /** What the sentence calls it: `"Test accuracy"`. */
+  what: string;
+}
+
+/** A baseline-vs-treatment study, as data. */
+export interface StudyDesign {
+  /** The baseline arm, (a). */
+  baseline: StudyArm;
+  /** The treatment arm, (b). */
+  treatment: StudyArm;
+  /** The metrics every map is scored on. */
+  metrics: readonly StudyMetric[];
+  /** The name of the classifiers' accuracy comparison, `"classifier (b) vs (a)"`. */
+  classifier: string;
+  /** The pairs of maps tested on every metric (and on cue energy with a shortcut). */
+  pairs: readonly MapPair[];
+  /** The tests the verdict states, in order; those of `cueEnergy` only with a shortcut. */
+  verdict: readonly VerdictItem[];
+  /** The pair and metric whose per-image gain picks the gallery's images. */
+  highlight: { comparison: string; metric: string };
+}
+
+/** Options of {@linkcode compareGradcamDesign}. */
+export interface CompareGradcamDesignOptions {
+  /** The treatment's location loss, by its term name (`"bce"`, `"softIou"`). @default {"bce"} */
+  loss?: string;
+  /** Its weight beside cross-entropy. @default {1} */
+  weight?: number;
+}
+
+/** The localisation and faithfulness metrics compare-gradcam tables. */
+export const COMPARE_METRICS: readonly StudyMetric[] = [
+  { key: "pointingGame", label: "pointing game", higher: true },
+  { key: "energyPointingGame", label: "energy on object", higher: true },
+  { key: "maskAuc", label: "mask AUC", higher: true },
+  { key: "bestIou", label: "best IoU", higher: true },
+  { key: "deletionAuc", label: "deletion AUC (lower is better)", higher: false },
+  { key: "insertionAuc", label: "insertion AUC", higher: true },
+];
+
+/**
+ * compare-gradcam's design: (a) a baseline trained on cross-entropy alone,
+ * (b) the same network with `weight ×` a location loss on its saliency
+ * branch; Grad-CAM and vanilla gradients of both and (b)'s branch map scored,
+ * (b)'s maps tested against (a)'s.
+ *
+ * @example The supervised arm adds the location loss and scores its branch map
+ * ```ts
+ * import assert from "node:assert";
+ * import { compareGradcamDesign } from "./design.ts";
+ * const design = compareGradcamDesign({ loss: "dice", weight: 2 });
+ * assert.deepStrictEqual(design.baseline.loss, { ce: 1 });
+ * assert.deepStrictEqual(design.treatment.loss, { ce: 1, dice: 2 });
+ * assert.deepStrictEqual(design.treatment.maps, ["grad-cam", "vanilla-gradient", "branch"]);
+ * assert.equal(design.pairs[0].name, "branch (b) vs Grad-CAM (a)");
+ * ```
+ */
+export function compareGradcamDesign(options: CompareGradcamDesignOptions = {}): StudyDesign {
+  const loss = options.loss ?? "bce";
+  const weight = options.weight ?? 1;
+  const pair = (baseline: string, treatment: string): MapPair => ({
+    name: `${MAP_NAMES[treatment]} (b) vs ${MAP_NAMES[baseline]} (a)`,
+    baseline,
+    treatment,
+  });
+  const pairs = [
+    pair("grad-cam", "branch"),
+    pair("vanilla-gradient", "branch"),
+    pair("grad-cam", "grad-cam"),
+    pair("vanilla-gradient", "vanilla-gradient"),
+  ];
+  const [branchVsCam, , camVsCam] = pairs.map((p) => p.name);
+  const classifier = "classifier (b) vs (a)";
+  return checkDesign({
+    baseline: {
+      key: "a",
+      name: "baseline",
+      loss: { ce: 1 },
+      maps: ["grad-cam", "vanilla-gradient"],
+    },
+    treatment: {
+      key: "b",
+      name: "supervised",
+      loss: { ce: 1, [loss]: weight },
+      maps: ["grad-cam", "vanilla-gradient", "branch"],
+    },
+    metrics: COMPARE_METRICS,
+    classifier,
+    pairs,
+    verdict: [
+      { comparison: classifier, metric: "accuracy", what: "Test accuracy" },
+      {
+        comparison: branchVsCam,
+        metric: "energyPointingGame",
+        what: "Energy on the object, branch (b) vs Grad-CAM (a)",
+      },
+      {
+        comparison: camVsCam,
+        metric: "energyPointingGame",
+        what: "Energy on the object, Grad-CAM (b) vs Grad-CAM (a)",
+      },
+      { comparison: camVsCam, metric: "cueEnergy", what: "Grad-CAM energy on the decoy patch" },
+    ],
+    highlight: { comparison: branchVsCam, metric: "energyPointingGame" },
+  });
+}
+
+/** How the pairs' names spell the explainers. */
+const MAP_NAMES: Record<string, string> = {
+  "grad-cam": "Grad-CAM",
+  "vanilla-gradient": "vanilla gradient",
+  branch: "branch",
+};
+
+/**
+ * The names of a design's maps, `(a) grad-cam` …, baseline first.
+ *
+ * @example compare-gradcam's five maps
+ * ```ts
+ * import assert from "node:assert";
+ * import { compareGradcamDesign, mapNames } from "./design.ts";
+ * assert.deepStrictEqual(mapNames(compareGradcamDesign()), [
+ *   "(a) grad-cam", "(a) vanilla-gradient", "(b) grad-cam", "(b) vanilla-gradient", "(b) branch",
+ * ]);
+ * ```
+ */
+export function mapNames(design: StudyDesign): string[] {
+  return [design.baseline, design.treatment].flatMap((arm) =>
+    arm.maps.map((m) => `(${arm.key}) ${m}`)
+  );
+}
+
+/**
+ * Checks that a design's keys are unique and that its pairs, verdict and
+ * highlight name maps and comparisons it has; returns it.
+ *
+ * @example A pair of a map the treatment does not score is refused
+ * ```ts
+ * import assert from "node:assert";
+ * import { checkDesign, compareGradcamDesign } from "./design.ts";
+ * const design = compareGradcamDesign();
+ * assert.throws(
+ *   () => checkDesign({ ...design, pairs: [{ name: "x", baseline: "grad-cam", treatment: "rise" }] }),
+ *   /pair "x": the treatment arm \(b\) scores no "rise" map/,
+ * );
+ * ```
+ */
+export function checkDesign(design: StudyDesign): StudyDesign {
+  const { baseline, treatment } = design;
+  if (baseline.key === treatment.key) {
+    throw new RangeError(`Study design: both arms have the key "${baseline.key}"`);
+  }
+  const names = new Set([design.classifier]);
+  for (const p of design.pairs) {
+    if (names.has(p.name)) throw new RangeError(`Study design: two comparisons are "${p.name}"`);
+    names.add(p.name);
+    for (const [arm, map] of [[baseline, p.baseline], [treatment, p.treatment]] as const) {
+      if (!arm.maps.includes(map)) {
+        throw new RangeError(
+          `Study design, pair "${p.name}": the ${
+            arm === baseline ? "baseline" : "treatment"
+          } arm (${arm.key}) scores no "${map}" map`,
+        );
+      }
+    }
+  }
+  const metrics = new Set(["accuracy", "cueEnergy", ...design.metrics.map((m) => m.key)]);
+  for (const v of [...design.verdict, design.highlight]) {
+    if (!names.has(v.comparison) || !metrics.has(v.metric)) {
+      throw new RangeError(
+        `Study design: the verdict or highlight names "${v.comparison}" on "${v.metric}", ` +
+          `which the design does not test`,
+      );
+    }
+  }
+  return design;
+}
