@@ -40,5 +40,6 @@ export * from "./lib/losses/mod.ts";
 export * from "./lib/train/mod.ts";
 export * from "./lib/io/mod.ts";
 export * from "./lib/data/mod.ts";
+export * from "./lib/studies/mod.ts";
 export { VERSION } from "./lib/version.ts";
 export * from "./datasets/mod.ts";

@@ -1,0 +1,8 @@
+/**
+ * Studies: the logic behind the tasks that compare many trained models
+ * (`sweep`, `transfer`, `bench`), so that each task only parses flags, runs
+ * and writes.
+ *
+ * @module
+ */
+export * from "./sweep.ts";
