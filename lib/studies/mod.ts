@@ -6,3 +6,4 @@
  * @module
  */
 export * from "./sweep.ts";
+export * from "./transfer.ts";
