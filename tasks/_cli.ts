@@ -257,6 +257,15 @@ export function numberListFlag(
   });
 }
 
+/** The permissions a task runs with when a task starts another in its own process. */
+export const TASK_PERMISSIONS: readonly string[] = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-ffi",
+  "--allow-sys",
+];
+
 /** The engine flags every task reads: --backend, --threads and --seed, checked. */
 export function engineFlags(
   values: Record<string, string | boolean>,

@@ -7,3 +7,4 @@
  */
 export * from "./sweep.ts";
 export * from "./transfer.ts";
+export * from "./bench.ts";
