@@ -266,6 +266,21 @@ export const TASK_PERMISSIONS: readonly string[] = [
   "--allow-sys",
 ];
 
+/**
+ * The flags that define a study, as given (saved for --collect): those of
+ * `specs` but `out` and those of `except` (how it is run), then --seed.
+ */
+export function studyFlags(
+  values: Record<string, string | boolean>,
+  specs: Record<string, FlagSpec>,
+  { except = {} }: { except?: Record<string, FlagSpec> } = {},
+): Record<string, string | boolean> {
+  const names = [...Object.keys(specs).filter((k) => k !== "out" && !(k in except)), "seed"];
+  return Object.fromEntries(
+    names.filter((k) => values[k] !== undefined).map((k) => [k, values[k]]),
+  );
+}
+
 /** The engine flags every task reads: --backend, --threads and --seed, checked. */
 export function engineFlags(
   values: Record<string, string | boolean>,

@@ -53,10 +53,19 @@ export function parseMicroBatch(
     });
 }
 
-/** The --backbone and --head flags, checked against the registries. */
-export function backboneHeadFlags(
-  flags: Record<string, string | boolean | undefined>,
-): { backbone: string; head: string } {
+/**
+ * The model flags every task that trains reads: --backbone and --head
+ * (checked against the registries), --width, --pretrained, --freeze and
+ * --backbone-lr.
+ */
+export function modelFlags(flags: Record<string, string | boolean>): {
+  backbone: string;
+  head: string;
+  width: number;
+  pretrained: string;
+  freeze: string[];
+  backboneLr: number;
+} {
   const backbone = String(flags.backbone);
   if (!listBackbones().includes(backbone)) {
     throw new UsageError(
@@ -69,7 +78,14 @@ export function backboneHeadFlags(
       `Flag --head must be one of ${listSaliencyHeads().join(", ")}; got "${head}"`,
     );
   }
-  return { backbone, head };
+  return {
+    backbone,
+    head,
+    width: numberFlag(flags, "width", { min: 0.01 }),
+    pretrained: String(flags.pretrained ?? ""),
+    freeze: parseFreeze(flags.freeze),
+    backboneLr: numberFlag(flags, "backbone-lr", { min: 0 }),
+  };
 }
 
 /** What a task's flags say about its model. */

@@ -23,9 +23,7 @@ import {
   initBackend,
   listBackbones,
   listExplainers,
-  listLosses,
   listSaliencyHeads,
-  lossFlagName,
   pathExists,
   rankChoices,
   REFERENCE_BACKBONE,
@@ -36,6 +34,7 @@ import {
   sweepCells,
   sweepCellSettings,
   type SweepConfig,
+  sweepLossChoices,
   type SweepOutcome,
   sweepRecordConfig,
   sweepResults,
@@ -55,6 +54,7 @@ import {
   parseFlags,
   readConfigFile,
   runMain,
+  studyFlags,
   UsageError,
 } from "./_cli.ts";
 import { DATASET_FLAGS, datasetFlags, openDataset } from "./_datasets.ts";
@@ -80,11 +80,6 @@ const SUMMARY =
   "only the cells without results, and --collect <out> gathers them into the table and report\n" +
   "(exit status 3 while some cells have no results).";
 
-/** The saliency losses a cell can add to cross-entropy, in their flag spelling. */
-function locationLosses(): string[] {
-  return listLosses({ kind: "location" }).map((n) => lossFlagName(n));
-}
-
 const FLAGS: Record<string, FlagSpec> = {
   backbones: {
     type: "string",
@@ -100,7 +95,7 @@ const FLAGS: Record<string, FlagSpec> = {
   losses: {
     type: "string",
     default: "bce,dice",
-    help: `comma list of saliency losses added to cross-entropy (${locationLosses().join(", ")})`,
+    help: `comma list of saliency losses added to cross-entropy (${sweepLossChoices().join(", ")})`,
   },
   weights: { type: "string", default: "1", help: "comma list of saliency loss weights (> 0)" },
   seeds: { type: "string", default: "0,1", help: "comma list of training seeds (whole numbers)" },
@@ -139,38 +134,11 @@ const FLAGS: Record<string, FlagSpec> = {
   ...SLURM_FLAGS,
 };
 
-/** The flags that define the study (saved to sweep.json for --collect); not how it is run. */
-const STUDY_FLAGS = [
-  "backbones",
-  "heads",
-  "losses",
-  "weights",
-  "seeds",
-  "rank-by",
-  "explainers",
-  "faithfulness",
-  "dataset",
-  "root",
-  "count",
-  "classes",
-  "size",
-  "width",
-  "pretrained",
-  "freeze",
-  "backbone-lr",
-  "micro-batch",
-  "epochs",
-  "batch",
-  "lr",
-  "resamples",
-  "seed",
-] as const;
-
 function readConfig(flags: Record<string, string | boolean>): SweepConfig {
   const { dataset, root } = datasetFlags(flags);
   const backbones = listFlag(flags, "backbones", { choices: listBackbones() });
   const heads = listFlag(flags, "heads", { choices: listSaliencyHeads() });
-  const losses = listFlag(flags, "losses", { choices: locationLosses() });
+  const losses = listFlag(flags, "losses", { choices: sweepLossChoices() });
   const weights = numberListFlag(flags, "weights", (n) => n > 0, "a number above 0");
   const seeds = numberListFlag(flags, "seeds", Number.isInteger, "a whole number");
   const explainers = listFlag(flags, "explainers", { choices: listExplainers() });
@@ -228,13 +196,6 @@ async function finishedCell(c: SweepConfig, cell: SweepCell): Promise<SweepCellR
   return done === null ? null : fromTrainResults(c, cell, done);
 }
 
-/** The study's own flags, as saved to sweep.json. */
-function studyFlags(flags: Record<string, string | boolean>): Record<string, unknown> {
-  return Object.fromEntries(
-    STUDY_FLAGS.filter((k) => flags[k] !== undefined).map((k) => [k, flags[k]]),
-  );
-}
-
 async function main(): Promise<void> {
   const flags = parseFlags("sweep", SUMMARY, FLAGS, Deno.args);
   if (typeof flags.collect === "string") return await collect(flags.collect, flags);
@@ -242,7 +203,7 @@ async function main(): Promise<void> {
   const cells = sweepCells(c);
   const files = cells.map((cell) => ({ id: cell.id, config: cellConfig(c, cell) }));
   await writeCells(c.out, files);
-  await writeJsonAtomic(`${c.out}/sweep.json`, studyFlags(flags));
+  await writeJsonAtomic(`${c.out}/sweep.json`, studyFlags(flags, FLAGS, { except: SLURM_FLAGS }));
   if (flags.slurm === true) {
     return await submitArray({
       out: c.out,

@@ -39,9 +39,8 @@ import {
   writeReport,
 } from "../mod.ts";
 import {
-  backboneHeadFlags,
   buildModel,
-  parseFreeze,
+  modelFlags,
   parseMicroBatch,
   PRETRAINED_FLAGS,
   pretrainedRecord,
@@ -117,7 +116,6 @@ const FLAGS: Record<string, FlagSpec> = {
 function readConfig(flags: Record<string, string | boolean>) {
   const source = datasetFlags({ dataset: flags.source, root: flags["source-root"] });
   const target = datasetFlags({ dataset: flags.target, root: flags["target-root"] });
-  const { backbone, head } = backboneHeadFlags(flags);
   return {
     source: source.dataset,
     sourceRoot: source.root,
@@ -130,12 +128,7 @@ function readConfig(flags: Record<string, string | boolean>) {
     targetAnnotated: numberFlag(flags, "target-annotated", { integer: true, min: 0 }),
     heldOut: numberFlag(flags, "held-out", { min: 0.05, max: 0.9 }),
     size: numberFlag(flags, "size", { integer: true, min: 8 }),
-    backbone,
-    head,
-    width: numberFlag(flags, "width", { min: 0.01 }),
-    pretrained: String(flags.pretrained ?? ""),
-    freeze: parseFreeze(flags.freeze),
-    backboneLr: numberFlag(flags, "backbone-lr", { min: 0 }),
+    ...modelFlags(flags),
     microBatch: parseMicroBatch(flags),
     maskWeight: numberFlag(flags, "mask-weight", { min: 0 }),
     sourceEpochs: numberFlag(flags, "source-epochs", { integer: true, min: 1 }),

@@ -9,6 +9,7 @@
 import { aggregateSeeds } from "../metrics/statistics.ts";
 import type { MetricSummary } from "../eval/evaluate.ts";
 import { ownSaliencyHead } from "../models/registry.ts";
+import { listLosses, lossFlagName } from "../train/mixed_loss.ts";
 import type { EngineName } from "../backend/init_backend.ts";
 import type { ReportData } from "../viz/report.ts";
 
@@ -124,6 +125,23 @@ export interface RankedConfig {
   seeds: number[];
   metrics: Record<string, SeedFigure>;
   trainSeconds: number;
+}
+
+/**
+ * The saliency losses a cell can add to cross-entropy: the registered
+ * location losses, in their flag spelling.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert";
+ * import { sweepLossChoices } from "./sweep.ts";
+ * import "../train/mod.ts";
+ * assert.ok(sweepLossChoices().includes("bce"));
+ * assert.ok(!sweepLossChoices().includes("ce")); // cross-entropy is always there
+ * ```
+ */
+export function sweepLossChoices(): string[] {
+  return listLosses({ kind: "location" }).map((n) => lossFlagName(n));
 }
 
 /**
