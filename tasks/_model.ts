@@ -53,19 +53,24 @@ export function parseMicroBatch(
     });
 }
 
+/** The model flags every task that trains reads, checked. */
+export interface ModelFlags {
+  backbone: string;
+  head: string;
+  width: number;
+  /** The --pretrained source, or "". */
+  pretrained: string;
+  /** Stages to freeze, or ["backbone"]. */
+  freeze: string[];
+  backboneLr: number;
+}
+
 /**
  * The model flags every task that trains reads: --backbone and --head
  * (checked against the registries), --width, --pretrained, --freeze and
  * --backbone-lr.
  */
-export function modelFlags(flags: Record<string, string | boolean>): {
-  backbone: string;
-  head: string;
-  width: number;
-  pretrained: string;
-  freeze: string[];
-  backboneLr: number;
-} {
+export function modelFlags(flags: Record<string, string | boolean>): ModelFlags {
   const backbone = String(flags.backbone);
   if (!listBackbones().includes(backbone)) {
     throw new UsageError(
