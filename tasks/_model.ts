@@ -2,10 +2,12 @@
 // the memory flag of every task that trains.
 // Shared by train, compare-gradcam, transfer and sweep.
 import {
-  createReferenceNet,
-  createTwoBranchModel,
+  createModelFromParts,
   fetchWeights,
+  listBackbones,
+  listSaliencyHeads,
   loadPretrained,
+  ownSaliencyHead,
   type PretrainedReport,
   setTrainable,
   type TwoBranchModel,
@@ -51,11 +53,51 @@ export function parseMicroBatch(
     });
 }
 
+/** The model flags every task that trains reads, checked. */
+export interface ModelFlags {
+  backbone: string;
+  head: string;
+  width: number;
+  /** The --pretrained source, or "". */
+  pretrained: string;
+  /** Stages to freeze, or ["backbone"]. */
+  freeze: string[];
+  backboneLr: number;
+}
+
+/**
+ * The model flags every task that trains reads: --backbone and --head
+ * (checked against the registries), --width, --pretrained, --freeze and
+ * --backbone-lr.
+ */
+export function modelFlags(flags: Record<string, string | boolean>): ModelFlags {
+  const backbone = String(flags.backbone);
+  if (!listBackbones().includes(backbone)) {
+    throw new UsageError(
+      `Flag --backbone must be one of ${listBackbones().join(", ")}; got "${backbone}"`,
+    );
+  }
+  const head = String(flags.head);
+  if (!listSaliencyHeads().includes(head)) {
+    throw new UsageError(
+      `Flag --head must be one of ${listSaliencyHeads().join(", ")}; got "${head}"`,
+    );
+  }
+  return {
+    backbone,
+    head,
+    width: numberFlag(flags, "width", { min: 0.01 }),
+    pretrained: String(flags.pretrained ?? ""),
+    freeze: parseFreeze(flags.freeze),
+    backboneLr: numberFlag(flags, "backbone-lr", { min: 0 }),
+  };
+}
+
 /** What a task's flags say about its model. */
 export interface ModelSpec {
-  /** A registered backbone, or "reference". */
+  /** A registered backbone. */
   backbone: string;
-  /** The saliency head. @default {"cam"} */
+  /** The saliency head (a backbone with a whole model of its own ignores it). @default {"cam"} */
   head?: string;
   width: number;
   size: number;
@@ -81,30 +123,21 @@ export async function buildModel(
   numClasses: number,
   seed: number,
 ): Promise<{ model: TwoBranchModel; pretrained: PretrainedReport | null }> {
-  if (spec.backbone === "reference") {
-    if (spec.pretrained) {
-      throw new UsageError(
-        `Flag --pretrained needs a torchvision-shaped --backbone (resnet18, resnet50, …), not reference`,
-      );
-    }
-    const model = createReferenceNet({
-      numClasses,
-      inputSize: spec.size,
-      width: spec.width,
-      seed,
-    });
-    return { model: freeze(model, spec), pretrained: null };
+  if (spec.pretrained && ownSaliencyHead(spec.backbone) !== undefined) {
+    throw new UsageError(
+      `Flag --pretrained needs a torchvision-shaped --backbone (resnet18, resnet50, …), not ${spec.backbone}`,
+    );
   }
   // The weights' own input normalisation, where the source says; ImageNet's otherwise.
   const fetched = spec.pretrained ? await fetchWeights(spec.pretrained) : null;
   const norm = fetched?.preprocessing;
-  const model = createTwoBranchModel({
+  const model = createModelFromParts({
     backbone: spec.backbone,
-    backboneOptions: { width: spec.width },
-    saliencyHead: spec.head ?? "cam",
+    saliencyHead: spec.head,
+    width: spec.width,
     numClasses,
     inputSize: spec.size,
-    dropout: spec.dropout ?? 0,
+    dropout: spec.dropout,
     seed,
     ...(fetched ? { inputNorm: norm ? { mean: norm.mean, std: norm.std } : "imagenet" } : {}),
   });

@@ -11,20 +11,36 @@
 import { fileURLToPath } from "node:url";
 import {
   backendInfo,
+  BENCH_FIGURE_LABELS,
+  type BenchFigures,
   collectRunInfo,
+  convTable,
   createReferenceNet,
   createTrainStep,
+  explainerRecord,
+  explainerTable,
+  figureTable,
   gradCam,
   initBackend,
   listBackbones,
+  median,
   ProgressBar,
   Random,
+  REFERENCE_BACKBONE,
+  runTorchTwin,
   shutdownBackend,
   tf,
   writeJsonAtomic,
 } from "../mod.ts";
 import type { TwoBranchModel } from "../mod.ts";
-import { backendFlag, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
+import {
+  engineFlags,
+  numberFlag,
+  parseFlags,
+  runMain,
+  TASK_PERMISSIONS,
+  UsageError,
+} from "./_cli.ts";
 import type { BenchDataResult } from "./bench_data.ts";
 import { benchBackbone } from "./bench_backbone.ts";
 import { benchConvs, referenceConvLayers } from "./bench_convs.ts";
@@ -60,7 +76,7 @@ const FLAGS = {
   },
   backbone: {
     type: "string",
-    default: "reference",
+    default: REFERENCE_BACKBONE,
     help: "reference (the small reference net), or a registered backbone such as resnet18: " +
       "then a two-branch model with the CAM head and 200 classes beside torchvision's same " +
       "architecture (use with --size 224)",
@@ -95,27 +111,6 @@ const FLAGS = {
   },
 } as const;
 
-/** Figures in milliseconds. */
-interface Figures {
-  train_step_ms: number;
-  forward_ms: number;
-  gradcam_middle_ms: number;
-  gradcam_last_ms: number;
-}
-
-const LABELS: Record<keyof Figures, string> = {
-  train_step_ms: "training step",
-  forward_ms: "forward",
-  gradcam_middle_ms: "Grad-CAM, middle stage",
-  gradcam_last_ms: "Grad-CAM, last stage",
-};
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 /** Grad-CAM of the library for one image at stage `layer`, read back to JavaScript. */
 async function gradCamOnce(
   model: TwoBranchModel,
@@ -133,9 +128,7 @@ async function gradCamOnce(
 async function main(): Promise<void> {
   const flags = parseFlags("bench", SUMMARY, FLAGS, Deno.args);
   const config = {
-    backend: backendFlag(flags),
-    threads: numberFlag(flags, "threads", { integer: true, min: 1 }),
-    seed: numberFlag(flags, "seed", { integer: true }),
+    ...engineFlags(flags),
     batch: numberFlag(flags, "batch", { integer: true, min: 1 }),
     size: numberFlag(flags, "size", { integer: true, min: 8 }),
     warmup: numberFlag(flags, "warmup", { integer: true, min: 0 }),
@@ -150,11 +143,9 @@ async function main(): Promise<void> {
     backbone: String(flags.backbone),
     faithfulnessImages: numberFlag(flags, "faithfulness-images", { integer: true, min: 0 }),
   };
-  if (config.backbone !== "reference" && !listBackbones().includes(config.backbone)) {
+  if (!listBackbones().includes(config.backbone)) {
     throw new UsageError(
-      `Flag --backbone must be reference or one of ${
-        listBackbones().join(", ")
-      }; got "${config.backbone}"`,
+      `Flag --backbone must be one of ${listBackbones().join(", ")}; got "${config.backbone}"`,
     );
   }
   if (!["auto", "on", "off"].includes(config.torch)) {
@@ -179,7 +170,8 @@ async function main(): Promise<void> {
   const explainerImages = config.explainers === "on" ? Math.min(EXPLAINER_IMAGES, config.batch) : 0;
   const explainerWarmup = Math.min(config.warmup, 1);
   const engine = await initBackend({ backend: config.backend, threads: config.threads });
-  if (config.backbone !== "reference") {
+  // The reference net has a PyTorch twin (bench_torch.py); other backbones are set beside torchvision.
+  if (config.backbone !== REFERENCE_BACKBONE) {
     const result = await benchBackbone(config, (line) => console.log(line));
     const run = await collectRunInfo("bench", config, config.seed);
     await Deno.mkdir(config.out, { recursive: true });
@@ -206,7 +198,7 @@ async function main(): Promise<void> {
   };
   // Every case ends with an asynchronous read of its results, which waits for
   // the engine to finish (a GPU queues work) and works on WebGPU under Deno.
-  const cases: [keyof Figures, () => Promise<void>][] = [
+  const cases: [keyof BenchFigures, () => Promise<void>][] = [
     ["train_step_ms", async () => void await step({ images, labels, masks })],
     ["forward_ms", async () => {
       const out = model.forward(images);
@@ -219,7 +211,7 @@ async function main(): Promise<void> {
     ["gradcam_middle_ms", () => gradCamOnce(model, one, 1)],
     ["gradcam_last_ms", () => gradCamOnce(model, one, model.featureInfo.length - 1)],
   ];
-  const ours = {} as Figures;
+  const ours = {} as BenchFigures;
   const explainerRuns = explainerImages > 0
     ? DEFAULT_EXPLAINER_BENCH.length * (explainerWarmup + config.repeats)
     : 0;
@@ -235,7 +227,7 @@ async function main(): Promise<void> {
       const ms = performance.now() - t;
       sample();
       if (i >= config.warmup) times.push(ms);
-      bar.tick(1, LABELS[key]);
+      bar.tick(1, BENCH_FIGURE_LABELS[key]);
     }
     ours[key] = median(times);
   }
@@ -267,9 +259,27 @@ async function main(): Promise<void> {
 
   const torchRuns = config.torch === "off"
     ? []
-    : await runTorch({ ...config, explainerImages, explainerWarmup }, threads);
+    : await runTorchTwin(fileURLToPath(new URL("./bench_torch.py", import.meta.url)), {
+      python: config.python,
+      torch: config.torch,
+      device: config.torchDevice,
+      // On the GPU one run; on the CPU at our thread count and at every core.
+      threads: config.torchDevice === "cuda"
+        ? [navigator.hardwareConcurrency]
+        : [...new Set([threads, navigator.hardwareConcurrency])],
+      flags: {
+        batch: config.batch,
+        size: config.size,
+        warmup: config.warmup,
+        repeats: config.repeats,
+        seed: config.seed,
+        explainers: explainerImages,
+        "explainer-warmup": explainerWarmup,
+        convs: config.convs === "on",
+      },
+    });
   const label = engine === "wasm" ? `${engine}, ${threads} thread(s)` : engine;
-  printTable(label, ours, torchRuns);
+  console.log(figureTable(label, ours, torchRuns));
   console.log(
     `\npeak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB; peak tensor memory in a training step ${
       (peakBytes / 2 ** 20).toFixed(0)
@@ -280,34 +290,20 @@ async function main(): Promise<void> {
   let explainers = null;
   if (explainerImages > 0) {
     console.log();
-    printExplainerTable(label, explainerTimings, torchRuns);
+    console.log(explainerTable(label, explainerTimings, torchRuns));
     console.log(
       `explainers: a batch of ${explainerImages} image(s) at ${size}×${size}×3, each method's ` +
         `default options, median of ${config.repeats} after ${explainerWarmup} warm-up`,
     );
-    explainers = {
-      images: explainerImages,
-      size,
-      warmup: explainerWarmup,
-      repeats: config.repeats,
-      ours: explainerTimings,
-      torch: torchRuns.map((t) => ({
-        threads: t.threads,
-        device: t.device,
-        imagesPerSecond: t.explainers,
-        // Ours / PyTorch time per image: below 1 means we are faster.
-        ratio: Object.fromEntries(
-          explainerTimings.flatMap((e) => {
-            const theirs = t.explainers?.[e.method];
-            return theirs === undefined ? [] : [[e.method, theirs / e.imagesPerSecond]];
-          }),
-        ),
-      })),
-    };
+    explainers = explainerRecord(
+      { images: explainerImages, size, warmup: explainerWarmup, repeats: config.repeats },
+      explainerTimings,
+      torchRuns,
+    );
   }
   if (convs) {
     console.log();
-    printConvTable(label, convs, torchRuns);
+    console.log(convTable(label, convs, torchRuns));
   }
   let data = null;
   if (config.data > 0) {
@@ -345,11 +341,7 @@ async function runDataBench(
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-ffi",
-      "--allow-sys",
+      ...TASK_PERMISSIONS,
       script,
       `--count=${count}`,
       `--seed=${seed}`,
@@ -365,183 +357,6 @@ async function runDataBench(
 
 function engineThreads(): number {
   return backendInfo()?.threads ?? navigator.hardwareConcurrency;
-}
-
-interface TorchRun extends Figures {
-  threads: number;
-  /** "cpu", or the GPU's name. */
-  device: string;
-  torch_version: string;
-  params: number;
-  peak_rss_mib: number;
-  /** Images in the explainers' batch (0: not timed). */
-  explainer_images?: number;
-  /** Images per second of each explainer, by method name, or null. */
-  explainers?: Record<string, number> | null;
-  /** Median milliseconds of each convolution (with --convs), by layer name, or null. */
-  convs?: Record<string, number> | null;
-}
-
-async function runTorch(
-  config: {
-    torch: string;
-    python: string;
-    torchDevice: string;
-    batch: number;
-    size: number;
-    warmup: number;
-    repeats: number;
-    seed: number;
-    explainerImages: number;
-    explainerWarmup: number;
-    convs: string;
-  },
-  threads: number,
-): Promise<TorchRun[]> {
-  const script = fileURLToPath(new URL("./bench_torch.py", import.meta.url));
-  const has = await new Deno.Command(config.python, {
-    args: ["-c", "import torch"],
-    stdout: "null",
-    stderr: "null",
-  })
-    .output().then((o) => o.success, () => false);
-  if (!has) {
-    const msg = `PyTorch comparison skipped: ${config.python} cannot import torch ` +
-      `(on Debian: apt-get install python3-torch)`;
-    if (config.torch === "on") throw new Error(msg);
-    console.log(msg);
-    return [];
-  }
-  // On the GPU one run; on the CPU at our thread count and at every core.
-  const counts = config.torchDevice === "cuda"
-    ? [navigator.hardwareConcurrency]
-    : [...new Set([threads, navigator.hardwareConcurrency])];
-  const runs: TorchRun[] = [];
-  for (const t of counts) {
-    console.error(
-      `running the PyTorch twin ${
-        config.torchDevice === "cuda" ? "on cuda" : `with ${t} thread(s)`
-      }…`,
-    );
-    const out = await new Deno.Command(config.python, {
-      args: [
-        script,
-        "--json",
-        "--threads",
-        String(t),
-        "--batch",
-        String(config.batch),
-        "--size",
-        String(config.size),
-        "--warmup",
-        String(config.warmup),
-        "--repeats",
-        String(config.repeats),
-        "--seed",
-        String(config.seed),
-        "--explainers",
-        String(config.explainerImages),
-        "--explainer-warmup",
-        String(config.explainerWarmup),
-        "--device",
-        config.torchDevice,
-        ...(config.convs === "on" ? ["--convs"] : []),
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!out.success) {
-      throw new Error(`tasks/bench_torch.py failed:\n${new TextDecoder().decode(out.stderr)}`);
-    }
-    const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-    runs.push(JSON.parse(lines[lines.length - 1]) as TorchRun);
-  }
-  return runs;
-}
-
-function printRows(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
-  console.log(
-    [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join(
-      "\n",
-    ),
-  );
-}
-
-/** Images per second with three significant figures, or more before the point. */
-function rate(imagesPerSecond: number): string {
-  const digits = imagesPerSecond >= 100 ? 0 : imagesPerSecond >= 10 ? 1 : 2;
-  return imagesPerSecond.toFixed(digits);
-}
-
-/**
- * The explainers' images per second, ours beside each PyTorch run's; ratio
- * = ours / PyTorch time per image (PyTorch's images/s over ours), as the
- * figures' table: below 1 means we are faster.
- */
-function printExplainerTable(label: string, ours: ExplainerTiming[], torch: TorchRun[]): void {
-  const header = ["explainer", `ours images/s (${label})`];
-  for (const t of torch) header.push(`PyTorch images/s (${torchLabel(t)})`, "ratio");
-  const rows = ours.map((e) => {
-    const row = [e.method, rate(e.imagesPerSecond)];
-    for (const t of torch) {
-      const theirs = t.explainers?.[e.method];
-      row.push(
-        theirs === undefined ? "–" : rate(theirs),
-        theirs === undefined ? "–" : `${(theirs / e.imagesPerSecond).toFixed(2)}×`,
-      );
-    }
-    return row;
-  });
-  printRows(header, rows);
-  if (torch.length) {
-    console.log("ratio = ours / PyTorch time per image (below 1 means we are faster)");
-  }
-}
-
-/** "2 thread(s)" on the CPU, the GPU's name on one (older twins report no device). */
-function torchLabel(t: TorchRun): string {
-  return !t.device || t.device === "cpu" ? `${t.threads} thread(s)` : t.device;
-}
-
-/** Each convolution's median, ours beside each PyTorch run's, and the sum of all seven. */
-function printConvTable(
-  label: string,
-  convs: Record<string, number>,
-  torch: TorchRun[],
-): void {
-  const header = ["convolution (median)", label];
-  for (const t of torch) header.push(`PyTorch F.conv2d, ${torchLabel(t)}`, "ratio");
-  const names = [...Object.keys(convs), "all seven"];
-  const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
-  const rows = names.map((name) => {
-    const ours = name === "all seven" ? sum(convs) : convs[name];
-    const row = [name, `${ours.toFixed(2)} ms`];
-    for (const t of torch) {
-      const theirs = !t.convs ? undefined : name === "all seven" ? sum(t.convs) : t.convs[name];
-      row.push(
-        theirs === undefined ? "–" : `${theirs.toFixed(2)} ms`,
-        theirs === undefined ? "–" : `${(ours / theirs).toFixed(2)}×`,
-      );
-    }
-    return row;
-  });
-  printRows(header, rows);
-}
-
-function printTable(label: string, ours: Figures, torch: TorchRun[]): void {
-  const header = [`figure (median)`, label];
-  for (const t of torch) header.push(`PyTorch ${t.torch_version}, ${torchLabel(t)}`, "ratio");
-  const rows = (Object.keys(LABELS) as (keyof Figures)[]).map((key) => {
-    const row = [LABELS[key], `${ours[key].toFixed(1)} ms`];
-    for (const t of torch) {
-      row.push(`${t[key].toFixed(1)} ms`, `${(ours[key] / t[key]).toFixed(2)}×`);
-    }
-    return row;
-  });
-  printRows(header, rows);
-  if (torch.length) console.log("ratio = ours / PyTorch (below 1 means we are faster)");
 }
 
 if (import.meta.main) await runMain(main);

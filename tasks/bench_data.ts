@@ -26,7 +26,7 @@ import type { Dataset, Sample } from "../mod.ts";
 import { loadSharp } from "../lib/deps.ts";
 // Until lib/data/mod.ts exports them, the pipeline's parts come from their own files.
 
-import { backendFlag, numberFlag, parseFlags, runMain } from "./_cli.ts";
+import { engineFlags, numberFlag, parseFlags, runMain } from "./_cli.ts";
 
 /** Options of {@linkcode benchDataPipeline}. */
 export interface BenchDataOptions {
@@ -193,9 +193,7 @@ const FLAGS = {
 async function main(): Promise<void> {
   const flags = parseFlags("bench:data", SUMMARY, FLAGS, Deno.args);
   const config = {
-    backend: backendFlag(flags),
-    threads: numberFlag(flags, "threads", { integer: true, min: 1 }),
-    seed: numberFlag(flags, "seed", { integer: true }),
+    ...engineFlags(flags),
     count: numberFlag(flags, "count", { integer: true, min: 1 }),
     size: numberFlag(flags, "size", { integer: true, min: 1 }),
     batchSize: numberFlag(flags, "batch", { integer: true, min: 1 }),

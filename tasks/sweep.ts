@@ -9,36 +9,52 @@
  * bootstrap interval over images), ranked by `--rank-by`, and written to
  * `summary.md`, `results.json` and `report.html` under `--out`.
  *
- * The reference network has its own saliency branch, so it takes no
- * `--heads`: it makes one cell per loss, weight and seed (head "builtin").
+ * A backbone registered with a whole model of its own (the reference
+ * network, with its own saliency branch) takes no `--heads`: it makes one
+ * cell per loss, weight and seed, with its own head (`reference`). The grid,
+ * cell configs, pooling, ranking and summary are `lib/studies/sweep.ts`.
  *
  * @module
  */
 import { resolve } from "node:path";
 import {
-  aggregateSeeds,
+  cellMetric,
   collectRunInfo,
   initBackend,
   listBackbones,
   listExplainers,
-  listLosses,
   listSaliencyHeads,
-  lossFlagName,
   pathExists,
+  rankChoices,
+  REFERENCE_BACKBONE,
+  type SweepCell,
+  sweepCellConfig,
+  type SweepCellResult,
+  sweepCellResult,
+  sweepCells,
+  sweepCellSettings,
+  type SweepConfig,
+  sweepLossChoices,
+  type SweepOutcome,
+  sweepRecordConfig,
+  sweepResults,
+  type TrainRunResults,
   writeFileAtomic,
   writeJsonAtomic,
   writeReport,
 } from "../mod.ts";
-import type { MetricSummary } from "../mod.ts";
 import {
-  backendFlag,
   defaultFlags,
+  engineFlags,
   type FlagSpec,
+  listFlag,
   mergeConfigObject,
   numberFlag,
+  numberListFlag,
   parseFlags,
   readConfigFile,
   runMain,
+  studyFlags,
   UsageError,
 } from "./_cli.ts";
 import { DATASET_FLAGS, datasetFlags, openDataset } from "./_datasets.ts";
@@ -64,38 +80,22 @@ const SUMMARY =
   "only the cells without results, and --collect <out> gathers them into the table and report\n" +
   "(exit status 3 while some cells have no results).";
 
-/** The saliency losses a cell can add to cross-entropy, in their flag spelling. */
-function locationLosses(): string[] {
-  return listLosses({ kind: "location" }).map((n) => lossFlagName(n));
-}
-
-/** The localisation metrics `evaluate()` scores per explainer. */
-const LOCALIZATION_METRICS = [
-  "energyPointingGame",
-  "pointingGame",
-  "maskAuc",
-  "relevanceMassAccuracy",
-  "relevanceRankAccuracy",
-  "iou50",
-  "bestIou",
-];
-const FAITHFULNESS_METRICS = ["deletionAuc", "insertionAuc"];
-
 const FLAGS: Record<string, FlagSpec> = {
   backbones: {
     type: "string",
-    default: "reference,plain_cnn",
-    help: "comma list: reference and/or registered backbones (see listBackbones())",
+    default: `${REFERENCE_BACKBONE},plain_cnn`,
+    help: "comma list of registered backbones (see listBackbones())",
   },
   heads: {
     type: "string",
     default: "cam,decoder",
-    help: "comma list of saliency heads (see listSaliencyHeads(); reference ignores them)",
+    help:
+      "comma list of saliency heads (see listSaliencyHeads(); a backbone with a whole model of its own, such as reference, takes its own)",
   },
   losses: {
     type: "string",
     default: "bce,dice",
-    help: `comma list of saliency losses added to cross-entropy (${locationLosses().join(", ")})`,
+    help: `comma list of saliency losses added to cross-entropy (${sweepLossChoices().join(", ")})`,
   },
   weights: { type: "string", default: "1", help: "comma list of saliency loss weights (> 0)" },
   seeds: { type: "string", default: "0,1", help: "comma list of training seeds (whole numbers)" },
@@ -134,120 +134,17 @@ const FLAGS: Record<string, FlagSpec> = {
   ...SLURM_FLAGS,
 };
 
-/** The flags that define the study (saved to sweep.json for --collect); not how it is run. */
-const STUDY_FLAGS = [
-  "backbones",
-  "heads",
-  "losses",
-  "weights",
-  "seeds",
-  "rank-by",
-  "explainers",
-  "faithfulness",
-  "dataset",
-  "root",
-  "count",
-  "classes",
-  "size",
-  "width",
-  "pretrained",
-  "freeze",
-  "backbone-lr",
-  "micro-batch",
-  "epochs",
-  "batch",
-  "lr",
-  "resamples",
-  "seed",
-] as const;
-
-/** One cell of the grid. */
-interface Cell {
-  id: string;
-  config: string;
-  backbone: string;
-  head: string;
-  loss: string;
-  weight: number;
-  seed: number;
-}
-
-/** A figure with its interval, and how many seeds it pools. */
-interface Figure {
-  mean: number;
-  ci: [number, number];
-  seeds: number;
-}
-
-/** What a finished cell writes to its result.json. */
-interface CellResult {
-  cell: Cell;
-  settings: Record<string, unknown>;
-  model: { name: string; parameters: number };
-  training: { epochs: number; steps: number; seconds: number; finalLoss: number | null };
-  evaluationSeconds: number;
-  classification: { accuracy: MetricSummary; balancedAccuracy: number; macroF1: number };
-  explainers: Record<string, { metrics: Record<string, MetricSummary> }>;
-}
-
-function list(flags: Record<string, string | boolean>, name: string): string[] {
-  const items = String(flags[name] ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
-  if (items.length === 0) throw new UsageError(`Flag --${name} needs at least one value`);
-  const seen = new Set<string>();
-  for (const item of items) {
-    if (seen.has(item)) throw new UsageError(`Flag --${name} lists "${item}" twice`);
-    seen.add(item);
-  }
-  return items;
-}
-
-function choose(name: string, items: string[], choices: readonly string[]): string[] {
-  for (const item of items) {
-    if (!choices.includes(item)) {
-      throw new UsageError(
-        `Flag --${name}: unknown value "${item}" (choices: ${choices.join(", ")})`,
-      );
-    }
-  }
-  return items;
-}
-
-function numbers(
-  name: string,
-  items: string[],
-  check: (n: number) => boolean,
-  what: string,
-): number[] {
-  return items.map((item) => {
-    const n = Number(item);
-    if (!Number.isFinite(n) || !check(n)) {
-      throw new UsageError(`Flag --${name}: "${item}" is not ${what}`);
-    }
-    return n;
-  });
-}
-
-function readConfig(flags: Record<string, string | boolean>) {
+function readConfig(flags: Record<string, string | boolean>): SweepConfig {
   const { dataset, root } = datasetFlags(flags);
-  const backbones = choose("backbones", list(flags, "backbones"), [
-    "reference",
-    ...listBackbones(),
-  ]);
-  const heads = choose("heads", list(flags, "heads"), listSaliencyHeads());
-  const losses = choose("losses", list(flags, "losses"), locationLosses());
-  const weights = numbers("weights", list(flags, "weights"), (n) => n > 0, "a number above 0");
-  const seeds = numbers("seeds", list(flags, "seeds"), Number.isInteger, "a whole number");
-  const explainers = choose("explainers", list(flags, "explainers"), listExplainers());
+  const backbones = listFlag(flags, "backbones", { choices: listBackbones() });
+  const heads = listFlag(flags, "heads", { choices: listSaliencyHeads() });
+  const losses = listFlag(flags, "losses", { choices: sweepLossChoices() });
+  const weights = numberListFlag(flags, "weights", (n) => n > 0, "a number above 0");
+  const seeds = numberListFlag(flags, "seeds", Number.isInteger, "a whole number");
+  const explainers = listFlag(flags, "explainers", { choices: listExplainers() });
   const faithfulness = flags.faithfulness === true;
   const rankBy = String(flags["rank-by"]);
-  const metricChoices = [
-    "accuracy",
-    ...explainers.flatMap((e) =>
-      [...LOCALIZATION_METRICS, ...(faithfulness ? FAITHFULNESS_METRICS : [])].map((m) =>
-        `${e}.${m}`
-      )
-    ),
-  ];
+  const metricChoices = rankChoices(explainers, { faithfulness });
   if (!metricChoices.includes(rankBy)) {
     throw new UsageError(
       `Flag --rank-by: unknown metric "${rankBy}" (choices: ${metricChoices.join(", ")})`,
@@ -277,237 +174,36 @@ function readConfig(flags: Record<string, string | boolean>) {
     lr: numberFlag(flags, "lr", { min: 0 }),
     resamples: numberFlag(flags, "resamples", { integer: true, min: 10 }),
     out: String(flags.out),
-    backend: backendFlag(flags),
-    threads: numberFlag(flags, "threads", { integer: true, min: 1 }),
-    seed: numberFlag(flags, "seed", { integer: true }),
+    ...engineFlags(flags),
   };
-}
-
-type Config = ReturnType<typeof readConfig>;
-
-/** The settings every cell shares; a finished cell run with other settings is not reused. */
-function cellSettings(c: Config): Record<string, unknown> {
-  return {
-    dataset: c.dataset,
-    root: c.root,
-    count: c.count,
-    classes: c.classes,
-    size: c.size,
-    width: c.width,
-    epochs: c.epochs,
-    batch: c.batch,
-    lr: c.lr,
-    resamples: c.resamples,
-    explainers: c.explainers,
-    faithfulness: c.faithfulness,
-    dataSeed: c.seed,
-  };
-}
-
-/** The grid in order: backbone, head, loss, weight, seed (the reference net has one head). */
-function gridCells(c: Config): Cell[] {
-  const cells: Cell[] = [];
-  for (const backbone of c.backbones) {
-    for (const head of backbone === "reference" ? ["builtin"] : c.heads) {
-      for (const loss of c.losses) {
-        for (const weight of c.weights) {
-          const config = `${backbone}-${head}-${loss}-w${weight}`;
-          for (const seed of c.seeds) {
-            cells.push({ id: `${config}-s${seed}`, config, backbone, head, loss, weight, seed });
-          }
-        }
-      }
-    }
-  }
-  return cells;
 }
 
 /** The `deno task train` config file of a cell: its run folder is cells/<cellId>/. */
-function cellConfig(c: Config, cell: Cell): Record<string, unknown> {
-  return {
-    dataset: c.dataset,
-    root: c.root,
-    count: c.count,
-    classes: c.classes,
-    size: c.size,
-    backbone: cell.backbone,
-    head: cell.backbone === "reference" ? "cam" : cell.head,
-    width: c.width,
-    pretrained: c.pretrained === "torchvision" ? `torchvision:${cell.backbone}` : c.pretrained,
-    freeze: c.freeze,
-    "backbone-lr": c.backboneLr,
-    "micro-batch": c.microBatch,
-    loss: `ce=1,${cell.loss}=${cell.weight}`,
-    epochs: c.epochs,
-    batch: c.batch,
-    optimizer: "adam",
-    lr: c.lr,
-    flip: 0.5,
-    val: 0,
-    explainers: c.explainers.join(","),
-    faithfulness: c.faithfulness,
-    resamples: c.resamples,
-    out: resolve(cellPaths(c.out, cell.id).dir),
-    backend: c.backend,
-    threads: c.threads,
-    seed: cell.seed,
-    "data-seed": c.seed,
-  };
+function cellConfig(c: SweepConfig, cell: SweepCell): Record<string, unknown> {
+  return sweepCellConfig(c, cell, { out: resolve(cellPaths(c.out, cell.id).dir) });
 }
 
 /** A finished cell as the ranking reads it, from the train run's results.json. */
-// deno-lint-ignore no-explicit-any
-function fromTrainResults(c: Config, cell: Cell, r: any): CellResult {
-  const last = r.training.history.at(-1)?.metrics?.train_loss;
-  return {
-    cell,
-    settings: cellSettings(c),
-    model: r.model,
-    training: {
-      epochs: r.training.epochs,
-      steps: r.training.steps,
-      seconds: r.training.seconds,
-      finalLoss: typeof last === "number" ? last : null,
-    },
-    evaluationSeconds: r.evaluationSeconds,
-    classification: {
-      accuracy: r.test.accuracy,
-      balancedAccuracy: r.test.balancedAccuracy,
-      macroF1: r.test.macroF1,
-    },
-    explainers: r.explainers,
-  };
-}
-
-/** One metric of a finished cell, by `accuracy` or `<explainer>.<metric>`. */
-function metricOf(r: CellResult, key: string): MetricSummary | undefined {
-  if (key === "accuracy") return r.classification.accuracy;
-  const dot = key.indexOf(".");
-  return r.explainers[key.slice(0, dot)]?.metrics[key.slice(dot + 1)];
-}
-
-/** Pools seeds: the t interval over seed means, or the image bootstrap interval of one seed. */
-function pool(runs: CellResult[], key: string): Figure {
-  const summaries = runs.map((r) => metricOf(r, key)).filter((s) => s !== undefined);
-  const values = summaries.map((s) => s.mean).filter(Number.isFinite);
-  if (values.length === 0) return { mean: NaN, ci: [NaN, NaN], seeds: 0 };
-  if (values.length === 1) {
-    const one = summaries.find((s) => Number.isFinite(s.mean))!;
-    return { mean: one.mean, ci: [one.ci[0], one.ci[1]], seeds: 1 };
-  }
-  const g = aggregateSeeds(values);
-  return { mean: g.mean, ci: [g.low, g.high], seeds: values.length };
-}
-
-/** The metrics the table shows: accuracy, then each explainer's headline metrics. */
-function tableMetrics(c: Config): string[] {
-  const keys = ["accuracy"];
-  for (const e of c.explainers) {
-    keys.push(`${e}.energyPointingGame`, `${e}.pointingGame`, `${e}.maskAuc`);
-    if (c.faithfulness) keys.push(`${e}.deletionAuc`, `${e}.insertionAuc`);
-  }
-  if (!keys.includes(c.rankBy)) keys.splice(1, 0, c.rankBy);
-  return keys;
-}
-
-interface Ranked {
-  rank: number;
-  config: string;
-  backbone: string;
-  head: string;
-  loss: string;
-  weight: number;
-  seeds: number[];
-  metrics: Record<string, Figure>;
-  trainSeconds: number;
-}
-
-function rank(c: Config, cells: Cell[], done: Map<string, CellResult>): Ranked[] {
-  const keys = tableMetrics(c);
-  const configs = [
-    ...new Set(cells.filter((cell) => done.has(cell.id)).map((cell) => cell.config)),
-  ];
-  const lowerIsBetter = c.rankBy.endsWith(".deletionAuc");
-  const rows = configs.map((config) => {
-    const group = cells.filter((cell) => cell.config === config && done.has(cell.id));
-    const runs = group.map((cell) => done.get(cell.id)!);
-    const first = group[0];
-    return {
-      rank: 0,
-      config,
-      backbone: first.backbone,
-      head: first.head,
-      loss: first.loss,
-      weight: first.weight,
-      seeds: group.map((cell) => cell.seed),
-      metrics: Object.fromEntries(keys.map((k) => [k, pool(runs, k)])),
-      trainSeconds: runs.reduce((s, r) => s + r.training.seconds, 0),
-    };
-  });
-  const score = (r: Ranked) => {
-    const m = r.metrics[c.rankBy].mean;
-    return Number.isFinite(m) ? (lowerIsBetter ? -m : m) : -Infinity;
-  };
-  // A stable sort: ties keep the grid's order.
-  rows.sort((a, b) => score(b) - score(a));
-  rows.forEach((r, i) => (r.rank = i + 1));
-  return rows;
+function fromTrainResults(c: SweepConfig, cell: SweepCell, r: unknown): SweepCellResult {
+  return sweepCellResult(cell, sweepCellSettings(c), r as TrainRunResults);
 }
 
 const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : "n/a");
-const fmtFigure = (f: Figure) =>
-  Number.isFinite(f.mean) ? `${fmt(f.mean)} [${fmt(f.ci[0])}, ${fmt(f.ci[1])}]` : "n/a";
-
-function summaryMarkdown(
-  c: Config,
-  ranked: Ranked[],
-  info: { dataset: string; train: number; test: number; cells: number; steps: number },
-): string {
-  const keys = tableMetrics(c);
-  const lines = [
-    `# sweep: ${ranked.length} configurations, ${info.cells} cells, ranked by ${c.rankBy}`,
-    "",
-    `${info.dataset}: ${info.train} training and ${info.test} test images of ${c.size}×${c.size}; ` +
-    `${c.epochs} epochs (${info.steps} steps) of batch ${c.batch} per cell, Adam at ${c.lr}, ` +
-    `loss = ce + weight · saliency loss. Seeds ${c.seeds.join(", ")}.`,
-    "",
-    c.seeds.length > 1
-      ? "Figures: mean over seeds with its 95% t interval over seeds."
-      : "Figures: one seed, mean over test images with its 95% bootstrap interval.",
-    "",
-    `| rank | config | backbone | head | loss | weight | ${keys.join(" | ")} |`,
-    `|---|---|---|---|---|---|${keys.map(() => "---").join("|")}|`,
-    ...ranked.map((r) =>
-      `| ${r.rank} | ${r.config} | ${r.backbone} | ${r.head} | ${r.loss} | ${r.weight} | ${
-        keys.map((k) => fmtFigure(r.metrics[k])).join(" | ")
-      } |`
-    ),
-    "",
-  ];
-  return lines.join("\n");
-}
 
 /** Reads a cell's train results if complete; fails if they were run with other settings. */
-async function finishedCell(c: Config, cell: Cell): Promise<CellResult | null> {
+async function finishedCell(c: SweepConfig, cell: SweepCell): Promise<SweepCellResult | null> {
   const done = await completedRun(trainConfigFrom(cellConfig(c, cell), cell.id));
   return done === null ? null : fromTrainResults(c, cell, done);
-}
-
-/** The study's own flags, as saved to sweep.json. */
-function studyFlags(flags: Record<string, string | boolean>): Record<string, unknown> {
-  return Object.fromEntries(
-    STUDY_FLAGS.filter((k) => flags[k] !== undefined).map((k) => [k, flags[k]]),
-  );
 }
 
 async function main(): Promise<void> {
   const flags = parseFlags("sweep", SUMMARY, FLAGS, Deno.args);
   if (typeof flags.collect === "string") return await collect(flags.collect, flags);
   const c = readConfig(flags);
-  const cells = gridCells(c);
+  const cells = sweepCells(c);
   const files = cells.map((cell) => ({ id: cell.id, config: cellConfig(c, cell) }));
   await writeCells(c.out, files);
-  await writeJsonAtomic(`${c.out}/sweep.json`, studyFlags(flags));
+  await writeJsonAtomic(`${c.out}/sweep.json`, studyFlags(flags, FLAGS, { except: SLURM_FLAGS }));
   if (flags.slurm === true) {
     return await submitArray({
       out: c.out,
@@ -538,7 +234,7 @@ async function main(): Promise<void> {
       `${testIdx.length} test images of ${c.size}×${c.size}, ~${steps} steps each, on ${engine}`,
   );
   const started = performance.now();
-  const done = new Map<string, CellResult>();
+  const done = new Map<string, SweepCellResult>();
   let skipped = 0, ran = 0;
   for (const [i, cell] of cells.entries()) {
     const tag = `[${i + 1}/${cells.length}] ${cell.id}`;
@@ -559,7 +255,7 @@ async function main(): Promise<void> {
     done.set(cell.id, result);
     ran++;
     const acc = result.classification.accuracy.mean;
-    const rankBy = metricOf(result, c.rankBy)?.mean ?? NaN;
+    const rankBy = cellMetric(result, c.rankBy)?.mean ?? NaN;
     console.log(
       `${tag}: done in ${(result.training.seconds + result.evaluationSeconds).toFixed(1)} s; ` +
         `accuracy ${fmt(acc)}, ${c.rankBy} ${fmt(rankBy)}`,
@@ -595,9 +291,9 @@ async function collect(dir: string, flags: Record<string, string | boolean>): Pr
     backend: flags.backend,
     threads: flags.threads,
   });
-  const cells = gridCells(c);
+  const cells = sweepCells(c);
   const statuses = await Promise.all(cells.map((cell) => cellStatus(c.out, cell.id)));
-  const done = new Map<string, CellResult>();
+  const done = new Map<string, SweepCellResult>();
   // deno-lint-ignore no-explicit-any
   let first: any = null;
   for (const cell of cells) {
@@ -632,90 +328,15 @@ async function collect(dir: string, flags: Record<string, string | boolean>): Pr
   }
 }
 
-interface Outcome {
-  mode: "local" | "slurm";
-  engine: string;
-  dataset: { name: string; classNames: readonly string[] };
-  train: number;
-  test: number;
-  steps: number;
-  ranThisCall: number;
-  skippedThisCall: number;
-  wallSeconds: number;
-  incomplete: Awaited<ReturnType<typeof cellStatus>>[];
-}
-
 /** Ranks the finished cells and writes summary.md, results.json and report.html. */
 async function finish(
-  c: Config,
-  cells: Cell[],
-  done: Map<string, CellResult>,
-  o: Outcome,
+  c: SweepConfig,
+  cells: SweepCell[],
+  done: Map<string, SweepCellResult>,
+  o: SweepOutcome,
 ): Promise<void> {
-  const ranked = rank(c, cells, done);
-  const markdown = summaryMarkdown(c, ranked, {
-    dataset: o.dataset.name,
-    train: o.train,
-    test: o.test,
-    cells: cells.length,
-    steps: o.steps,
-  }) + (o.incomplete.length > 0
-    ? `\n${o.incomplete.length} of ${cells.length} cells have no results yet: ${
-      o.incomplete.map((s) =>
-        `${s.id} (${s.state})`
-      ).join(", ")
-    }.\n`
-    : "");
-  const settings = cellSettings(c);
-  const config = {
-    ...settings,
-    backbones: c.backbones,
-    heads: c.heads,
-    losses: c.losses,
-    weights: c.weights,
-    seeds: c.seeds,
-    rankBy: c.rankBy,
-    backend: c.backend,
-    threads: c.threads,
-    seed: c.seed,
-    out: c.out,
-  };
-  const run = await collectRunInfo("sweep", config, c.seed);
-  const asSummary = (f: Figure): MetricSummary => ({
-    mean: f.mean,
-    ci: f.ci,
-    scored: f.seeds,
-    excluded: 0,
-  });
-  const keys = tableMetrics(c);
-  const results = {
-    title: `sweep: ${ranked.length} configurations ranked by ${c.rankBy}`,
-    subtitle: `${o.dataset.name}, ${o.train} training and ${o.test} test images, ` +
-      `${c.epochs} epochs per cell, seeds ${c.seeds.join(", ")}, on ${o.engine}` +
-      (o.mode === "slurm" ? " (Slurm array job)" : ""),
-    run,
-    engine: o.engine,
-    mode: o.mode,
-    config,
-    rankBy: c.rankBy,
-    dataset: {
-      name: o.dataset.name,
-      classNames: o.dataset.classNames,
-      train: o.train,
-      test: o.test,
-    },
-    ranking: ranked,
-    comparisons: keys.map((k) => ({
-      title: `${k}: configurations side by side (best first)`,
-      xLabel: "configuration",
-      groups: ranked.map((r) => ({ name: r.config, metrics: { [k]: asSummary(r.metrics[k]) } })),
-    })),
-    cells: cells.filter((cell) => done.has(cell.id)).map((cell) => done.get(cell.id)!),
-    incomplete: o.incomplete.map((s) => ({ id: s.id, state: s.state, reason: s.reason })),
-    ranThisCall: o.ranThisCall,
-    skippedThisCall: o.skippedThisCall,
-    wallSeconds: o.wallSeconds,
-  };
+  const run = await collectRunInfo("sweep", sweepRecordConfig(c), c.seed);
+  const { results, markdown } = sweepResults(c, cells, done, o, run);
   await writeJsonAtomic(`${c.out}/results.json`, results);
   await writeFileAtomic(`${c.out}/summary.md`, markdown);
   await writeReport(`${c.out}/report.html`, results);

@@ -15,37 +15,37 @@
  * map's and Grad-CAM's energy on the object and pointing game. Writes
  * `results.json`, `summary.md` (the table with 95% intervals and paired
  * bootstraps of (1) vs (2) and (1) vs (3) on per-image energy) and
- * `report.html` under `--out`.
+ * `report.html` under `--out`. The arms, paired tests and summary are
+ * `lib/studies/transfer.ts`.
  *
  * @module
  */
 import {
   collectRunInfo,
-  evaluate,
   fewAnnotated,
   initBackend,
-  listBackbones,
   listDatasets,
-  listSaliencyHeads,
-  loadWeightsInto,
-  mixedLoss,
-  pairedTest,
-  saveModel,
+  type PretrainedReport,
+  runTransferArm,
   stripAnnotations,
-  train,
+  TRANSFER_ARMS,
+  transferArmRecords,
+  type TransferArmResult,
+  transferComparisons,
+  transferPairedTests,
+  transferSummaryMarkdown,
   writeFileAtomic,
   writeJsonAtomic,
   writeReport,
 } from "../mod.ts";
-import type { EvaluationResult, MetricSummary, PretrainedReport } from "../mod.ts";
 import {
   buildModel,
-  parseFreeze,
+  modelFlags,
   parseMicroBatch,
   PRETRAINED_FLAGS,
   pretrainedRecord,
 } from "./_model.ts";
-import { backendFlag, type FlagSpec, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
+import { engineFlags, type FlagSpec, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
 import { datasetFlags, holdOut, openDataset } from "./_datasets.ts";
 
 const SUMMARY =
@@ -90,9 +90,14 @@ const FLAGS: Record<string, FlagSpec> = {
   backbone: {
     type: "string",
     default: "plain_cnn",
-    help: "reference (the reference network) or a registered backbone",
+    help: "a registered backbone (reference: the reference network, with its own head)",
   },
-  head: { type: "string", default: "decoder", help: "saliency head (not for reference)" },
+  head: {
+    type: "string",
+    default: "decoder",
+    help:
+      "saliency head (a backbone with a whole model of its own, such as reference, keeps its own)",
+  },
   width: { type: "string", default: "0.25", help: "width multiplier of the backbone" },
   ...PRETRAINED_FLAGS,
   "mask-weight": {
@@ -108,36 +113,9 @@ const FLAGS: Record<string, FlagSpec> = {
   out: { type: "string", default: "runs/transfer", help: "output folder" },
 };
 
-/** The three pipelines, in order. */
-const PIPELINES = [
-  { key: "masks", name: "(1) source with masks → target" },
-  { key: "labels-only", name: "(2) source labels only → target" },
-  { key: "none", name: "(3) target alone" },
-] as const;
-
-const EXPLAINERS = ["branch", "grad-cam"];
-const METRICS = [
-  { key: "energyPointingGame", label: "energy on object" },
-  { key: "pointingGame", label: "pointing game" },
-];
-
 function readConfig(flags: Record<string, string | boolean>) {
   const source = datasetFlags({ dataset: flags.source, root: flags["source-root"] });
   const target = datasetFlags({ dataset: flags.target, root: flags["target-root"] });
-  const backbone = String(flags.backbone);
-  if (backbone !== "reference" && !listBackbones().includes(backbone)) {
-    throw new UsageError(
-      `Flag --backbone must be reference or one of ${
-        listBackbones().join(", ")
-      }; got "${backbone}"`,
-    );
-  }
-  const head = String(flags.head);
-  if (!listSaliencyHeads().includes(head)) {
-    throw new UsageError(
-      `Flag --head must be one of ${listSaliencyHeads().join(", ")}; got "${head}"`,
-    );
-  }
   return {
     source: source.dataset,
     sourceRoot: source.root,
@@ -150,12 +128,7 @@ function readConfig(flags: Record<string, string | boolean>) {
     targetAnnotated: numberFlag(flags, "target-annotated", { integer: true, min: 0 }),
     heldOut: numberFlag(flags, "held-out", { min: 0.05, max: 0.9 }),
     size: numberFlag(flags, "size", { integer: true, min: 8 }),
-    backbone,
-    head,
-    width: numberFlag(flags, "width", { min: 0.01 }),
-    pretrained: String(flags.pretrained ?? ""),
-    freeze: parseFreeze(flags.freeze),
-    backboneLr: numberFlag(flags, "backbone-lr", { min: 0 }),
+    ...modelFlags(flags),
     microBatch: parseMicroBatch(flags),
     maskWeight: numberFlag(flags, "mask-weight", { min: 0 }),
     sourceEpochs: numberFlag(flags, "source-epochs", { integer: true, min: 1 }),
@@ -164,13 +137,9 @@ function readConfig(flags: Record<string, string | boolean>) {
     lr: numberFlag(flags, "lr", { min: 0 }),
     resamples: numberFlag(flags, "resamples", { integer: true, min: 10 }),
     out: String(flags.out),
-    backend: backendFlag(flags),
-    threads: numberFlag(flags, "threads", { integer: true, min: 1 }),
-    seed: numberFlag(flags, "seed", { integer: true }),
+    ...engineFlags(flags),
   };
 }
-
-type Config = ReturnType<typeof readConfig>;
 
 /** Checks --source/--source-root and --target/--target-root, naming the right flags. */
 function sideFlags(
@@ -185,101 +154,6 @@ function sideFlags(
       error.message.replaceAll("--dataset", `--${side}`).replaceAll("--root", `--${side}-root`),
     );
   }
-}
-
-function fixed(v: number | null | undefined): string {
-  return v === null || v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(4);
-}
-
-function figure(s: MetricSummary | undefined): string {
-  return s && Number.isFinite(s.mean)
-    ? `${fixed(s.mean)} [${fixed(s.ci[0])}, ${fixed(s.ci[1])}]`
-    : "n/a";
-}
-
-interface PairedTest {
-  comparison: string;
-  explainer: string;
-  metric: string;
-  /** Images where both pipelines have a score. */
-  n: number;
-  /** Mean of (1) − other, with its paired bootstrap 95% interval. */
-  difference: { estimate: number; ci: [number, number] };
-}
-
-/** `one` against `two` on energy on the object: the library's pairedTest (`one − two`), labelled. */
-function pairedRecord(
-  comparison: string,
-  explainer: string,
-  one: EvaluationResult,
-  two: EvaluationResult,
-  seed: number,
-  resamples: number,
-): PairedTest {
-  const energy = (e: EvaluationResult) =>
-    e.perImage.map((r) => r.scores[explainer]?.energyPointingGame ?? null);
-  const r = pairedTest(energy(two), energy(one), { seed, resamples });
-  return {
-    comparison,
-    explainer,
-    metric: "energyPointingGame",
-    n: r.n,
-    difference: r.difference,
-  };
-}
-
-interface PipelineResult {
-  key: string;
-  name: string;
-  /** Weights loaded from the source model (empty for the target alone). */
-  transferred: number;
-  trainSeconds: number;
-  evaluation: EvaluationResult;
-}
-
-function summaryMarkdown(
-  c: Config,
-  info: { source: string; target: string; fineTune: number; annotated: number; test: number },
-  pipelines: PipelineResult[],
-  tests: PairedTest[],
-): string {
-  const cols = EXPLAINERS.flatMap((e) => METRICS.map((m) => `${e} ${m.label}`));
-  const lines = [
-    `# transfer: ${info.source} → ${info.target}`,
-    "",
-    `Fine-tuned on ${info.fineTune} target images (${info.annotated} with masks), scored on ` +
-    `${info.test} held-out annotated target images. Seed ${c.seed}; ${c.sourceEpochs} source ` +
-    `and ${c.targetEpochs} target epochs. Figures: mean with its 95% percentile bootstrap ` +
-    `interval over images.`,
-    "",
-    `| pipeline | accuracy | ${cols.join(" | ")} |`,
-    `|---|---|${cols.map(() => "---").join("|")}|`,
-  ];
-  for (const p of pipelines) {
-    const cells = EXPLAINERS.flatMap((e) =>
-      METRICS.map((m) => figure(p.evaluation.explainers[e]?.metrics[m.key]))
-    );
-    lines.push(
-      `| ${p.name} | ${figure(p.evaluation.classification.accuracy)} | ${cells.join(" | ")} |`,
-    );
-  }
-  lines.push(
-    "",
-    "## Paired bootstrap on per-image energy on the object",
-    "",
-    "Mean difference (1) − other over the same held-out images, with its 95% interval; an " +
-      "interval that excludes 0 says the pipelines differ.",
-    "",
-    "| comparison | explainer | images | difference |",
-    "|---|---|---|---|",
-    ...tests.map((t) =>
-      `| ${t.comparison} | ${t.explainer} | ${t.n} | ${fixed(t.difference.estimate)} [${
-        fixed(t.difference.ci[0])
-      }, ${fixed(t.difference.ci[1])}] |`
-    ),
-    "",
-  );
-  return lines.join("\n");
 }
 
 async function main(): Promise<void> {
@@ -318,7 +192,6 @@ async function main(): Promise<void> {
     seed: c.seed,
   });
   const fineTuneData = stripAnnotations(target.dataset, keep);
-  const numClasses = target.dataset.classNames.length;
   await Deno.mkdir(c.out, { recursive: true });
   const run = await collectRunInfo("transfer", c, c.seed);
   console.error(
@@ -326,72 +199,26 @@ async function main(): Promise<void> {
       `${target.dataset.name}, ${fineTuneIdx.length} to fine-tune on (${keep.size} with masks), ` +
       `${testIdx.length} held out; ${c.size}×${c.size}, on ${engine}`,
   );
-  const optimizer = { name: "adam" as const, lr: c.lr };
   const started = performance.now();
-  const pipelines: PipelineResult[] = [];
+  const pipelines: TransferArmResult[] = [];
   let pretrained: PretrainedReport | null = null;
-  for (const p of PIPELINES) {
-    console.error(`\n${p.name}`);
-    const t0 = performance.now();
-    // Every pipeline starts from the same weights: the seed, and --pretrained.
-    const built = await buildModel(c, numClasses, c.seed);
-    const model = built.model;
+  const build = async (classes: number) => {
+    const built = await buildModel(c, classes, c.seed);
     pretrained ??= built.pretrained;
-    try {
-      let transferred = 0;
-      if (p.key !== "none") {
-        const src = (await buildModel(c, source.dataset.classNames.length, c.seed)).model;
-        const dir = `${c.out}/source-${p.key}`;
-        try {
-          await train(src, {
-            dataset: source.dataset,
-            trainIndices: source.train,
-            epochs: c.sourceEpochs,
-            batchSize: c.batch,
-            microBatch: c.microBatch,
-            backboneLr: c.backboneLr,
-            seed: c.seed,
-            optimizer,
-            loss: mixedLoss({ ce: 1, bce: p.key === "masks" ? c.maskWeight : 0 }),
-          });
-          await saveModel(src, dir);
-        } finally {
-          src.dispose();
-        }
-        // Everything but the classifier's last layer (when the class counts differ) moves over.
-        transferred = (await loadWeightsInto(model, dir, { strict: false })).loaded.length;
-      }
-      await train(model, {
-        dataset: fineTuneData,
-        trainIndices: fineTuneIdx,
-        epochs: c.targetEpochs,
-        batchSize: c.batch,
-        microBatch: c.microBatch,
-        backboneLr: c.backboneLr,
-        seed: c.seed,
-        optimizer,
-        loss: mixedLoss({ ce: 1, bce: keep.size > 0 ? 1 : 0 }),
-      });
-      const trainSeconds = (performance.now() - t0) / 1000;
-      const evaluation = await evaluate(model, target.dataset, {
-        indices: testIdx,
-        batchSize: c.batch,
-        explainers: EXPLAINERS,
-        faithfulness: false,
-        resamples: c.resamples,
-        seed: c.seed,
-        progress: false,
-      });
-      pipelines.push({ key: p.key, name: p.name, transferred, trainSeconds, evaluation });
-    } finally {
-      model.dispose();
-    }
+    return built.model;
+  };
+  const data = {
+    source: { dataset: source.dataset, train: source.train },
+    fineTune: fineTuneData,
+    fineTuneIndices: fineTuneIdx,
+    annotated: keep.size > 0,
+    test: { dataset: target.dataset, indices: testIdx },
+  };
+  for (const arm of TRANSFER_ARMS) {
+    console.error(`\n${arm.name}`);
+    pipelines.push(await runTransferArm(arm, data, { ...c, build, dir: c.out }));
   }
-  const [one, two, three] = pipelines;
-  const tests = EXPLAINERS.flatMap((e) => [
-    pairedRecord("(1) vs (2)", e, one.evaluation, two.evaluation, c.seed, c.resamples),
-    pairedRecord("(1) vs (3)", e, one.evaluation, three.evaluation, c.seed, c.resamples),
-  ]);
+  const tests = transferPairedTests(pipelines, c);
   const info = {
     source: source.dataset.name,
     target: target.dataset.name,
@@ -399,25 +226,6 @@ async function main(): Promise<void> {
     annotated: keep.size,
     test: testIdx.length,
   };
-  const comparisons = [
-    {
-      title: "Held-out target accuracy",
-      groups: pipelines.map((p) => ({
-        name: p.name,
-        metrics: { accuracy: p.evaluation.classification.accuracy },
-      })),
-    },
-    ...EXPLAINERS.map((e) => ({
-      title: `${e}: energy on the object and pointing game on the held-out target`,
-      groups: pipelines.map((p) => ({
-        name: p.name,
-        metrics: Object.fromEntries(
-          METRICS.filter((m) => p.evaluation.explainers[e]?.metrics[m.key])
-            .map((m) => [m.key, p.evaluation.explainers[e].metrics[m.key]]),
-        ),
-      })),
-    })),
-  ];
   const results = {
     title: `transfer: ${info.source} → ${info.target}`,
     subtitle: `${info.fineTune} target images to fine-tune on (${info.annotated} with masks), ` +
@@ -441,21 +249,11 @@ async function main(): Promise<void> {
       },
     },
     wallSeconds: (performance.now() - started) / 1000,
-    pipelines: pipelines.map((p) => ({
-      key: p.key,
-      name: p.name,
-      transferredVariables: p.transferred,
-      trainSeconds: p.trainSeconds,
-      accuracy: p.evaluation.classification.accuracy,
-      explainers: Object.fromEntries(
-        EXPLAINERS.map((e) => [e, p.evaluation.explainers[e]?.metrics ?? {}]),
-      ),
-      evaluation: p.evaluation,
-    })),
+    pipelines: transferArmRecords(pipelines),
     pairedTests: tests,
-    comparisons,
+    comparisons: transferComparisons(pipelines),
   };
-  const markdown = summaryMarkdown(c, info, pipelines, tests);
+  const markdown = transferSummaryMarkdown(c, info, pipelines, tests);
   await writeJsonAtomic(`${c.out}/results.json`, results);
   await writeFileAtomic(`${c.out}/summary.md`, markdown);
   await writeReport(`${c.out}/report.html`, results);

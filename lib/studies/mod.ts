@@ -1,7 +1,8 @@
 /**
- * Studies: designs of baseline-vs-treatment comparisons as data, running
- * them seed by seed through the trainer, pooling seeds, the verdict, and
- * their summaries.
+ * Studies: the logic behind the tasks that train and compare many models
+ * (`compare-gradcam`, `sweep`, `transfer`, `bench`) so that each task only
+ * parses flags, runs and writes. compare-gradcam's design is data: its
+ * arms, the maps it scores and the verdict's tests.
  *
  * @module
  */
@@ -11,3 +12,6 @@ export * from "./summary.ts";
 export * from "./gallery.ts";
 export * from "./pictures.ts";
 export * from "./run_study.ts";
+export * from "./sweep.ts";
+export * from "./transfer.ts";
+export * from "./bench.ts";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { benchDataPipeline } from "../../tasks/bench_data.ts";
+import { TASK_PERMISSIONS } from "../../tasks/_cli.ts";
 import { tf } from "../../lib/deps.ts";
 import { useEngines } from "../_helpers.ts";
 
@@ -26,11 +27,7 @@ Deno.test("tasks/bench_data.ts runs from the command line and names a bad flag",
     new Deno.Command(Deno.execPath(), {
       args: [
         "run",
-        "--allow-read",
-        "--allow-write",
-        "--allow-env",
-        "--allow-ffi",
-        "--allow-sys",
+        ...TASK_PERMISSIONS,
         "tasks/bench_data.ts",
         ...args,
       ],

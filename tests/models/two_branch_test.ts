@@ -25,7 +25,7 @@ function tiny(backbone: string, saliencyHead: string, extra: Partial<TwoBranchOp
 }
 
 Deno.test("every backbone × saliency head builds, runs forward and trains with the loss falling (wasm, Adam)", async () => {
-  assert.deepEqual(listSaliencyHeads(), ["attention", "cam", "decoder"]);
+  assert.deepEqual(listSaliencyHeads(), ["attention", "cam", "decoder", "reference"]);
   const data = syntheticTensors(syntheticDataset({ count: 6, size: 32, numClasses: 3, seed: 2 }));
   const batch = { images: data.images, labels: data.labels, masks: data.masks };
   // The bottleneck ResNets train with one head, the decoder, which reads every stage: ResNet-101
@@ -299,11 +299,11 @@ Deno.test("createTwoBranchModel() names a bad backbone, head or option and the v
   const start = tf.memory().numTensors;
   assert.throws(
     () => createTwoBranchModel({ ...base, backbone: "resnet152" }),
-    /Unknown backbone "resnet152": expected one of mobilenet_v2, plain_cnn, resnet101, resnet18, resnet34, resnet50, vgg11, vgg11_bn/,
+    /Unknown backbone "resnet152": expected one of mobilenet_v2, plain_cnn, reference, resnet101, resnet18, resnet34, resnet50, vgg11, vgg11_bn/,
   );
   assert.throws(
     () => createTwoBranchModel({ ...base, saliencyHead: "gradcam" }),
-    /Unknown saliency head "gradcam": expected one of attention, cam, decoder/,
+    /Unknown saliency head "gradcam": expected one of attention, cam, decoder, reference/,
   );
   assert.equal(tf.memory().numTensors, start, "a failed build frees what it made");
   assert.throws(

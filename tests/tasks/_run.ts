@@ -67,8 +67,8 @@ export const TINY_SWEEP: readonly string[] = [
 
 /** The cells of {@linkcode TINY_SWEEP}, in array-index order. */
 export const TINY_SWEEP_CELLS: readonly string[] = [
-  "reference-builtin-bce-w1-s0",
-  "reference-builtin-bce-w1-s1",
+  "reference-reference-bce-w1-s0",
+  "reference-reference-bce-w1-s1",
   "plain_cnn-cam-bce-w1-s0",
   "plain_cnn-cam-bce-w1-s1",
 ];

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { Ajv2020 } from "npm:ajv@8.20.0/dist/2020.js";
 import type { ErrorObject, ValidateFunction } from "npm:ajv@8.20.0/dist/2020.js";
+import type { RankedConfig } from "../../lib/studies/sweep.ts";
 
 /** The tasks whose results.json has a schema, by their `deno task` name. */
 export const SCHEMA_TASKS = ["compare-gradcam", "train", "evaluate", "transfer", "sweep"] as const;
@@ -551,15 +552,8 @@ interface SweepResults {
   rankBy: string;
   cells: unknown[];
   incomplete: unknown[];
-  ranking: {
-    rank: number;
-    config: string;
-    backbone: string;
-    head: string;
-    loss: string;
-    weight: number;
-    metrics: Record<string, Fig>;
-  }[];
+  /** As lib/studies/sweep.ts ranks them, figures read back from JSON (null for NaN). */
+  ranking: (Omit<RankedConfig, "metrics"> & { metrics: Record<string, Fig> })[];
 }
 
 // sweep prints figures to 3 decimals, "n/a" for a figure without a mean.

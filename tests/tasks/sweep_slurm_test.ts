@@ -80,7 +80,7 @@ Deno.test({
       assert.equal(results.cells.length, 4);
       assert.deepEqual(
         results.ranking.map((r: { config: string }) => r.config).sort(),
-        ["plain_cnn-cam-bce-w1", "reference-builtin-bce-w1"],
+        ["plain_cnn-cam-bce-w1", "reference-reference-bce-w1"],
       );
       for (const row of results.ranking) assert.deepEqual(row.seeds, [0, 1]);
 

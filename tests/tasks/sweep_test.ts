@@ -94,7 +94,7 @@ Deno.test("sweep: runs a 4-cell grid, a rerun skips every cell, and a deleted ce
     assert.equal(third.code, 0, third.stderr);
     assert.match(third.stdout, /ran 1 cell\(s\), skipped 3 already done/);
     assert.match(third.stdout, /plain_cnn-cam-bce-w1-s1: running/);
-    assert.doesNotMatch(third.stdout, /reference-builtin-bce-w1-s0: running/);
+    assert.doesNotMatch(third.stdout, /reference-reference-bce-w1-s0: running/);
     const after = await mtimes(out);
     assert.deepEqual(after.slice(0, 3), before.slice(0, 3));
 
@@ -103,7 +103,7 @@ Deno.test("sweep: runs a 4-cell grid, a rerun skips every cell, and a deleted ce
     assert.equal(other.code, 2);
     assert.match(
       other.stderr,
-      /reference-builtin-bce-w1-s0\/results\.json holds another run .*"epochs":1.*"epochs":2/,
+      /reference-reference-bce-w1-s0\/results\.json holds another run .*"epochs":1.*"epochs":2/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -123,7 +123,7 @@ Deno.test("sweep: a bad backbone, loss, weight or rank-by metric exits 2 naming 
   assert.equal(bad.code, 2);
   assert.match(
     bad.stderr,
-    /Flag --backbones: unknown value "resnet99" \(choices: reference, .*plain_cnn/,
+    /Flag --backbones: unknown value "resnet99" \(choices: .*plain_cnn, reference, /,
   );
   const loss = await runSweep(["--losses=bce,mse"]);
   assert.equal(loss.code, 2);

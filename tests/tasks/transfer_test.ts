@@ -42,6 +42,11 @@ Deno.test("transfer: the tiny preset runs three pipelines, writes its files, and
     assert.equal(target.test, 9);
     assert.equal(target.annotated, 4);
     assert.equal(results.data.source.classNames.length, 3);
+    // The saved source models name their classes, as train's do.
+    for (const arm of ["masks", "labels-only"]) {
+      const saved = JSON.parse(await Deno.readTextFile(`${out}/source-${arm}/model.json`));
+      assert.deepEqual(saved.classNames, results.data.source.classNames, arm);
+    }
     // The source has 3 classes, the target 2: the classifier's last layer stays behind.
     assert.ok(results.pipelines[0].transferredVariables > 0);
     assert.equal(
