@@ -65,18 +65,24 @@ export interface ModelFlags {
   backboneLr: number;
 }
 
-/**
- * The model flags every task that trains reads: --backbone and --head
- * (checked against the registries), --width, --pretrained, --freeze and
- * --backbone-lr.
- */
-export function modelFlags(flags: Record<string, string | boolean>): ModelFlags {
+/** --backbone, checked against the registry. */
+export function backboneFlag(flags: Record<string, string | boolean>): string {
   const backbone = String(flags.backbone);
   if (!listBackbones().includes(backbone)) {
     throw new UsageError(
       `Flag --backbone must be one of ${listBackbones().join(", ")}; got "${backbone}"`,
     );
   }
+  return backbone;
+}
+
+/**
+ * The model flags every task that trains reads: --backbone and --head
+ * (checked against the registries), --width, --pretrained, --freeze and
+ * --backbone-lr.
+ */
+export function modelFlags(flags: Record<string, string | boolean>): ModelFlags {
+  const backbone = backboneFlag(flags);
   const head = String(flags.head);
   if (!listSaliencyHeads().includes(head)) {
     throw new UsageError(

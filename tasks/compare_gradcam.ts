@@ -12,7 +12,6 @@ import {
   compareGradcamDesign,
   initBackend,
   injectShortcut,
-  listBackbones,
   listDatasets,
   listLosses,
   lossFlagName,
@@ -26,6 +25,7 @@ import {
 import type { RunInfo, SeedComparison, StudyDesign, StudyPictures, StudyRecord } from "../mod.ts";
 import { DATASET_FLAGS, datasetFlags, openDataset } from "./_datasets.ts";
 import {
+  backboneFlag,
   buildModel,
   parseFreeze,
   parseMicroBatch,
@@ -135,14 +135,7 @@ function readConfig(flags: Record<string, string | boolean>) {
       `Flag --loss must be one of ${locationLosses().join(", ")}; got "${loss}"`,
     );
   }
-  const backbone = String(flags.backbone);
-  if (backbone !== "reference" && !listBackbones().includes(backbone)) {
-    throw new UsageError(
-      `Flag --backbone must be reference or one of ${
-        listBackbones().join(", ")
-      }; got "${backbone}"`,
-    );
-  }
+  const backbone = backboneFlag(flags);
   const seeds = numberFlag(flags, "seeds", { integer: true, min: 1, max: 100 });
   return {
     dataset,

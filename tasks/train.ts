@@ -23,7 +23,6 @@ import {
   describeChange,
   evaluate,
   initBackend,
-  listBackbones,
   listExplainers,
   listSaliencyHeads,
   mixedLoss,
@@ -54,6 +53,7 @@ import {
 } from "../lib/studies/train_run.ts";
 import { TRAIN_FLAGS } from "./_flags.ts";
 import {
+  backboneFlag,
   buildModel,
   parseFreeze,
   parseMicroBatch,
@@ -98,14 +98,7 @@ export function readConfig(flags: Record<string, string | boolean>): TrainConfig
   const dataSeed = flags["data-seed"] === undefined || flags["data-seed"] === ""
     ? seed
     : numberFlag(flags, "data-seed", { integer: true });
-  const backbone = String(flags.backbone);
-  if (backbone !== "reference" && !listBackbones().includes(backbone)) {
-    throw new UsageError(
-      `Flag --backbone must be reference or one of ${
-        listBackbones().join(", ")
-      }; got "${backbone}"`,
-    );
-  }
+  const backbone = backboneFlag(flags);
   const head = String(flags.head);
   if (!listSaliencyHeads().includes(head)) {
     throw new UsageError(

@@ -408,19 +408,19 @@ export function cellMetric(r: SweepCellResult, key: string): MetricSummary | und
  * @example Usage
  * ```ts
  * import assert from "node:assert";
- * import { poolSeeds, type SweepCellResult } from "./sweep.ts";
+ * import { poolCellSeeds, type SweepCellResult } from "./sweep.ts";
  * const run = (mean: number) => ({
  *   classification: { accuracy: { mean, ci: [mean - 0.1, mean + 0.1], scored: 9, excluded: 0 } },
  *   explainers: {},
  * }) as unknown as SweepCellResult;
- * const two = poolSeeds([run(0.6), run(0.8)], "accuracy");
+ * const two = poolCellSeeds([run(0.6), run(0.8)], "accuracy");
  * assert.ok(Math.abs(two.mean - 0.7) < 1e-12);
  * assert.equal(two.seeds, 2);
- * assert.deepStrictEqual(poolSeeds([run(0.6)], "accuracy"), { mean: 0.6, ci: [0.5, 0.7], seeds: 1 });
- * assert.equal(poolSeeds([run(0.6)], "branch.maskAuc").seeds, 0);
+ * assert.deepStrictEqual(poolCellSeeds([run(0.6)], "accuracy"), { mean: 0.6, ci: [0.5, 0.7], seeds: 1 });
+ * assert.equal(poolCellSeeds([run(0.6)], "branch.maskAuc").seeds, 0);
  * ```
  */
-export function poolSeeds(runs: readonly SweepCellResult[], key: string): SeedFigure {
+export function poolCellSeeds(runs: readonly SweepCellResult[], key: string): SeedFigure {
   const summaries = runs.map((r) => cellMetric(r, key)).filter((s) => s !== undefined);
   const values = summaries.map((s) => s.mean).filter(Number.isFinite);
   if (values.length === 0) return { mean: NaN, ci: [NaN, NaN], seeds: 0 };
@@ -502,7 +502,7 @@ export function rankConfigs(
       loss: first.loss,
       weight: first.weight,
       seeds: group.map((cell) => cell.seed),
-      metrics: Object.fromEntries(keys.map((k) => [k, poolSeeds(runs, k)])),
+      metrics: Object.fromEntries(keys.map((k) => [k, poolCellSeeds(runs, k)])),
       trainSeconds: runs.reduce((s, r) => s + r.training.seconds, 0),
     };
   });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import {
   aggregateSeeds,
   type MetricSummary,
-  poolSeeds,
+  poolCellSeeds,
   rankConfigs,
   REFERENCE_BACKBONE,
   sweepCellConfig,
@@ -95,7 +95,7 @@ Deno.test("rankConfigs() pools seeds by their t interval, ranks deletion AUC low
   assert.deepEqual(ranked[1].seeds, [0]);
   assert.equal(ranked[1].metrics["branch.deletionAuc"].seeds, 0);
   // With one seed, the image bootstrap interval of that seed.
-  assert.deepEqual(poolSeeds([result(0.6, 0.3)], "accuracy"), {
+  assert.deepEqual(poolCellSeeds([result(0.6, 0.3)], "accuracy"), {
     mean: 0.6,
     ci: [0.5, 0.7],
     seeds: 1,

@@ -183,7 +183,7 @@ Deno.test("train: a --config file with an unknown key fails naming the key and t
     assert.match(loss.stderr, /Flag --loss: unknown term "foo"/);
     const backbone = await runTask("tasks/train.ts", ["--backbone=nope", `--out=${dir}/run`]);
     assert.equal(backbone.code, 2);
-    assert.match(backbone.stderr, /Flag --backbone must be reference or one of .*resnet18/);
+    assert.match(backbone.stderr, /Flag --backbone must be one of .*resnet18/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
