@@ -164,8 +164,9 @@ const VGG11_CFG: readonly (number | "M")[] = [
 /**
  * For every array of a torchvision or timm state dict of the model's
  * backbone family, the variable it fills and how to convert it, plus the
- * keys that may be dropped. The six supported backbones are `resnet18`,
- * `resnet34`, `resnet50`, `resnet101`, `mobilenet_v2` and `vgg11_bn`; at
+ * keys that may be dropped. The supported backbones are `resnet18`,
+ * `resnet34`, `resnet50`, `resnet101`, `mobilenet_v2`, `vgg11_bn` and the
+ * vision transformers (`vit_*`, `deit_*`, `vit_b_16`); at
  * width 1 with `stem: "imagenet"` and 3 input channels, every shape then
  * matches torchvision's `resnet18()` etc. (other options give other
  * {@linkcode PretrainedKeyEntry.sourceShape}s, which a loader reports as a
@@ -193,6 +194,16 @@ const VGG11_CFG: readonly (number | "M")[] = [
  *   are 7×7 (224×224 input). The classifier maps only when the model has
  *   `classifierOptions: { hidden: [4096, 4096], pooledSize: 7 }` (two
  *   hidden layers); otherwise its keys are ignorable.
+ * - Vision transformers: timm's `patch_embed.proj`, `pos_embed`,
+ *   `cls_token`, `blocks.<i>.norm1|attn.qkv|attn.proj|norm2|mlp.fc1|mlp.fc2`,
+ *   `norm` and `head`, or torchvision's `conv_proj`, `encoder.pos_embedding`,
+ *   `class_token`, `encoder.layers.encoder_layer_<i>.ln_1|
+ *   self_attention.in_proj_weight|in_proj_bias|self_attention.out_proj|ln_2|
+ *   mlp.0|mlp.3`, `encoder.ln` and `heads.head`. The fused query-key-value
+ *   projection is one variable, `attn/qkv`. The head fills `classifier/fc`,
+ *   which the two-branch model applies to the mean of the patch tokens (the
+ *   class-token head is `backbone.forwardFeatures(x)[:, 0]` through it). The
+ *   position embeddings must be for the model's `imageSize`.
  *
  * Throws a TypeError for another backbone or naming.
  *

@@ -44,12 +44,11 @@ interface Case {
 
 /** max |a − b| / max |b|. */
 function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0, scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
+  return tf.tidy(() => {
+    const want = tf.tensor1d(Array.from(b));
+    const diff = tf.max(tf.abs(tf.sub(tf.tensor1d(Array.from(a)), want)));
+    return tf.div(diff, tf.max(tf.abs(want))).dataSync()[0];
+  });
 }
 
 /**
