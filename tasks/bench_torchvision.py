@@ -19,7 +19,20 @@ cfg = json.loads(sys.argv[1])
 torch.set_num_threads(cfg["threads"])
 torch.manual_seed(cfg["seed"])
 n, size, classes = cfg["batch"], cfg["size"], cfg["classes"]
-model = getattr(torchvision.models, cfg["backbone"])(num_classes=classes)
+# Vision transformers torchvision has no builder for (timm's names), as its VisionTransformer:
+# (layers, heads, hidden, mlp).
+VITS = {
+    "vit_tiny_patch16_224": (12, 3, 192, 768),
+    "vit_small_patch16_224": (12, 6, 384, 1536),
+    "vit_base_patch16_224": (12, 12, 768, 3072),
+}
+VITS.update({name.replace("vit_", "deit_"): spec for name, spec in VITS.items()})
+VITS["vit_b_16"] = VITS["vit_base_patch16_224"]
+vit = cfg["backbone"] in VITS
+if vit:
+    model = torchvision.models.VisionTransformer(size, 16, *VITS[cfg["backbone"]], num_classes=classes)
+else:
+    model = getattr(torchvision.models, cfg["backbone"])(num_classes=classes)
 x = torch.rand(n, 3, size, size)
 y = torch.randint(0, classes, (n,))
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -27,12 +40,18 @@ loss_fn = torch.nn.CrossEntropyLoss()
 
 
 def features(m, t):
-    """Everything up to the last stage (ResNets; torchvision's layer names)."""
+    """Everything up to the last stage (ResNets; torchvision's layer names; a ViT's patch tokens)."""
+    if vit:
+        t = m._process_input(t)
+        t = m.encoder(torch.cat([m.class_token.expand(t.shape[0], -1, -1), t], dim=1))
+        return t[:, 1:]
     t = m.maxpool(m.relu(m.bn1(m.conv1(t))))
     return m.layer4(m.layer3(m.layer2(m.layer1(t))))
 
 
 def head(m, a):
+    if vit:  # the mean of the patch tokens, as our two-branch classifier reads them
+        return m.heads(a.mean(1))
     return m.fc(torch.flatten(m.avgpool(a), 1))
 
 
@@ -57,6 +76,9 @@ def grad_cam(images):
     logits = head(model, a)
     score = logits.gather(1, logits.argmax(1, keepdim=True)).sum()
     (g,) = torch.autograd.grad(score, a)
+    if vit:  # tokens [n, t, c] to a grid [n, c, h, w]
+        side = size // 16
+        a, g = (v.transpose(1, 2).reshape(v.shape[0], -1, side, side) for v in (a, g))
     cam = torch.relu((g.mean((2, 3), keepdim=True) * a).sum(1))
     torch.nn.functional.interpolate(cam[:, None], size=(size, size), mode="bilinear")
 

@@ -4,7 +4,7 @@
  * options)` → maps `[n, h, w]` in [0, 1], one per image, at input
  * resolution. `explain(model, images, { method })` dispatches by name.
  *
- * @example Every method on one batch
+ * @example Every method on one batch (the attention methods need a vision transformer)
  * ```ts
  * import assert from "node:assert";
  * import { explain, listExplainers } from "./mod.ts";
@@ -13,7 +13,8 @@
  * import { tf } from "../deps.ts";
  * const model = createReferenceNet({ numClasses: 3, inputSize: 8, width: 0.125 });
  * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
- * for (const method of listExplainers()) {
+ * const attention = ["attention-rollout", "transformer-attribution"];
+ * for (const method of listExplainers().filter((m) => !attention.includes(m))) {
  *   const maps = explain(model, images, { method, batchSize: 32 } as ExplainRequest);
  *   assert.deepStrictEqual(maps.shape, [2, 8, 8], method);
  *   assert.ok(maps.max().dataSync()[0] <= 1, method);
@@ -53,4 +54,6 @@ export * from "./ablation_cam.ts";
 export * from "./occlusion.ts";
 export * from "./rise.ts";
 export * from "./branch.ts";
+export * from "./attention_rollout.ts";
+export * from "./transformer_attribution.ts";
 export * from "./registry.ts";

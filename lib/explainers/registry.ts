@@ -9,6 +9,7 @@ import type { TwoBranchModel } from "../models/types.ts";
 import { globToRegExp } from "../util/glob.ts";
 import { getExplainer, registeredExplainers, type Target } from "./core.ts";
 import type { AblationCamOptions } from "./ablation_cam.ts";
+import type { AttentionRolloutOptions } from "./attention_rollout.ts";
 import type { BranchSaliencyOptions } from "./branch.ts";
 import type { EigenCamOptions } from "./eigen_cam.ts";
 import type { GradCamOptions } from "./grad_cam.ts";
@@ -22,6 +23,7 @@ import type { OcclusionOptions } from "./occlusion.ts";
 import type { RiseOptions } from "./rise.ts";
 import type { ScoreCamOptions } from "./score_cam.ts";
 import type { SmoothGradOptions } from "./smooth_grad.ts";
+import type { TransformerAttributionOptions } from "./transformer_attribution.ts";
 import type { VanillaGradientOptions } from "./vanilla_gradient.ts";
 import type { XGradCamOptions } from "./xgrad_cam.ts";
 // Each method registers itself at the bottom of its file.
@@ -41,6 +43,8 @@ import "./ablation_cam.ts";
 import "./occlusion.ts";
 import "./rise.ts";
 import "./branch.ts";
+import "./attention_rollout.ts";
+import "./transformer_attribution.ts";
 
 /** The built-in methods' options, by name. */
 export interface ExplainerOptionsByName {
@@ -76,6 +80,10 @@ export interface ExplainerOptionsByName {
   "rise": RiseOptions;
   /** {@linkcode branchSaliency} */
   "branch": BranchSaliencyOptions;
+  /** {@linkcode attentionRollout} */
+  "attention-rollout": AttentionRolloutOptions;
+  /** {@linkcode transformerAttribution} */
+  "transformer-attribution": TransformerAttributionOptions;
 }
 
 /** A built-in method's name. */

@@ -8,3 +8,4 @@ export * from "./convolutional.ts";
 export * from "./normalization.ts";
 export * from "./core.ts";
 export * from "./checkpoint.ts";
+export * from "./transformer.ts";

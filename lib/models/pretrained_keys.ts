@@ -125,8 +125,21 @@ const BN_NAMES: Record<string, string> = {
   moving_variance: "running_var",
 };
 
+/** The vision transformers, all with timm's and torchvision's ViT naming. */
+const VITS = ["tiny", "small", "base"].flatMap((size) =>
+  ["vit", "deit"].map((family) => `${family}_${size}_patch16_224`)
+).concat("vit_b_16");
+
 /** The backbones with torchvision (and timm) counterparts. */
-const SUPPORTED = ["resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v2", "vgg11_bn"];
+const SUPPORTED = [
+  "resnet18",
+  "resnet34",
+  "resnet50",
+  "resnet101",
+  "mobilenet_v2",
+  "vgg11_bn",
+  ...VITS,
+];
 
 /** MobileNetV2's inverted-residual settings: repeats of each (timm's `blocks.<i>`). */
 const MOBILENET_V2_REPEATS = [1, 2, 3, 4, 3, 3, 1];
@@ -151,8 +164,9 @@ const VGG11_CFG: readonly (number | "M")[] = [
 /**
  * For every array of a torchvision or timm state dict of the model's
  * backbone family, the variable it fills and how to convert it, plus the
- * keys that may be dropped. The six supported backbones are `resnet18`,
- * `resnet34`, `resnet50`, `resnet101`, `mobilenet_v2` and `vgg11_bn`; at
+ * keys that may be dropped. The supported backbones are `resnet18`,
+ * `resnet34`, `resnet50`, `resnet101`, `mobilenet_v2`, `vgg11_bn` and the
+ * vision transformers (`vit_*`, `deit_*`, `vit_b_16`); at
  * width 1 with `stem: "imagenet"` and 3 input channels, every shape then
  * matches torchvision's `resnet18()` etc. (other options give other
  * {@linkcode PretrainedKeyEntry.sourceShape}s, which a loader reports as a
@@ -180,6 +194,16 @@ const VGG11_CFG: readonly (number | "M")[] = [
  *   are 7×7 (224×224 input). The classifier maps only when the model has
  *   `classifierOptions: { hidden: [4096, 4096], pooledSize: 7 }` (two
  *   hidden layers); otherwise its keys are ignorable.
+ * - Vision transformers: timm's `patch_embed.proj`, `pos_embed`,
+ *   `cls_token`, `blocks.<i>.norm1|attn.qkv|attn.proj|norm2|mlp.fc1|mlp.fc2`,
+ *   `norm` and `head`, or torchvision's `conv_proj`, `encoder.pos_embedding`,
+ *   `class_token`, `encoder.layers.encoder_layer_<i>.ln_1|
+ *   self_attention.in_proj_weight|in_proj_bias|self_attention.out_proj|ln_2|
+ *   mlp.0|mlp.3`, `encoder.ln` and `heads.head`. The fused query-key-value
+ *   projection is one variable, `attn/qkv`. The head fills `classifier/fc`,
+ *   which the two-branch model applies to the mean of the patch tokens (the
+ *   class-token head is `backbone.forwardFeatures(x)[:, 0]` through it). The
+ *   position embeddings must be for the model's `imageSize`.
  *
  * Throws a TypeError for another backbone or naming.
  *
@@ -307,7 +331,8 @@ function entry(target: Target, path: string, shape: number[]): PretrainedKeyEntr
           }] (${size} values), got [${given.join(", ")}] (${data.length} values)`,
         );
       }
-      return convertTensor(data, view ?? sourceShape, out);
+      // Vectors of any rank (a ViT's `[1, tokens, c]` position embeddings) are copied.
+      return convertTensor(data, view ?? (layout.kind === "vector" ? [size] : sourceShape), out);
     },
   };
 }
@@ -351,12 +376,76 @@ function dense(parts: string[], layers: Record<string, [string, Layout]>): Targe
   return null;
 }
 
+/** `<norm>/gamma|beta` of a layer norm as `<key>.weight|bias`. */
+const NORM_NAMES: Record<string, string> = { gamma: "weight", beta: "bias" };
+
+/**
+ * A vision transformer's names: timm's (`patch_embed.proj`, `pos_embed`,
+ * `cls_token`, `blocks.<i>.norm1|attn.qkv|attn.proj|norm2|mlp.fc1|mlp.fc2`,
+ * `norm`, `head`) or torchvision's (`conv_proj`, `encoder.pos_embedding`,
+ * `class_token`, `encoder.layers.encoder_layer_<i>.ln_1|self_attention.
+ * in_proj_*|self_attention.out_proj|ln_2|mlp.0|mlp.3`, `encoder.ln`,
+ * `heads.head`).
+ */
+function vitNaming(naming: PretrainedNaming): Naming {
+  const timm = naming === "timm";
+  const head = timm ? "head" : "heads.head";
+  const vector = (key: string): Target => ({ key, layout: { kind: "vector" }, classifier: false });
+  const param = (base: string, layer: "dense" | "conv" | "norm", name: string): Target | null => {
+    if (layer === "norm") return name in NORM_NAMES ? vector(`${base}.${NORM_NAMES[name]}`) : null;
+    if (name === "bias") return vector(`${base}.bias`);
+    return name === "kernel"
+      ? { key: `${base}.weight`, layout: { kind: layer }, classifier: false }
+      : null;
+  };
+  const block: Record<string, [string, string, "dense" | "norm"]> = {
+    "norm1": ["norm1", "ln_1", "norm"],
+    "attn/proj": ["attn.proj", "self_attention.out_proj", "dense"],
+    "norm2": ["norm2", "ln_2", "norm"],
+    "mlp/fc1": ["mlp.fc1", "mlp.0", "dense"],
+    "mlp/fc2": ["mlp.fc2", "mlp.3", "dense"],
+  };
+  return {
+    backbone(parts) {
+      const path = parts.join("/");
+      if (path === "patch_embed/pos_embed") {
+        return vector(timm ? "pos_embed" : "encoder.pos_embedding");
+      }
+      if (path === "encoder/cls_token") return vector(timm ? "cls_token" : "class_token");
+      if (parts[0] === "patch_embed" && parts[1] === "proj" && parts.length === 3) {
+        return param(timm ? "patch_embed.proj" : "conv_proj", "conv", parts[2]);
+      }
+      if (parts[0] === "encoder" && parts[1] === "norm" && parts.length === 3) {
+        return param(timm ? "norm" : "encoder.ln", "norm", parts[2]);
+      }
+      const b = /^block(\d+)$/.exec(parts[1] ?? "");
+      if (parts[0] !== "encoder" || !b) return null;
+      const base = timm ? `blocks.${b[1]}` : `encoder.layers.encoder_layer_${b[1]}`;
+      const layer = parts.slice(2, -1).join("/"), name = parts[parts.length - 1];
+      if (layer === "attn/qkv") {
+        if (timm) return param(`${base}.attn.qkv`, "dense", name);
+        const key = `${base}.self_attention.in_proj_${name === "kernel" ? "weight" : "bias"}`;
+        return name === "kernel"
+          ? { key, layout: { kind: "dense" }, classifier: false }
+          : name === "bias"
+          ? vector(key)
+          : null;
+      }
+      const found = block[layer];
+      return found ? param(`${base}.${timm ? found[0] : found[1]}`, found[2], name) : null;
+    },
+    classifier: (parts) => dense(parts, { fc: [head, { kind: "dense" }] }),
+    classifierKeys: [`${head}.weight`, `${head}.bias`],
+  };
+}
+
 function namingOf(
   family: string,
   naming: PretrainedNaming,
   info: { hasExpand: (block: string) => boolean; channels: number; grid: number },
 ): Naming {
   const keysOf = (layers: string[]) => layers.flatMap((k) => [`${k}.weight`, `${k}.bias`]);
+  if (VITS.includes(family)) return vitNaming(naming);
   if (family.startsWith("resnet")) {
     return {
       backbone(parts) {

@@ -37,6 +37,9 @@ const ALL = [
   "xgrad-cam",
 ];
 
+/** The methods that explain a vision transformer's attention (tests/explainers/attention_test.ts). */
+const ATTENTION = ["attention-rollout", "transformer-attribution"];
+
 /** Small but complete settings for every method, so that the tests stay fast. */
 function request(method: string, extra: Record<string, unknown> = {}): ExplainRequest {
   const small: Record<string, Record<string, unknown>> = {
@@ -64,8 +67,9 @@ function values(t: tf.Tensor): Float32Array {
   return v;
 }
 
-Deno.test("listExplainers() names the sixteen methods, and a pattern filters them", () => {
-  assert.deepEqual(listExplainers(), ALL);
+Deno.test("listExplainers() names the eighteen methods, and a pattern filters them", () => {
+  // ALL runs on the reference net below; the attention methods need a vision transformer.
+  assert.deepEqual(listExplainers(), [...ALL, ...ATTENTION].sort());
   assert.deepEqual(listExplainers("*-cam"), [
     "ablation-cam",
     "eigen-cam",

@@ -10,9 +10,13 @@ import { listBackbones } from "../../lib/backbones/mod.ts";
 import { listSaliencyHeads } from "../../lib/heads/mod.ts";
 import type { TwoBranchModel } from "../../lib/models/types.ts";
 import { explain, type ExplainRequest, listExplainers } from "../../lib/explainers/registry.ts";
+import { VisionTransformer } from "../../lib/backbones/vit.ts";
 import { useEngines, warmUp } from "../_helpers.ts";
 
 await useEngines();
+
+/** The methods that need a vision transformer; any other model gets a one-line TypeError. */
+const ATTENTION = ["attention-rollout", "transformer-attribution"];
 
 const CAMS = ["grad-cam", "grad-cam++", "xgrad-cam", "hires-cam", "layer-cam", "eigen-cam"];
 
@@ -69,7 +73,18 @@ for (const [label, build] of MODELS) {
     const spatial = model.featureInfo
       .map((s, i) => (Math.ceil(h / s.reduction) * Math.ceil(w / s.reduction) > 1 ? i : -1))
       .filter((i) => i >= 0);
-    const runs: [string, ExplainRequest][] = listExplainers().map((method) => [
+    const vit = (model as { backbone?: unknown }).backbone instanceof VisionTransformer;
+    const methods = listExplainers().filter((m) => vit || !ATTENTION.includes(m));
+    for (const method of vit ? [] : ATTENTION) {
+      assert.throws(
+        () => explain(model, images, { method } as ExplainRequest),
+        (e: Error) =>
+          e instanceof TypeError && /needs a vision transformer/.test(e.message) &&
+          !e.message.includes("\n"),
+        `${label}, ${method}: refuses a model without a vision transformer`,
+      );
+    }
+    const runs: [string, ExplainRequest][] = methods.map((method) => [
       method,
       { method, ...SMALL[method] } as ExplainRequest,
     ]);
