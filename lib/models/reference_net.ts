@@ -13,7 +13,14 @@ import { Module } from "../layers/module.ts";
 import { BatchNorm } from "../layers/normalization.ts";
 import { Random } from "../util/random.ts";
 import { assertImageShape } from "./image_shape.ts";
-import type { ModelConfig, StageInfo, TwoBranchModel, TwoBranchOutput } from "./types.ts";
+import type {
+  ForwardOptions,
+  ModelConfig,
+  StageInfo,
+  TwoBranchModel,
+  TwoBranchOutput,
+} from "./types.ts";
+import { classEvidence } from "../heads/classification.ts";
 import { registerArchitecture } from "./registry.ts";
 
 /** Options of {@linkcode createReferenceNet}. */
@@ -190,14 +197,17 @@ class ReferenceNet extends Module implements TwoBranchModel {
     });
   }
 
-  forward(images: tf.Tensor4D, options: ApplyOptions = {}): TwoBranchOutput {
+  forward(images: tf.Tensor4D, options: ForwardOptions = {}): TwoBranchOutput {
     assertImageShape(this.name, this.inputShape, images);
     return tf.tidy(() => {
       const stages = this.forwardStages(images, options);
-      const logits = this.forwardHead(stages[stages.length - 1], options);
+      const last = stages[stages.length - 1];
+      const logits = this.forwardHead(last, options);
       const saliencyLogits = this.forwardSaliency(stages, options);
-      return { logits, saliencyLogits, saliency: tf.sigmoid(saliencyLogits) };
-    });
+      const saliency = tf.sigmoid(saliencyLogits) as tf.Tensor3D;
+      if (!options.classEvidence) return { logits, saliencyLogits, saliency };
+      return { logits, saliencyLogits, saliency, evidence: classEvidence(last, this.#fc.kernel) };
+    }) as TwoBranchOutput;
   }
 }
 
