@@ -80,7 +80,7 @@ async function runOne(
   benchmark: string,
   name: string,
   seed: number,
-  settings: { size: number; count: number; steps: number },
+  settings: { size: number; count: number; steps: number; classes: number },
 ): Promise<RunRecord> {
   const c = CANDIDATES[name];
   const opener = lab.getDataset(benchmark);
@@ -88,7 +88,7 @@ async function runOne(
   const data = await opener.open({
     root: null,
     count: settings.count,
-    classes: 4,
+    classes: settings.classes,
     size: settings.size,
     seed: 0,
   });
@@ -200,6 +200,7 @@ if (import.meta.main) {
       steps: { type: "string", default: "600" },
       size: { type: "string", default: "48" },
       count: { type: "string", default: "1200" },
+      classes: { type: "string", default: "4" },
       out: { type: "string", default: "runs/decoy-benchmark" },
     },
   });
@@ -218,7 +219,12 @@ if (import.meta.main) {
     (t) => t.split("\n").filter(Boolean).map((l) => JSON.parse(l)),
     () => [],
   );
-  const settings = { size: Number(f.size), count: Number(f.count), steps: Number(f.steps) };
+  const settings = {
+    size: Number(f.size),
+    count: Number(f.count),
+    steps: Number(f.steps),
+    classes: Number(f.classes),
+  };
   for (let seed = 0; seed < Number(f.seeds); seed++) {
     for (const benchmark of f.benchmarks!.split(",")) {
       for (const name of names) {

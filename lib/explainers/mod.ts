@@ -53,4 +53,5 @@ export * from "./ablation_cam.ts";
 export * from "./occlusion.ts";
 export * from "./rise.ts";
 export * from "./branch.ts";
+export * from "./random_map.ts";
 export * from "./registry.ts";

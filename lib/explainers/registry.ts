@@ -10,6 +10,7 @@ import { globToRegExp } from "../util/glob.ts";
 import { getExplainer, registeredExplainers, type Target } from "./core.ts";
 import type { AblationCamOptions } from "./ablation_cam.ts";
 import type { BranchSaliencyOptions } from "./branch.ts";
+import type { RandomMapOptions } from "./random_map.ts";
 import type { EigenCamOptions } from "./eigen_cam.ts";
 import type { GradCamOptions } from "./grad_cam.ts";
 import type { GradCamPlusPlusOptions } from "./grad_cam_plus_plus.ts";
@@ -41,6 +42,7 @@ import "./ablation_cam.ts";
 import "./occlusion.ts";
 import "./rise.ts";
 import "./branch.ts";
+import "./random_map.ts";
 
 /** The built-in methods' options, by name. */
 export interface ExplainerOptionsByName {
@@ -76,6 +78,8 @@ export interface ExplainerOptionsByName {
   "rise": RiseOptions;
   /** {@linkcode branchSaliency} */
   "branch": BranchSaliencyOptions;
+  /** {@linkcode randomMap}, the control */
+  "random": RandomMapOptions;
 }
 
 /** A built-in method's name. */

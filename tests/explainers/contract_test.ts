@@ -30,6 +30,7 @@ const ALL = [
   "integrated-gradients",
   "layer-cam",
   "occlusion",
+  "random",
   "rise",
   "score-cam",
   "smooth-grad",
@@ -64,7 +65,7 @@ function values(t: tf.Tensor): Float32Array {
   return v;
 }
 
-Deno.test("listExplainers() names the sixteen methods, and a pattern filters them", () => {
+Deno.test("listExplainers() names the sixteen methods and the random control, and a pattern filters them", () => {
   assert.deepEqual(listExplainers(), ALL);
   assert.deepEqual(listExplainers("*-cam"), [
     "ablation-cam",
