@@ -11,4 +11,5 @@ export * from "./stanford_cars.ts";
 export * from "./busi.ts";
 export * from "./image_folder.ts";
 export * from "./idx.ts";
+export * from "./fashion_canvas.ts";
 export * from "./registry.ts";

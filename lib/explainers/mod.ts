@@ -56,4 +56,5 @@ export * from "./rise.ts";
 export * from "./branch.ts";
 export * from "./attention_rollout.ts";
 export * from "./transformer_attribution.ts";
+export * from "./random_map.ts";
 export * from "./registry.ts";

@@ -11,6 +11,7 @@ import { getExplainer, registeredExplainers, type Target } from "./core.ts";
 import type { AblationCamOptions } from "./ablation_cam.ts";
 import type { AttentionRolloutOptions } from "./attention_rollout.ts";
 import type { BranchSaliencyOptions } from "./branch.ts";
+import type { RandomMapOptions } from "./random_map.ts";
 import type { EigenCamOptions } from "./eigen_cam.ts";
 import type { GradCamOptions } from "./grad_cam.ts";
 import type { GradCamPlusPlusOptions } from "./grad_cam_plus_plus.ts";
@@ -45,6 +46,7 @@ import "./rise.ts";
 import "./branch.ts";
 import "./attention_rollout.ts";
 import "./transformer_attribution.ts";
+import "./random_map.ts";
 
 /** The built-in methods' options, by name. */
 export interface ExplainerOptionsByName {
@@ -84,6 +86,8 @@ export interface ExplainerOptionsByName {
   "attention-rollout": AttentionRolloutOptions;
   /** {@linkcode transformerAttribution} */
   "transformer-attribution": TransformerAttributionOptions;
+  /** {@linkcode randomMap}, the control */
+  "random": RandomMapOptions;
 }
 
 /** A built-in method's name. */

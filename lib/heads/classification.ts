@@ -173,4 +173,49 @@ export class ClassificationHead extends Module {
       return this.fc.apply(drop(h));
     });
   }
+
+  /**
+   * Class evidence per location, `[n, h, w, numClasses]`: the output
+   * layer applied at every position of `features` without its bias, so that
+   * its spatial mean plus the bias is the logits of {@linkcode apply} in
+   * inference mode (the class activation maps of Zhou et al. 2016). Only a
+   * head with global pooling and no hidden layers has it; others throw. The
+   * caller owns the result.
+   *
+   * @example The mean of the evidence plus the bias is the logits
+   * ```ts
+   * import assert from "node:assert";
+   * import { ClassificationHead } from "./classification.ts";
+   * import { tf } from "../deps.ts";
+   * const head = new ClassificationHead({ inChannels: 4, numClasses: 3, seed: 1 });
+   * const features = tf.randomNormal([2, 3, 3, 4], 0, 1, "float32", 7) as tf.Tensor4D;
+   * const evidence = head.evidence(features);
+   * const fromEvidence = tf.add(tf.mean(evidence, [1, 2]), head.fc.bias);
+   * const logits = head.apply(features);
+   * assert.ok(tf.max(tf.abs(tf.sub(fromEvidence, logits))).dataSync()[0] < 1e-5);
+   * tf.dispose([features, evidence, fromEvidence, logits]);
+   * head.dispose();
+   * ```
+   */
+  evidence(features: tf.Tensor4D): tf.Tensor4D {
+    if (this.hiddenLayers.length > 0 || this.pooledSize !== 1) {
+      throw new TypeError(
+        "Class evidence (CAM) needs a classifier that is global average pooling and one linear layer; this one has " +
+          (this.hiddenLayers.length > 0 ? "hidden layers" : `pooledSize ${this.pooledSize}`),
+      );
+    }
+    return classEvidence(features, this.fc.kernel);
+  }
+}
+
+/**
+ * `features` `[n, h, w, c]` times `kernel` `[c, k]` at every position:
+ * `[n, h, w, k]`. The caller owns the result.
+ */
+export function classEvidence(features: tf.Tensor4D, kernel: tf.Tensor): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = features.shape;
+    const flat = tf.matMul(tf.reshape(features, [n * h * w, c]), kernel as tf.Tensor2D);
+    return tf.reshape(flat, [n, h, w, kernel.shape[1]!]) as tf.Tensor4D;
+  });
 }

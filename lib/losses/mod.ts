@@ -10,3 +10,4 @@ export * from "./mask.ts";
 export * from "./box.ts";
 export * from "./rrr.ts";
 export * from "./gain.ts";
+export * from "./cam.ts";

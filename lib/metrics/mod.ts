@@ -28,3 +28,4 @@ export * from "./sanity.ts";
 export * from "./statistics.ts";
 export * from "./classification.ts";
 export * from "./localization.ts";
+export * from "./verdict.ts";

@@ -30,7 +30,14 @@ import type {
 import { registerSaliencyHead } from "../heads/registry.ts";
 import type { SaliencyHead, SaliencyHeadOptions, SaliencyHeadOutput } from "../heads/types.ts";
 import { assertImageShape } from "./image_shape.ts";
-import type { ModelConfig, StageInfo, TwoBranchModel, TwoBranchOutput } from "./types.ts";
+import type {
+  ForwardOptions,
+  ModelConfig,
+  StageInfo,
+  TwoBranchModel,
+  TwoBranchOutput,
+} from "./types.ts";
+import { classEvidence } from "../heads/classification.ts";
 import { registerArchitecture } from "./registry.ts";
 
 /**
@@ -358,14 +365,17 @@ class ReferenceNet extends Module implements TwoBranchModel {
     return this.#head.apply(stages, [h, w], options);
   }
 
-  forward(images: tf.Tensor4D, options: ApplyOptions = {}): TwoBranchOutput {
+  forward(images: tf.Tensor4D, options: ForwardOptions = {}): TwoBranchOutput {
     assertImageShape(this.name, this.inputShape, images);
     return tf.tidy(() => {
       const stages = this.forwardStages(images, options);
-      const logits = this.forwardHead(stages[stages.length - 1], options);
+      const last = stages[stages.length - 1];
+      const logits = this.forwardHead(last, options);
       const saliencyLogits = this.forwardSaliency(stages, options);
-      return { logits, saliencyLogits, saliency: tf.sigmoid(saliencyLogits) };
-    });
+      const saliency = tf.sigmoid(saliencyLogits) as tf.Tensor3D;
+      if (!options.classEvidence) return { logits, saliencyLogits, saliency };
+      return { logits, saliencyLogits, saliency, evidence: classEvidence(last, this.#fc.kernel) };
+    }) as TwoBranchOutput;
   }
 }
 

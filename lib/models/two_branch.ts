@@ -14,7 +14,13 @@ import { Module } from "../layers/module.ts";
 import { Random } from "../util/random.ts";
 import { registerArchitecture } from "./registry.ts";
 import { assertImageShape } from "./image_shape.ts";
-import type { ModelConfig, StageInfo, TwoBranchModel, TwoBranchOutput } from "./types.ts";
+import type {
+  ForwardOptions,
+  ModelConfig,
+  StageInfo,
+  TwoBranchModel,
+  TwoBranchOutput,
+} from "./types.ts";
 
 /** The backbone options a two-branch model passes on (it sets `inputChannels` and `seed` itself). */
 export type TwoBranchBackboneOptions = Omit<BackboneOptions, "inputChannels" | "seed">;
@@ -208,15 +214,18 @@ class TwoBranch extends Module implements TwoBranchNet {
     return this.saliencyHead.apply(stages, [this.inputShape[0], this.inputShape[1]], options);
   }
 
-  forward(images: tf.Tensor4D, options: ApplyOptions = {}): TwoBranchOutput {
+  forward(images: tf.Tensor4D, options: ForwardOptions = {}): TwoBranchOutput {
     assertImageShape(this.name, this.inputShape, images);
     const [h, w] = this.inputShape;
     return tf.tidy(() => {
       const stages = this.backbone.forwardStages(this.#normalize(images), options);
       const { saliencyLogits, gated } = this.saliencyHead.applyAndGate(stages, [h, w], options);
-      const logits = this.classifier.apply(gated ?? stages[stages.length - 1], options);
-      return { logits, saliencyLogits, saliency: tf.sigmoid(saliencyLogits) };
-    });
+      const features = gated ?? stages[stages.length - 1];
+      const logits = this.classifier.apply(features, options);
+      const saliency = tf.sigmoid(saliencyLogits) as tf.Tensor3D;
+      if (!options.classEvidence) return { logits, saliencyLogits, saliency };
+      return { logits, saliencyLogits, saliency, evidence: this.classifier.evidence(features) };
+    }) as TwoBranchOutput;
   }
 }
 

@@ -17,6 +17,24 @@ export interface TwoBranchOutput {
   saliencyLogits: tf.Tensor3D;
   /** Saliency in [0, 1], `[n, h, w]` at input resolution. */
   saliency: tf.Tensor3D;
+  /**
+   * Class evidence per location of the features the classifier pools,
+   * `[n, h, w, numClasses]` (the class activation maps of Zhou et al.
+   * 2016): its spatial mean plus the classifier's bias is `logits`. Present
+   * only when {@linkcode ForwardOptions.classEvidence} asked for it.
+   */
+  evidence?: tf.Tensor4D;
+}
+
+/** Options of {@linkcode TwoBranchModel.forward}. */
+export interface ForwardOptions extends ApplyOptions {
+  /**
+   * Also return the class evidence (`evidence`). Only a classifier that is
+   * global average pooling and one linear layer has it; others throw.
+   *
+   * @default {false}
+   */
+  classEvidence?: boolean;
 }
 
 /**
@@ -60,7 +78,7 @@ export interface TwoBranchModel {
   /** The saliency head on all stage outputs: saliency logits `[n, h, w]`. */
   forwardSaliency(stages: tf.Tensor4D[], options?: ApplyOptions): tf.Tensor3D;
   /** The whole forward pass. */
-  forward(images: tf.Tensor4D, options?: ApplyOptions): TwoBranchOutput;
+  forward(images: tf.Tensor4D, options?: ForwardOptions): TwoBranchOutput;
   /** Every variable, by path. */
   variables(): Map<string, tf.Variable>;
   /** The trainable variables. */

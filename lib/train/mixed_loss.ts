@@ -11,6 +11,7 @@ import { boxSaliencyLoss } from "../losses/box.ts";
 import { rrrLoss } from "../losses/rrr.ts";
 import type { RrrMode } from "../losses/rrr.ts";
 import { gainLoss } from "../losses/gain.ts";
+import { camEvidenceLoss } from "../losses/cam.ts";
 import type { LossContext, LossFn } from "./train_step.ts";
 import type { DataBatch } from "../data/batches.ts";
 import { globToRegExp } from "../util/glob.ts";
@@ -36,6 +37,8 @@ export interface LossWeights {
   rrr?: number;
   /** GAIN attention mining (Li et al. 2018). @default {0} */
   gain?: number;
+  /** Share of the classifier's class evidence (CAM) outside the masks. @default {0} */
+  cam?: number;
 }
 
 /** Options of {@linkcode mixedLoss} besides the weights. */
@@ -105,11 +108,18 @@ export function mixedLoss(
   if (active.length === 0) {
     throw new RangeError("mixedLoss() needs at least one loss weight above 0");
   }
+  const classEvidence = active.some(([name]) => getLoss(name)!.needsClassEvidence);
   return (model, batch, context) => {
     const out = model.forward(batch.images, {
       training: context.training,
       checkpoint: context.checkpoint,
+      ...(classEvidence ? { classEvidence } : {}),
     });
+    if (classEvidence && !out.evidence) {
+      throw new TypeError(
+        `Loss "cam" needs the class evidence of the classifier, which model "${model.name}" does not return: use a backbone with a global-average-pool + linear classifier`,
+      );
+    }
     const terms: Record<string, tf.Scalar> = {};
     for (const [name] of active) {
       terms[name] = getLoss(name)!.term({ model, batch, out, context, options });
@@ -150,6 +160,8 @@ export interface RegisteredLoss {
   kind: LossKind;
   /** One line for `--help`. */
   description: string;
+  /** Whether the term reads `out.evidence`, which the forward pass then computes. */
+  needsClassEvidence: boolean;
 }
 
 const LOSSES = new Map<string, RegisteredLoss>();
@@ -175,7 +187,7 @@ const LOSSES = new Map<string, RegisteredLoss>();
 export function registerLoss(
   name: string,
   term: LossTerm,
-  info: { kind: LossKind; description: string },
+  info: { kind: LossKind; description: string; needsClassEvidence?: boolean },
 ): void {
   if (!/^[a-z][a-zA-Z0-9]*$/.test(name)) {
     throw new TypeError(
@@ -188,7 +200,13 @@ export function registerLoss(
   if (info.kind !== "classification" && info.kind !== "location") {
     throw new TypeError(`Loss "${name}": kind must be "classification" or "location"`);
   }
-  LOSSES.set(name, { name, term, kind: info.kind, description: info.description });
+  LOSSES.set(name, {
+    name,
+    term,
+    kind: info.kind,
+    description: info.description,
+    needsClassEvidence: info.needsClassEvidence ?? false,
+  });
 }
 
 /**
@@ -287,4 +305,13 @@ registerLoss(
       training: context.training,
     }),
   { kind: "location", description: "GAIN attention mining (Li et al. 2018)" },
+);
+registerLoss(
+  "cam",
+  ({ out, batch }) => camEvidenceLoss(out.evidence!, batch.masks, { weights: batch.hasMask }),
+  {
+    kind: "location",
+    description: "share of the classifier's class evidence (CAM) outside the masks",
+    needsClassEvidence: true,
+  },
 );

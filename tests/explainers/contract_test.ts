@@ -30,6 +30,7 @@ const ALL = [
   "integrated-gradients",
   "layer-cam",
   "occlusion",
+  "random",
   "rise",
   "score-cam",
   "smooth-grad",
@@ -67,7 +68,7 @@ function values(t: tf.Tensor): Float32Array {
   return v;
 }
 
-Deno.test("listExplainers() names the eighteen methods, and a pattern filters them", () => {
+Deno.test("listExplainers() names the eighteen methods and the random control, and a pattern filters them", () => {
   // ALL runs on the reference net below; the attention methods need a vision transformer.
   assert.deepEqual(listExplainers(), [...ALL, ...ATTENTION].sort());
   assert.deepEqual(listExplainers("*-cam"), [
