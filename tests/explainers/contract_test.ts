@@ -357,7 +357,7 @@ Deno.test("bad images and options fail with messages that name them", () => {
   );
   assert.throws(
     () => explain(model, images, { method: "gradcam" } as never),
-    /Unknown explainer "gradcam": expected one of ablation-cam, branch, /,
+    /Unknown explainer "gradcam": expected one of ablation-cam, attention-rollout, branch, /,
   );
   images.dispose();
   model.dispose();
