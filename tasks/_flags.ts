@@ -5,7 +5,7 @@
 import { listLosses, lossFlagName } from "../mod.ts";
 import type { FlagSpec } from "./_cli.ts";
 import { DATASET_FLAGS } from "./_datasets.ts";
-import { PRETRAINED_FLAGS } from "./_model.ts";
+import { GATE_FLAG, PRETRAINED_FLAGS } from "./_model.ts";
 
 /** --backbone and --width: which network, how wide. */
 export const NETWORK_FLAGS: Record<string, FlagSpec> = {
@@ -35,6 +35,7 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
     default: "cam",
     help: "saliency head of a registered backbone (not for reference)",
   },
+  gate: GATE_FLAG,
   width: NETWORK_FLAGS.width,
   ...PRETRAINED_FLAGS,
   dropout: { type: "string", default: "0", help: "dropout before the classifier (not reference)" },

@@ -65,6 +65,37 @@ export interface ModelFlags {
   backboneLr: number;
 }
 
+/** The --gate choices: `none`, or how an attention head gates the classifier. */
+export const GATES: readonly string[] = ["none", "residual", "multiplicative"];
+
+/** The --gate flag. */
+export const GATE_FLAG: FlagSpec = {
+  type: "string",
+  default: "none",
+  help:
+    "how an attention --head gates the classifier: none, residual (features·(1+map)) or multiplicative (features·map)",
+};
+
+/** --head and --gate, checked against the registry and each other; the gate is null for none. */
+export function headFlags(
+  flags: Record<string, string | boolean>,
+): { head: string; gate: string | null } {
+  const head = String(flags.head);
+  if (!listSaliencyHeads().includes(head)) {
+    throw new UsageError(
+      `Flag --head must be one of ${listSaliencyHeads().join(", ")}; got "${head}"`,
+    );
+  }
+  const gate = String(flags.gate ?? "none");
+  if (!GATES.includes(gate)) {
+    throw new UsageError(`Flag --gate must be ${GATES.join(", ")}; got "${gate}"`);
+  }
+  if (gate !== "none" && head !== "attention") {
+    throw new UsageError(`Flag --gate ${gate} needs --head attention (got --head ${head})`);
+  }
+  return { head, gate: gate === "none" ? null : gate };
+}
+
 /** --backbone, checked against the registry. */
 export function backboneFlag(flags: Record<string, string | boolean>): string {
   const backbone = String(flags.backbone);
@@ -105,6 +136,8 @@ export interface ModelSpec {
   backbone: string;
   /** The saliency head (a backbone with a whole model of its own ignores it). @default {"cam"} */
   head?: string;
+  /** The attention head's gate (`--gate`), or null / absent for none. */
+  gate?: string | null;
   width: number;
   size: number;
   dropout?: number;
@@ -140,6 +173,7 @@ export async function buildModel(
   const model = createModelFromParts({
     backbone: spec.backbone,
     saliencyHead: spec.head,
+    ...(spec.gate ? { headOptions: { gate: spec.gate } } : {}),
     width: spec.width,
     numClasses,
     inputSize: spec.size,

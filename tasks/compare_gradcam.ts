@@ -9,12 +9,15 @@
  */
 import {
   collectRunInfo,
+  COMPARE_DEFAULT_TREATMENT,
   compareGradcamDesign,
+  getLoss,
   initBackend,
   injectShortcut,
   listDatasets,
   listLosses,
   lossFlagName,
+  parseLossWeights,
   pathExists,
   runStudy,
   studyResults,
@@ -27,6 +30,8 @@ import { DATASET_FLAGS, datasetFlags, openDataset } from "./_datasets.ts";
 import {
   backboneFlag,
   buildModel,
+  GATE_FLAG,
+  headFlags,
   parseFreeze,
   parseMicroBatch,
   PRETRAINED_FLAGS,
@@ -82,8 +87,15 @@ const FLAGS: Record<string, FlagSpec> = {
   preset: flag("full", `preset of the flags below: ${presetHelp()}`),
 
   ...DATASET_FLAGS,
-  loss: flag("bce", `location loss of model (b): ${locationLosses().join(", ")}`),
-  "loss-weight": flag("1", "weight of the location loss of (b)"),
+  loss: flag(
+    lossFlagOf(COMPARE_DEFAULT_TREATMENT.losses),
+    `location loss terms of model (b), e.g. bce or bce,cam or bce=1,cam=0.5 (terms: ${
+      locationLosses().join(", ")
+    })`,
+  ),
+  "loss-weight": flag("1", "weight of each --loss term given without =WEIGHT"),
+  head: flag(COMPARE_DEFAULT_TREATMENT.head, "saliency head of both models (not for reference)"),
+  gate: { ...GATE_FLAG, default: COMPARE_DEFAULT_TREATMENT.gate ?? "none" },
   backbone: flag(
     "reference",
     "reference (the reference network) or a registered backbone, e.g. resnet18",
@@ -94,7 +106,7 @@ const FLAGS: Record<string, FlagSpec> = {
   width: flag("0.5", "width multiplier of the network"),
   ...PRETRAINED_FLAGS,
   count: flag("1200", "images in the synthetic set (80% train, 20% test)"),
-  classes: flag("4", "classes in the synthetic set (2 to 6)"),
+  classes: flag("4", "classes of a generated set (synthetic: 2 to 6; fashion-canvas: 2 to 10)"),
   lr: flag("0.003", "Adam learning rate"),
   seeds: flag(
     "1",
@@ -120,7 +132,8 @@ const FLAGS: Record<string, FlagSpec> = {
 
 /** The flags that define the study, as its Slurm cells and compare.json carry them. */
 const STUDY_FLAGS = (
-  "dataset root loss loss-weight backbone steps batch size width pretrained freeze backbone-lr " +
+  "dataset root loss loss-weight head gate backbone steps batch size width pretrained freeze " +
+  "backbone-lr " +
   "micro-batch count classes lr seeds shortcut limit resamples seed backend"
 ).split(" ");
 
@@ -130,19 +143,22 @@ type Config = ReturnType<typeof readConfig>;
 function readConfig(flags: Record<string, string | boolean>) {
   const { dataset, root } = datasetFlags(flags);
   const loss = String(flags.loss);
-  if (!locationLosses().includes(loss)) {
-    throw new UsageError(
-      `Flag --loss must be one of ${locationLosses().join(", ")}; got "${loss}"`,
-    );
-  }
+  const lossWeight = numberFlag(flags, "loss-weight", { min: 0 });
+  const losses = studyLosses(loss, lossWeight);
   const backbone = backboneFlag(flags);
+  const { head, gate } = headFlags(flags);
   const seeds = numberFlag(flags, "seeds", { integer: true, min: 1, max: 100 });
   return {
     dataset,
     root,
     loss,
-    lossWeight: numberFlag(flags, "loss-weight", { min: 0 }),
+    lossWeight,
+    /** (b)'s location loss terms by registered name. */
+    losses,
     backbone,
+    head,
+    /** The attention head's gate, or null. */
+    gate,
     backend: backendFlag(flags),
     threads: numberFlag(flags, "threads", { integer: true, min: 1 }),
     seed: numberFlag(flags, "seed", { integer: true }),
@@ -161,7 +177,7 @@ function readConfig(flags: Record<string, string | boolean>) {
     backboneLr: numberFlag(flags, "backbone-lr", { min: 0 }),
     microBatch: parseMicroBatch(flags),
     count: numberFlag(flags, "count", { integer: true, min: 10 }),
-    classes: numberFlag(flags, "classes", { integer: true, min: 2, max: 6 }),
+    classes: numberFlag(flags, "classes", { integer: true, min: 2, max: 10 }),
     lr: numberFlag(flags, "lr", { min: 0 }),
     shortcut: flags.shortcut === true,
     /** Test images evaluated (the first ones), or 0 for all. */
@@ -173,7 +189,36 @@ function readConfig(flags: Record<string, string | boolean>) {
 
 /** The study's design: (b) trained with the --loss at --loss-weight. */
 const designOf = (c: Config): StudyDesign =>
-  compareGradcamDesign({ loss: lossFlagName(c.loss, { toFlag: false }), weight: c.lossWeight });
+  compareGradcamDesign({ losses: c.losses, head: c.head, gate: c.gate });
+
+/** --loss as location loss terms by registered name: `bce,cam` or `bce=1,cam=0.5`. */
+function studyLosses(spec: string, weight: number): Record<string, number> {
+  const spelled = spec.split(",").map((p) => p.trim()).filter((p) => p !== "")
+    .map((p) => p.includes("=") ? p : `${p}=${weight}`).join(",");
+  let weights: Record<string, number>;
+  try {
+    weights = parseLossWeights(spelled);
+  } catch (error) {
+    throw new UsageError(`Flag --loss: ${(error as Error).message}`);
+  }
+  const { ce, ...location } = weights;
+  const wrong = Object.keys(location).filter((n) => getLoss(n)!.kind !== "location");
+  if (ce !== 0 || wrong.length > 0) {
+    throw new UsageError(
+      `Flag --loss names location terms only (both models have cross-entropy); ${
+        ce !== 0 ? "ce" : lossFlagName(wrong[0])
+      } is not one (choices: ${locationLosses().join(", ")})`,
+    );
+  }
+  return location;
+}
+
+/** Loss weights as --loss spells them: `bce` for one term of weight 1, else `bce=1,cam=0.5`. */
+function lossFlagOf(losses: Readonly<Record<string, number>>): string {
+  const terms = Object.entries(losses);
+  if (terms.length === 1 && terms[0][1] === 1) return lossFlagName(terms[0][0]);
+  return terms.map(([n, w]) => `${lossFlagName(n)}=${w}`).join(",");
+}
 
 /** The config as results.json records it (without the seed index of a Slurm task). */
 const shownConfig = ({ seedIndex: _, ...shown }: Config): Record<string, unknown> => shown;
@@ -218,7 +263,10 @@ async function main(): Promise<void> {
     // Both models start from the same weights: the same seed, and the same pretrained source.
     const n = dataset.classNames.length;
     const { model: baseline, pretrained } = await buildModel(config, n, seed);
-    const { model: treatment } = await buildModel(config, n, seed);
+    const { model: treatment } = await buildModel(config, n, seed).catch((error) => {
+      baseline.dispose();
+      throw error;
+    });
     sayPretrained(pretrained);
     return { baseline, treatment, pretrained: pretrainedRecord(pretrained) };
   }, {

@@ -24,7 +24,6 @@ import {
   evaluate,
   initBackend,
   listExplainers,
-  listSaliencyHeads,
   mixedLoss,
   pathExists,
   saveModel,
@@ -55,6 +54,7 @@ import { TRAIN_FLAGS } from "./_flags.ts";
 import {
   backboneFlag,
   buildModel,
+  headFlags,
   parseFreeze,
   parseMicroBatch,
   pretrainedRecord,
@@ -99,12 +99,7 @@ export function readConfig(flags: Record<string, string | boolean>): TrainConfig
     ? seed
     : numberFlag(flags, "data-seed", { integer: true });
   const backbone = backboneFlag(flags);
-  const head = String(flags.head);
-  if (!listSaliencyHeads().includes(head)) {
-    throw new UsageError(
-      `Flag --head must be one of ${listSaliencyHeads().join(", ")}; got "${head}"`,
-    );
-  }
+  const { head, gate } = headFlags(flags);
   const optimizer = String(flags.optimizer);
   if (optimizer !== "adam" && optimizer !== "sgd") {
     throw new UsageError(`Flag --optimizer must be adam or sgd; got "${optimizer}"`);
@@ -126,6 +121,7 @@ export function readConfig(flags: Record<string, string | boolean>): TrainConfig
     size: numberFlag(flags, "size", { integer: true, min: 8 }),
     backbone,
     head,
+    gate,
     width: numberFlag(flags, "width", { min: 0.01 }),
     pretrained: String(flags.pretrained ?? ""),
     freeze: parseFreeze(flags.freeze),

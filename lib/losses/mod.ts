@@ -11,3 +11,4 @@ export * from "./box.ts";
 export * from "./rrr.ts";
 export * from "./gain.ts";
 export * from "./cam.ts";
+export * from "./background_swap.ts";

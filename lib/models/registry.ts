@@ -98,6 +98,8 @@ export interface ModelPartsOptions {
   seed?: number;
   /** The input normalisation of a two-branch model (`TwoBranchOptions.inputNorm`). @default {none} */
   inputNorm?: unknown;
+  /** The saliency head's options (`{ gate: "multiplicative" }` for the attention head). @default {none} */
+  headOptions?: Record<string, unknown>;
 }
 
 /**
@@ -126,10 +128,17 @@ export function createModelFromParts(options: ModelPartsOptions): TwoBranchModel
   const { backbone, numClasses, inputSize, seed = 0, width = 1, dropout = 0 } = options;
   const whole = wholeModels.get(backbone);
   if (whole) {
-    if (dropout !== 0 || options.inputNorm !== undefined) {
+    if (
+      dropout !== 0 || options.inputNorm !== undefined ||
+      Object.keys(options.headOptions ?? {}).length > 0
+    ) {
       throw new RangeError(
         `Backbone "${backbone}" builds the whole ${whole.architecture} model, which takes no ${
-          dropout !== 0 ? "dropout" : "input normalisation (pretrained weights)"
+          dropout !== 0
+            ? "dropout"
+            : options.inputNorm !== undefined
+            ? "input normalisation (pretrained weights)"
+            : `head options (${Object.keys(options.headOptions!).join(", ")})`
         }: choose another backbone`,
       );
     }
@@ -140,6 +149,7 @@ export function createModelFromParts(options: ModelPartsOptions): TwoBranchModel
     backbone,
     backboneOptions: { width },
     saliencyHead: options.saliencyHead ?? "cam",
+    ...(options.headOptions ? { headOptions: options.headOptions } : {}),
     numClasses,
     inputSize,
     dropout,

@@ -15,6 +15,7 @@ import { evaluate, type EvaluationResult, type MetricSummary } from "../eval/eva
 import { explain } from "../explainers/mod.ts";
 import { energyPointingGame } from "../metrics/localization.ts";
 import { aggregateSeeds, pairedTest, summarizeScores } from "../metrics/statistics.ts";
+import { faithfulnessCheck } from "../metrics/verdict.ts";
 import type { TwoBranchModel } from "../models/types.ts";
 import { mixedLoss } from "../train/mixed_loss.ts";
 import { train } from "../train/trainer.ts";
@@ -71,6 +72,87 @@ export interface SeedComparison {
     pairedTests: ComparisonTest[];
     perImage: Record<string, number[]>;
   };
+  /** Per map name, `(a) grad-cam` …: whether it is the model's reason (with a control). */
+  faithfulness?: Record<string, MapFaithfulness>;
+}
+
+/** Whether a map is the model's reason: its deletion AUC against its arm's random control's. */
+export interface MapFaithfulness {
+  /** The map's mean deletion AUC over the paired images (lower: deleting it hurts more). */
+  deletionAuc: number;
+  /** The control's mean deletion AUC over the same images. */
+  controlDeletionAuc: number;
+  /** Images (over seeds: (seed, image) pairs) with both values. */
+  n: number;
+  /** Map − control deletion AUC: mean and paired bootstrap 95% interval. */
+  difference: { estimate: number; ci: [number, number] };
+  /** Two-sided Wilcoxon signed-rank p-value of the same differences. */
+  wilcoxonP: number;
+  /** Map − control insertion AUC (higher: inserting it restores the prediction faster). */
+  insertionDifference: { estimate: number; ci: [number, number] } | null;
+  /** Whether the interval of the deletion difference lies entirely below 0. */
+  faithful: boolean;
+  /** The verdict in one sentence. */
+  sentence: string;
+}
+
+/**
+ * Each map of both arms against its arm's control (`design.control`), image
+ * by image over every run given (one seed, or all seeds' images pooled),
+ * through {@linkcode faithfulnessCheck}; `{}` when the design has no control.
+ *
+ * @example A map that deletes the evidence first is the reason; one no better than random is not
+ * ```ts
+ * import assert from "node:assert";
+ * import { compareGradcamDesign, mapFaithfulness, type SeedComparison } from "../../mod.ts";
+ * const rec = (d: Record<string, number>) => ({
+ *   scores: Object.fromEntries(Object.entries(d).map(([k, v]) => [k, { deletionAuc: v, insertionAuc: 1 - v }])),
+ * });
+ * const images = [0.5, 0.55, 0.6, 0.45, 0.5, 0.52];
+ * const side = (cam: number, branch: number) => ({
+ *   perImage: images.map((r, i) => rec({ "grad-cam": r - cam, "vanilla-gradient": r - cam, branch: r + (i % 2 ? branch : -branch), random: r })),
+ * });
+ * const run = { seed: 0, a: side(0.3, 0), b: side(0.3, 0.01) } as unknown as SeedComparison;
+ * const f = mapFaithfulness([run], compareGradcamDesign(), { seed: 0, resamples: 200 });
+ * assert.equal(f["(a) grad-cam"].faithful, true);
+ * assert.equal(f["(b) branch"].faithful, false);
+ * assert.match(f["(b) branch"].sentence, /is not the model's reason/);
+ * ```
+ */
+export function mapFaithfulness(
+  runs: readonly SeedComparison[],
+  design: StudyDesign,
+  options: { seed: number; resamples: number },
+): Record<string, MapFaithfulness> {
+  const control = design.control ?? null;
+  if (control === null) return {};
+  const out: Record<string, MapFaithfulness> = {};
+  for (const [side, arm] of [["a", design.baseline], ["b", design.treatment]] as const) {
+    const values = (map: string, metric: string) =>
+      runs.flatMap((r) => r[side].perImage.map((p) => p.scores[map]?.[metric] ?? null));
+    const controlDeletion = values(control, "deletionAuc");
+    const controlInsertion = values(control, "insertionAuc");
+    for (const map of arm.maps) {
+      const name = `(${arm.key}) ${map}`;
+      const check = faithfulnessCheck(values(map, "deletionAuc"), controlDeletion, {
+        ...options,
+        name,
+        mapInsertion: values(map, "insertionAuc"),
+        randomInsertion: controlInsertion,
+      });
+      out[name] = {
+        deletionAuc: check.deletion.meanTreatment,
+        controlDeletionAuc: check.deletion.meanBaseline,
+        n: check.deletion.n,
+        difference: check.deletion.difference,
+        wilcoxonP: check.deletion.wilcoxonP,
+        insertionDifference: check.insertion?.difference ?? null,
+        faithful: check.faithful,
+        sentence: check.sentence,
+      };
+    }
+  }
+  return out;
 }
 
 /** Options of {@linkcode runSeedComparison}. */
@@ -186,17 +268,19 @@ export async function runSeedComparison(
   const history = la.map((a, i) => ({ step: i + 1, a, b: lb[i] }));
 
   const common = { indices: options.testIndices, batchSize: 32, faithfulnessSteps: 8, seed };
+  const withControl = (maps: readonly string[]) =>
+    design.control ? [...maps, design.control] : maps;
   say(`evaluating (a) baseline, seed ${seed}`);
   const a = await evaluate(models.baseline, dataset, {
     ...common,
     resamples,
-    explainers: design.baseline.maps,
+    explainers: withControl(design.baseline.maps),
   });
   say(`evaluating (b) supervised, seed ${seed}`);
   const b = await evaluate(models.treatment, dataset, {
     ...common,
     resamples,
-    explainers: design.treatment.maps,
+    explainers: withControl(design.treatment.maps),
   });
   const correct = {
     a: a.perImage.map((r) => (r.label === r.predicted ? 1 : 0)),
@@ -240,6 +324,9 @@ export async function runSeedComparison(
       perImage,
     };
     run.shortcut.pairedTests = design.pairs.map((p) => test(p.name, "cueEnergy"));
+  }
+  if (design.control) {
+    run.faithfulness = mapFaithfulness([run], design, { seed, resamples: 2 * resamples });
   }
   return run;
 }
@@ -396,6 +483,11 @@ export interface StudySummary {
   tests: ComparisonTest[];
   /** With a shortcut: each map's cue energy and the pairs' tests of it. */
   shortcut: null | { cueEnergy: Record<string, Figure>; pairedTests: ComparisonTest[] };
+  /**
+   * Per map name: whether it is the model's reason, from every (seed, image)
+   * pair pooled; absent without a control.
+   */
+  faithfulness?: Record<string, MapFaithfulness>;
 }
 
 /**
@@ -438,7 +530,7 @@ export function poolSeeds(runs: readonly SeedComparison[], design: StudyDesign):
   };
   const maps: StudySummary["maps"] = {};
   for (const [key, arm] of [["a", design.baseline], ["b", design.treatment]] as const) {
-    for (const e of arm.maps) {
+    for (const e of design.control ? [...arm.maps, design.control] : arm.maps) {
       maps[`(${arm.key}) ${e}`] = Object.fromEntries(
         design.metrics.map((m) => [m.key, fig((r) => r[key].explainers[e]?.metrics[m.key])]),
       );
@@ -464,6 +556,13 @@ export function poolSeeds(runs: readonly SeedComparison[], design: StudyDesign):
         pairedTests: pool((r) => r.shortcut?.pairedTests ?? []),
       }
       : null,
+    ...(design.control
+      ? {
+        faithfulness: one && runs[0].faithfulness
+          ? runs[0].faithfulness
+          : mapFaithfulness(runs, design, { seed: runs[0].seed, resamples: 2000 }),
+      }
+      : {}),
   };
 }
 
@@ -563,9 +662,28 @@ export function findTest(
  */
 export function verdict(summary: StudySummary, design: StudyDesign): string {
   const say: string[] = [];
+  const reason = (name: string) => {
+    const f = summary.faithfulness?.[name];
+    return f
+      ? `${name} ${f.faithful ? "is" : "is not"} the model's reason (deletion AUC ${
+        num(f.deletionAuc)
+      } vs ${num(f.controlDeletionAuc)} for a random map)`
+      : null;
+  };
   for (const item of design.verdict) {
     const cue = item.metric === "cueEnergy";
     if (cue && !summary.shortcut) continue;
+    const pair = design.pairs.find((p) => p.name === item.comparison);
+    const reasons = pair && LOCALISATION.has(item.metric)
+      ? [
+        reason(`(${design.treatment.key}) ${pair.treatment}`),
+        reason(`(${design.baseline.key}) ${pair.baseline}`),
+      ].filter((r) => r !== null)
+      : [];
+    const also = reasons.length ? ` Faithfulness: ${reasons.join("; ")}.` : "";
+    const what = item.metric === "accuracy" && summary.shortcut
+      ? `${item.what} on the decoy test images (their patches random)`
+      : item.what;
     const t = findTest(
       cue ? summary.shortcut!.pairedTests : summary.tests,
       item.comparison,
@@ -574,21 +692,25 @@ export function verdict(summary: StudySummary, design: StudyDesign): string {
     const scale = item.metric === "accuracy" ? (v: number) => `${pct(v)} points` : num;
     const d = t.difference;
     const p = `Wilcoxon p ${pValue(t.wilcoxonP)}`;
-    if (!Number.isFinite(d.estimate)) say.push(`${item.what}: no pairs to compare.`);
+    if (!Number.isFinite(d.estimate)) say.push(`${what}: no pairs to compare.`);
     else if (d.ci[0] > 0 || d.ci[1] < 0) {
       say.push(
-        `${item.what}: (b) ${d.estimate > 0 ? "higher" : "lower"} than (a) by ` +
-          `${scale(Math.abs(d.estimate))} (interval excludes 0; ${p}).`,
+        `${what}: (b) ${d.estimate > 0 ? "higher" : "lower"} than (a) by ` +
+          `${scale(Math.abs(d.estimate))} (interval excludes 0; ${p}).${also}`,
       );
     } else {
       say.push(
-        `${item.what}: no clear difference (interval [${scale(d.ci[0])}, ${scale(d.ci[1])}] ` +
-          `includes 0; ${p}).`,
+        `${what}: no clear difference (interval [${scale(d.ci[0])}, ${scale(d.ci[1])}] ` +
+          `includes 0; ${p}).${also}`,
       );
     }
   }
+  for (const f of Object.values(summary.faithfulness ?? {})) say.push(f.sentence);
   return say.join("\n");
 }
+
+/** The metrics that say where a map lands, whose verdict sentences also name faithfulness. */
+const LOCALISATION = new Set(["pointingGame", "energyPointingGame", "maskAuc", "bestIou"]);
 
 /** A group of the report's comparisons: metric summaries set side by side. */
 export interface ComparisonGroup {
@@ -658,6 +780,23 @@ export function reportComparisons(
         mapGroup(treatment, "b", e),
       ],
     })),
+    ...(design.control
+      ? [{
+        title:
+          `Faithfulness: deletion AUC of each map and of a ${design.control} map (lower: deleting what the map shows hurts the prediction sooner)`,
+        groups: ([["a", baseline], ["b", treatment]] as const).flatMap(([side, arm]) =>
+          [...arm.maps, design.control!].map((map) => ({
+            name: `(${arm.key}) ${map}`,
+            metrics: {
+              deletionAuc: entry(
+                summary.maps[`(${arm.key}) ${map}`].deletionAuc,
+                (r) => r[side].explainers[map]?.metrics.deletionAuc,
+              ),
+            },
+          }))
+        ),
+      }]
+      : []),
     ...(summary.shortcut
       ? [{
         title: "Shortcut: share of saliency energy on the decoy patch",

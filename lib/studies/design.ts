@@ -71,15 +71,49 @@ export interface StudyDesign {
   verdict: readonly VerdictItem[];
   /** The pair and metric whose per-image gain picks the gallery's images. */
   highlight: { comparison: string; metric: string };
+  /**
+   * The explainer whose maps are the faithfulness control (`"random"`):
+   * evaluated in both arms beside their maps, and every map's deletion AUC
+   * tested against its arm's control (`faithfulnessCheck`). Null: no
+   * faithfulness verdict.
+   *
+   * @default {null}
+   */
+  control?: string | null;
 }
 
 /** Options of {@linkcode compareGradcamDesign}. */
 export interface CompareGradcamDesignOptions {
-  /** The treatment's location loss, by its term name (`"bce"`, `"softIou"`). @default {"bce"} */
+  /**
+   * The treatment's location loss terms and their weights beside
+   * cross-entropy, by term name (`{ bce: 1, cam: 1 }`).
+   * @default {COMPARE_DEFAULT_TREATMENT.losses}
+   */
+  losses?: Readonly<Record<string, number>>;
+  /** The treatment's location loss, a single term (`"bce"`); `losses` takes precedence. */
   loss?: string;
-  /** Its weight beside cross-entropy. @default {1} */
+  /** The single term's weight. @default {1} */
   weight?: number;
+  /**
+   * The saliency head of both arms' network and how it gates the classifier,
+   * as `createTwoBranchModel` takes them; kept in each arm's `model`.
+   * @default {COMPARE_DEFAULT_TREATMENT.head, .gate}
+   */
+  head?: string;
+  /** The gate of an attention head (`"multiplicative"`, `"residual"`), or null for none. */
+  gate?: string | null;
 }
+
+/**
+ * compare-gradcam's default arm (b), chosen by measurement on the decoy
+ * benchmarks (`deno task decoy-benchmark`; docs/decoy-benchmark.md): the
+ * location loss terms, the saliency head and its gate.
+ */
+export const COMPARE_DEFAULT_TREATMENT: Readonly<{
+  losses: Readonly<Record<string, number>>;
+  head: string;
+  gate: string | null;
+}> = Object.freeze({ losses: Object.freeze({ bce: 1 }), head: "cam", gate: null });
 
 /** The localisation and faithfulness metrics compare-gradcam tables. */
 export const COMPARE_METRICS: readonly StudyMetric[] = [
@@ -109,8 +143,13 @@ export const COMPARE_METRICS: readonly StudyMetric[] = [
  * ```
  */
 export function compareGradcamDesign(options: CompareGradcamDesignOptions = {}): StudyDesign {
-  const loss = options.loss ?? "bce";
-  const weight = options.weight ?? 1;
+  const losses = options.losses ??
+    (options.loss !== undefined
+      ? { [options.loss]: options.weight ?? 1 }
+      : COMPARE_DEFAULT_TREATMENT.losses);
+  const head = options.head ?? COMPARE_DEFAULT_TREATMENT.head;
+  const gate = options.gate === undefined ? COMPARE_DEFAULT_TREATMENT.gate : options.gate;
+  const model = { head, gate };
   const pair = (baseline: string, treatment: string): MapPair => ({
     name: `${MAP_NAMES[treatment]} (b) vs ${MAP_NAMES[baseline]} (a)`,
     baseline,
@@ -130,12 +169,14 @@ export function compareGradcamDesign(options: CompareGradcamDesignOptions = {}):
       name: "baseline",
       loss: { ce: 1 },
       maps: ["grad-cam", "vanilla-gradient"],
+      model,
     },
     treatment: {
       key: "b",
       name: "supervised",
-      loss: { ce: 1, [loss]: weight },
+      loss: { ce: 1, ...losses },
       maps: ["grad-cam", "vanilla-gradient", "branch"],
+      model,
     },
     metrics: COMPARE_METRICS,
     classifier,
@@ -155,6 +196,7 @@ export function compareGradcamDesign(options: CompareGradcamDesignOptions = {}):
       { comparison: camVsCam, metric: "cueEnergy", what: "Grad-CAM energy on the decoy patch" },
     ],
     highlight: { comparison: branchVsCam, metric: "energyPointingGame" },
+    control: "random",
   });
 }
 
@@ -216,6 +258,12 @@ export function checkDesign(design: StudyDesign): StudyDesign {
         );
       }
     }
+  }
+  const control = design.control ?? null;
+  if (control !== null && [baseline, treatment].some((arm) => arm.maps.includes(control))) {
+    throw new RangeError(
+      `Study design: the control "${control}" is evaluated beside the maps; list it in no arm's maps`,
+    );
   }
   const metrics = new Set(["accuracy", "cueEnergy", ...design.metrics.map((m) => m.key)]);
   for (const v of [...design.verdict, design.highlight]) {

@@ -15,3 +15,4 @@ export * from "./run_study.ts";
 export * from "./sweep.ts";
 export * from "./transfer.ts";
 export * from "./bench.ts";
+export * from "./train_run.ts";

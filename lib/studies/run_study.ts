@@ -15,6 +15,7 @@ import {
   type SeedComparison,
   type SeedComparisonOptions,
   type StudySummary,
+  verdict,
 } from "./compare.ts";
 import type { StudyDesign } from "./design.ts";
 import { type StudyPictures, studyPictures } from "./pictures.ts";
@@ -122,6 +123,7 @@ export function studyResults(
     trainSeconds: runs.reduce((s, r) => s + r.trainSeconds, 0),
     wallSeconds: record.wallSeconds,
     summary,
+    findings: verdict(summary, design).split("\n").filter((line) => line !== ""),
     comparisons: reportComparisons(summary, runs, design),
     trainLog: epochLog(last, Math.floor(setup.train / setup.batch)),
     classification: { classNames: record.classNames, ...last.b.classification },

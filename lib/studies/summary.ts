@@ -142,6 +142,27 @@ export function compareMarkdown(
     }
     lines.push("");
   }
+  if (h.faithfulness && Object.keys(h.faithfulness).length > 0) {
+    lines.push("## Is each map the model's reason?", "");
+    lines.push(
+      `Deletion AUC of each map against a ${design.control} map's on the same images ` +
+        "(pooled over seeds), with a paired bootstrap 95% interval of the difference: " +
+        "a map is the model's reason only if the whole interval lies below 0, whatever its localisation.",
+      "",
+    );
+    lines.push(
+      `| map | deletion AUC | ${design.control} map's | difference [95% CI] | images | Wilcoxon p | the model's reason? |`,
+    );
+    lines.push("|---|---|---|---|---|---|---|");
+    for (const [name, f] of Object.entries(h.faithfulness)) {
+      lines.push(
+        `| ${name} | ${num(f.deletionAuc)} | ${num(f.controlDeletionAuc)} | ${
+          formatFigure({ mean: f.difference.estimate, ci: f.difference.ci }, num)
+        } | ${f.n} | ${pValue(f.wilcoxonP)} | ${f.faithful ? "yes" : "**no**"} |`,
+      );
+    }
+    lines.push("");
+  }
   lines.push("## Verdict", "", verdict(h, design), "");
   const incomplete = setup.incomplete ?? [];
   if (incomplete.length > 0) {

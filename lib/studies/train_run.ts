@@ -21,6 +21,8 @@ export interface TrainConfig {
   size: number;
   backbone: string;
   head: string;
+  /** The attention head's gate (`--gate`), or null for none. */
+  gate: string | null;
   width: number;
   /** The --pretrained source, or "". */
   pretrained: string;
@@ -87,6 +89,7 @@ export function trainConfigRecord(
     size: c.size,
     backbone: c.backbone,
     head: c.head,
+    ...(c.gate ? { gate: c.gate } : {}),
     width: c.width,
     pretrained: c.pretrained,
     freeze: c.freeze.join(","),

@@ -12,6 +12,7 @@ import { rrrLoss } from "../losses/rrr.ts";
 import type { RrrMode } from "../losses/rrr.ts";
 import { gainLoss } from "../losses/gain.ts";
 import { camEvidenceLoss } from "../losses/cam.ts";
+import { backgroundSwapLoss } from "../losses/background_swap.ts";
 import type { LossContext, LossFn } from "./train_step.ts";
 import type { DataBatch } from "../data/batches.ts";
 import { globToRegExp } from "../util/glob.ts";
@@ -39,6 +40,8 @@ export interface LossWeights {
   gain?: number;
   /** Share of the classifier's class evidence (CAM) outside the masks. @default {0} */
   cam?: number;
+  /** Cross-entropy on images whose background comes from another sample. @default {0} */
+  backgroundSwap?: number;
 }
 
 /** Options of {@linkcode mixedLoss} besides the weights. */
@@ -313,5 +316,17 @@ registerLoss(
     kind: "location",
     description: "share of the classifier's class evidence (CAM) outside the masks",
     needsClassEvidence: true,
+  },
+);
+registerLoss(
+  "backgroundSwap",
+  ({ model, batch, context }) =>
+    backgroundSwapLoss(model, batch.images, batch.masks, batch.labels, {
+      weights: batch.hasMask,
+      training: context.training,
+    }),
+  {
+    kind: "location",
+    description: "cross-entropy on images whose background (outside the mask) is another sample's",
   },
 );

@@ -156,6 +156,14 @@ export const REPORT_SCRIPT = `
   var data = JSON.parse(document.getElementById("report-data").textContent);
   var images = JSON.parse(document.getElementById("report-images").textContent);
 
+  function buildFindings(findings) {
+    var s = section("findings", "Verdict",
+      "What the paired tests say, a sentence each; a map counts as the model's reason only if " +
+      "deleting what it calls salient hurts the prediction clearly faster than a random map.");
+    var list = add(s, el("ul", "findings"));
+    findings.forEach(function (f) { add(list, el("li", "", f)); });
+  }
+
   function buildRun(run) {
     var s = section("run", "Run", "Everything needed to reproduce the numbers below.");
     var kv = add(s, el("div", "kv"));
@@ -335,6 +343,7 @@ export const REPORT_SCRIPT = `
   }
 
   try {
+    if (data.findings && data.findings.length) buildFindings(data.findings);
     if (data.run) buildRun(data.run);
     if (data.trainLog && data.trainLog.length) buildTraining(data.trainLog);
     if (data.comparisons && data.comparisons.length) buildComparisons(data.comparisons);

@@ -120,6 +120,8 @@ export interface ReportData {
   classification?: ReportClassification;
   /** Best, worst and random test images. @default {none} */
   gallery?: ReportGallerySection[];
+  /** The verdict, one sentence each, shown first. @default {none} */
+  findings?: string[];
   [key: string]: unknown;
 }
 

@@ -3,9 +3,11 @@ import {
   batches,
   checkDesign,
   compareGradcamDesign,
+  compareMarkdown,
   comparisonTest,
   createReferenceNet,
   findTest,
+  mapFaithfulness,
   pairedTest,
   poolSeeds,
   reportComparisons,
@@ -120,9 +122,12 @@ function evaluation(
  */
 function fakeRun(seed: number, shift: number, order: "design" | "reversed"): SeedComparison {
   const base = [null, 0.2, 0.4, 0.3, 0.6, 0.5];
-  const a = evaluation({ "grad-cam": base, "vanilla-gradient": base }, [1, 0, 1, 1, 0, 1]);
+  const a = evaluation(
+    { "grad-cam": base, "vanilla-gradient": base, random: base },
+    [1, 0, 1, 1, 0, 1],
+  );
   const up = base.map((v, i) => (v === null ? null : v + shift + 0.01 * i));
-  const b = evaluation({ "grad-cam": up, "vanilla-gradient": up, branch: up }, [
+  const b = evaluation({ "grad-cam": up, "vanilla-gradient": up, branch: up, random: base }, [
     1,
     1,
     1,
@@ -260,4 +265,46 @@ Deno.test("checkDesign() refuses a verdict on a comparison the design does not t
     }],
   });
   assert.equal(withRise.pairs.length, 5);
+});
+
+Deno.test("the verdict names localisation and faithfulness together, and summary.md tables it", () => {
+  const run = fakeRun(0, 0.2, "design");
+  // (b)'s Grad-CAM deletes the evidence first: its deletion AUC is well below the random map's.
+  run.b.perImage.forEach((r, i) => {
+    const base = r.scores.random.deletionAuc;
+    r.scores["grad-cam"].deletionAuc = base === null ? null : base - 0.3 - 0.01 * i;
+  });
+  run.faithfulness = mapFaithfulness([run], design, { seed: 0, resamples: 200 });
+  const summary = poolSeeds([run], design);
+  assert.equal(summary.faithfulness!["(b) grad-cam"].faithful, true);
+  assert.equal(summary.faithfulness!["(b) branch"].faithful, false);
+  // (a)'s maps equal the random map: not clearly below it.
+  assert.equal(summary.faithfulness!["(a) grad-cam"].faithful, false);
+  const said = verdict(summary, design).split("\n");
+  const branch = said.find((s) =>
+    s.startsWith("Energy on the object, branch (b) vs Grad-CAM (a)")
+  )!;
+  assert.match(branch, /\(b\) higher than \(a\)/);
+  assert.match(branch, /Faithfulness: \(b\) branch is not the model's reason/);
+  assert.ok(said.some((s) => /^\(b\) grad-cam is the model's reason/.test(s)));
+  const md = compareMarkdown(summary, design, {
+    dataset: "synthetic",
+    classes: 2,
+    train: 8,
+    annotatedTrain: 8,
+    test: 6,
+    size: 16,
+    backbone: "reference",
+    width: 0.25,
+    steps: 2,
+    batch: 4,
+    loss: "bce",
+    lossWeight: 1,
+    shortcut: false,
+  });
+  assert.match(md, /## Is each map the model's reason\?/);
+  assert.match(md, /\| \(b\) branch \| [^\n]* \| \*\*no\*\* \|/);
+  assert.match(md, /\| \(b\) grad-cam \| [^\n]* \| yes \|/);
+  // The random control's own figures are tabled beside the maps.
+  assert.ok("(a) random" in summary.maps && "(b) random" in summary.maps);
 });
