@@ -40,7 +40,7 @@ export interface ArmsOptions {
  * import assert from "node:assert";
  * import { trainArms } from "./_two_arms.ts";
  * import { initBackend, syntheticDataset } from "../mod.ts";
- * await initBackend({ log: null });
+ * await initBackend({ backend: "wasm", log: null });
  * const data = syntheticDataset({ count: 8, size: 64, numClasses: 2, seed: 0 });
  * const out = await Deno.makeTempDir();
  * const rows = await trainArms(data, {
