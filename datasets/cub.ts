@@ -234,6 +234,12 @@ export async function loadCub(root: string, options: LoadCubOptions = {}): Promi
   const segDir = await findSegmentations(root, options);
   const cache = new DirectoryCache();
 
+  // The per-image files (boxes where there are any) must each have a line for every image.
+  const perImageFiles: [Map<string, unknown> | undefined, string][] = [
+    [labels, "image_class_labels.txt"],
+    [split, "train_test_split.txt"],
+    [boxes, "bounding_boxes.txt"],
+  ];
   const entries: CubEntry[] = [];
   const train: number[] = [], test: number[] = [];
   for (const image of images) {
@@ -241,30 +247,12 @@ export async function loadCub(root: string, options: LoadCubOptions = {}): Promi
     if (problems.hasSkipped(id)) continue;
     const fail = (reason: string, where: { file: string; line?: number; field?: string }) =>
       problems.fail(reason, { ...where, id });
-    const label = labels.get(id);
-    if (!label) {
-      fail(`image id ${id} has no line in image_class_labels.txt`, {
-        file: imagesFile,
-        line: image.line,
-      });
+    const missing = perImageFiles.find(([lines]) => lines?.has(id) === false);
+    if (missing) {
+      fail(`image id ${id} has no line in ${missing[1]}`, { file: imagesFile, line: image.line });
       continue;
     }
-    const inTrain = split.get(id);
-    if (!inTrain) {
-      fail(`image id ${id} has no line in train_test_split.txt`, {
-        file: imagesFile,
-        line: image.line,
-      });
-      continue;
-    }
-    const box = boxes?.get(id);
-    if (boxes && !box) {
-      fail(`image id ${id} has no line in bounding_boxes.txt`, {
-        file: imagesFile,
-        line: image.line,
-      });
-      continue;
-    }
+    const label = labels.get(id)!, inTrain = split.get(id)!, box = boxes?.get(id);
     const imagePath = path.join(imagesDir, image.rel);
     if (!(await cache.hasFile(imagePath))) {
       fail(`image file not found (listed on line ${image.line} of ${imagesFile})`, {

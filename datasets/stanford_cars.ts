@@ -93,15 +93,28 @@ export interface StanfordCarsDataset extends Dataset {
   readonly warnings: readonly SkippedSample[];
 }
 
-/** One annotation, as read (1-based, inclusive). */
-interface Entry {
-  split: StanfordCarsSplit;
+/**
+ * One annotation as Stanford Cars' files state it (the devkit's `.mat`
+ * structs and the CSV rows alike).
+ */
+export interface StanfordCarsAnnotation {
+  /** The image's file name. */
   fname: string;
+  /** The box's left column, 1-based. */
   x1: number;
+  /** The box's top row, 1-based. */
   y1: number;
+  /** The box's right column, 1-based and inclusive. */
   x2: number;
+  /** The box's bottom row, 1-based and inclusive. */
   y2: number;
+  /** The class, 1-based. */
   cls: number;
+}
+
+/** One annotation, as read. */
+interface Entry extends StanfordCarsAnnotation {
+  split: StanfordCarsSplit;
   /** Where it came from. */
   file: string;
   line?: number;

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { parseArgs } from "node:util";
 import * as lab from "../mod.ts";
 
 /** What {@linkcode trainArms} needs. */
@@ -39,7 +40,7 @@ export interface ArmsOptions {
  * import assert from "node:assert";
  * import { trainArms } from "./_two_arms.ts";
  * import { initBackend, syntheticDataset } from "../mod.ts";
- * await initBackend({ log: null });
+ * await initBackend({ backend: "wasm", log: null });
  * const data = syntheticDataset({ count: 8, size: 64, numClasses: 2, seed: 0 });
  * const out = await Deno.makeTempDir();
  * const rows = await trainArms(data, {
@@ -85,4 +86,71 @@ export async function trainArms(
     model.dispose();
   }
   return results;
+}
+
+/** What {@linkcode runArmsExperiment} needs. */
+export interface ArmsExperiment {
+  /** The default output folder. */
+  out: string;
+  /** What `--root` must name, for the error when it is missing. */
+  root: string;
+  /** Arm name → `mixedLoss` weights, as in {@linkcode ArmsOptions.arms}. */
+  arms: ArmsOptions["arms"];
+  /** The object, as in {@linkcode ArmsOptions.object}. */
+  object: string;
+  /**
+   * Loads the dataset under `root`, cached at `cache.size` pixels under
+   * `cache.dir`, with its training and test indices.
+   */
+  load: (
+    root: string,
+    cache: { dir: string; size: number },
+  ) => Promise<{ data: lab.Dataset; trainIndices: readonly number[]; indices: readonly number[] }>;
+}
+
+/**
+ * The main of a real-data experiment: parses `--root`, `--size` (96),
+ * `--epochs` (10) and `--out`, exits with status 2 when the root is missing,
+ * runs {@linkcode trainArms} on the loaded dataset, prints the table and
+ * writes it with the flags to `<out>/results.json`.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert";
+ * import { runArmsExperiment } from "./_two_arms.ts";
+ * assert.equal(typeof runArmsExperiment, "function");
+ * ```
+ */
+export async function runArmsExperiment(experiment: ArmsExperiment): Promise<void> {
+  const { values: f } = parseArgs({
+    options: {
+      root: { type: "string" },
+      size: { type: "string", default: "96" },
+      epochs: { type: "string", default: "10" },
+      out: { type: "string", default: experiment.out },
+    },
+  });
+  if (!f.root || !(await lab.pathExists(f.root))) {
+    const why = f.root ? `"${f.root}" was not found` : "is missing";
+    console.error(`Flag --root ${why}: pass ${experiment.root}`);
+    Deno.exit(2);
+  }
+  await lab.initBackend({ threads: navigator.hardwareConcurrency });
+  const size = Number(f.size);
+  const { data, trainIndices, indices } = await experiment.load(f.root, {
+    dir: `${f.out}/cache`,
+    size,
+  });
+  const results = await trainArms(data, {
+    trainIndices,
+    indices,
+    arms: experiment.arms,
+    size,
+    epochs: Number(f.epochs),
+    out: f.out!,
+    object: experiment.object,
+  });
+  console.table(results);
+  await lab.writeJsonAtomic(`${f.out}/results.json`, { flags: f, results });
+  await lab.shutdownBackend();
 }

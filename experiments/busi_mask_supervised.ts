@@ -12,46 +12,23 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import * as lab from "../mod.ts";
-import { trainArms } from "./_two_arms.ts";
+import { runArmsExperiment } from "./_two_arms.ts";
 
 if (import.meta.main) {
-  const { values: f } = parseArgs({
-    options: {
-      root: { type: "string" },
-      size: { type: "string", default: "96" },
-      epochs: { type: "string", default: "10" },
-      out: { type: "string", default: "runs/busi-mask-supervised" },
+  await runArmsExperiment({
+    out: "runs/busi-mask-supervised",
+    root: "the Dataset_BUSI_with_GT folder (benign/, malignant/, normal/)",
+    arms: { baseline: {}, masks: { bce: 1, dice: 1 } },
+    object: "Lesion",
+    load: async (root, cache) => {
+      const busi = await lab.loadBusi(root);
+      // BUSI files some scans twice, even under two classes: copies stay on one side of the split.
+      const groups = await lab.duplicateGroups(busi);
+      const data = lab.cachedDataset(busi, cache);
+      const labels = data.records.map((r) => r.label);
+      const split = lab.stratifiedSplit(labels, { train: 0.8, val: 0, test: 0.2, seed: 0, groups });
+      return { data, trainIndices: split.train, indices: split.test };
     },
   });
-  if (!f.root || !(await lab.pathExists(f.root))) {
-    const why = f.root ? `"${f.root}" was not found` : "is missing";
-    console.error(
-      `Flag --root ${why}: pass the Dataset_BUSI_with_GT folder (benign/, malignant/, normal/)`,
-    );
-    Deno.exit(2);
-  }
-  await lab.initBackend({ threads: navigator.hardwareConcurrency });
-  const size = Number(f.size);
-  const dir = `${f.out}/cache`;
-  const busi = await lab.loadBusi(f.root);
-  // BUSI files some scans twice, even under two classes: copies stay on one side of the split.
-  const groups = await lab.duplicateGroups(busi);
-  const data = lab.cachedDataset(busi, { dir, size });
-  const labels = data.records.map((r) => r.label);
-  const split = lab.stratifiedSplit(labels, { train: 0.8, val: 0, test: 0.2, seed: 0, groups });
-  const [trainIndices, indices] = [split.train, split.test];
-  const results = await trainArms(data, {
-    trainIndices,
-    indices,
-    arms: { baseline: {}, masks: { bce: 1, dice: 1 } },
-    size,
-    epochs: Number(f.epochs),
-    out: f.out!,
-    object: "Lesion",
-  });
-  console.table(results);
-  await lab.writeJsonAtomic(`${f.out}/results.json`, { flags: f, results });
-  await lab.shutdownBackend();
 }

@@ -10,42 +10,22 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import * as lab from "../mod.ts";
-import { trainArms } from "./_two_arms.ts";
+import { runArmsExperiment } from "./_two_arms.ts";
 
 if (import.meta.main) {
-  const { values: f } = parseArgs({
-    options: {
-      root: { type: "string" },
-      size: { type: "string", default: "96" },
-      epochs: { type: "string", default: "10" },
-      out: { type: "string", default: "runs/cars-box-supervised" },
+  await runArmsExperiment({
+    out: "runs/cars-box-supervised",
+    root: "the Stanford Cars folder (devkit/ or CSV annotations)",
+    arms: { baseline: {}, boxes: { box: 1 } },
+    object: "Box",
+    load: async (root, cache) => {
+      const cached = lab.cachedDataset(await lab.loadStanfordCars(root), cache);
+      const boxMask = (s: lab.Sample) =>
+        s.boxes?.length ? { ...s, mask: lab.boxesToMask(s.boxes, s.image) } : s;
+      const data: lab.Dataset = { ...cached, load: (i) => cached.load(i).then(boxMask) };
+      const { train: trainIndices, test: indices } = data.officialSplit!;
+      return { data, trainIndices, indices };
     },
   });
-  if (!f.root || !(await lab.pathExists(f.root))) {
-    const why = f.root ? `"${f.root}" was not found` : "is missing";
-    console.error(`Flag --root ${why}: pass the Stanford Cars folder (devkit/ or CSV annotations)`);
-    Deno.exit(2);
-  }
-  await lab.initBackend({ threads: navigator.hardwareConcurrency });
-  const size = Number(f.size);
-  const dir = `${f.out}/cache`;
-  const cached = lab.cachedDataset(await lab.loadStanfordCars(f.root), { dir, size });
-  const boxMask = (s: lab.Sample) =>
-    s.boxes?.length ? { ...s, mask: lab.boxesToMask(s.boxes, s.image) } : s;
-  const data: lab.Dataset = { ...cached, load: (i) => cached.load(i).then(boxMask) };
-  const { train: trainIndices, test: indices } = data.officialSplit!;
-  const results = await trainArms(data, {
-    trainIndices,
-    indices,
-    arms: { baseline: {}, boxes: { box: 1 } },
-    size,
-    epochs: Number(f.epochs),
-    out: f.out!,
-    object: "Box",
-  });
-  console.table(results);
-  await lab.writeJsonAtomic(`${f.out}/results.json`, { flags: f, results });
-  await lab.shutdownBackend();
 }

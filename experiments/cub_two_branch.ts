@@ -9,39 +9,19 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import * as lab from "../mod.ts";
-import { trainArms } from "./_two_arms.ts";
+import { runArmsExperiment } from "./_two_arms.ts";
 
 if (import.meta.main) {
-  const { values: f } = parseArgs({
-    options: {
-      root: { type: "string" },
-      size: { type: "string", default: "96" },
-      epochs: { type: "string", default: "10" },
-      out: { type: "string", default: "runs/cub-two-branch" },
+  await runArmsExperiment({
+    out: "runs/cub-two-branch",
+    root: "the CUB_200_2011 folder (images.txt, images/)",
+    arms: { baseline: {}, masks: { bce: 1, dice: 1 } },
+    object: "Bird",
+    load: async (root, cache) => {
+      const data = lab.cachedDataset(await lab.loadCub(root), cache);
+      const { train: trainIndices, test: indices } = data.officialSplit!;
+      return { data, trainIndices, indices };
     },
   });
-  if (!f.root || !(await lab.pathExists(f.root))) {
-    const why = f.root ? `"${f.root}" was not found` : "is missing";
-    console.error(`Flag --root ${why}: pass the CUB_200_2011 folder (images.txt, images/)`);
-    Deno.exit(2);
-  }
-  await lab.initBackend({ threads: navigator.hardwareConcurrency });
-  const size = Number(f.size);
-  const dir = `${f.out}/cache`;
-  const data = lab.cachedDataset(await lab.loadCub(f.root), { dir, size });
-  const { train: trainIndices, test: indices } = data.officialSplit!;
-  const results = await trainArms(data, {
-    trainIndices,
-    indices,
-    arms: { baseline: {}, masks: { bce: 1, dice: 1 } },
-    size,
-    epochs: Number(f.epochs),
-    out: f.out!,
-    object: "Bird",
-  });
-  console.table(results);
-  await lab.writeJsonAtomic(`${f.out}/results.json`, { flags: f, results });
-  await lab.shutdownBackend();
 }

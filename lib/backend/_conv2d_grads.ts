@@ -1,30 +1,32 @@
 // Conv2D gradient kernels for wasm, composed from ops that XNNPACK runs fast
 // (convolutions and matrix multiplies). Private to lib/backend/.
 import { tf } from "../deps.ts";
-import { composeKernel, padOrCrop } from "./_kernel_util.ts";
+import { composedKernel, convWindows, padOrCrop } from "./_kernel_util.ts";
+import type { ConvWindowAttrs, Windows } from "./_kernel_util.ts";
 
-type PadAttr = "same" | "valid" | number | tf.backend_util.ExplicitPadding;
-
-interface Conv2DBackpropFilterAttrs {
-  strides: [number, number] | number;
-  pad: PadAttr;
+interface Conv2DBackpropFilterAttrs extends ConvWindowAttrs {
   dataFormat: "NHWC" | "NCHW";
-  dimRoundingMode?: "floor" | "round" | "ceil";
   filterShape: [number, number, number, number];
 }
 
-interface Conv2DBackpropInputAttrs {
-  strides: [number, number] | number;
-  pad: PadAttr;
+interface Conv2DBackpropInputAttrs extends ConvWindowAttrs {
   dataFormat: "NHWC" | "NCHW";
-  dimRoundingMode?: "floor" | "round" | "ceil";
   inputShape: [number, number, number, number];
 }
 
-function assertNhwc(kernel: string, dataFormat: string): void {
-  if (dataFormat !== "NHWC") {
-    throw new TypeError(`${kernel} on wasm supports dataFormat "NHWC" only, got "${dataFormat}"`);
+/** The windows of the NHWC convolution; throws for NCHW, which `kernel` does not support. */
+function nhwcWindows(
+  kernel: string,
+  xShape: [number, number, number, number],
+  filterShape: [number, number, number, number],
+  attrs: ConvWindowAttrs & { dataFormat: string },
+): Windows {
+  if (attrs.dataFormat !== "NHWC") {
+    throw new TypeError(
+      `${kernel} on wasm supports dataFormat "NHWC" only, got "${attrs.dataFormat}"`,
+    );
   }
+  return convWindows(xShape, filterShape, attrs);
 }
 
 /**
@@ -41,18 +43,9 @@ export function conv2DBackpropFilter(
   dy: tf.Tensor4D,
   attrs: Conv2DBackpropFilterAttrs,
 ): tf.Tensor4D {
-  assertNhwc("Conv2DBackpropFilter", attrs.dataFormat);
+  const windows = nhwcWindows("Conv2DBackpropFilter", x.shape, attrs.filterShape, attrs);
+  const { top, left, oh, ow, sh, sw } = windows;
   const [kh, kw, ci, co] = attrs.filterShape;
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape,
-    attrs.filterShape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-  );
-  const { top, left } = info.padInfo;
-  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw } = info;
   if (kh === 1 && kw === 1 && top === 0 && left === 0 && sh === 1 && sw === 1) {
     // XNNPACK packs the right operand afresh on every call; packing the one
     // with fewer columns is cheaper (32,768 × 32 against × 64: 8 against
@@ -114,19 +107,9 @@ export function conv2DBackpropInput(
   filter: tf.Tensor4D,
   attrs: Conv2DBackpropInputAttrs,
 ): tf.Tensor4D {
-  assertNhwc("Conv2DBackpropInput", attrs.dataFormat);
-  const [kh, kw, ci, co] = filter.shape;
   const inputShape = attrs.inputShape;
-  const info = tf.backend_util.computeConv2DInfo(
-    inputShape,
-    filter.shape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-  );
-  const { top, left } = info.padInfo;
-  const { strideHeight: sh, strideWidth: sw } = info;
+  const { top, left, sh, sw } = nhwcWindows("Conv2DBackpropInput", inputShape, filter.shape, attrs);
+  const [kh, kw, ci, co] = filter.shape;
   const [, h, w] = inputShape;
   if (kh === 1 && kw === 1 && top === 0 && left === 0 && sh === 1 && sw === 1) {
     const dx = tf.matMul(tf.reshape(dy, [-1, co]), tf.transpose(tf.reshape(filter, [ci, co])));
@@ -190,36 +173,12 @@ function subPixelBackpropInput(
 
 /** Kernel configs for registration on the wasm backend. */
 export const conv2dGradKernels: tf.KernelConfig[] = [
-  {
-    kernelName: "Conv2DBackpropFilter",
-    backendName: "wasm",
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      composeKernel(
-        "Conv2DBackpropFilter",
-        { x: inputs.x, dy: inputs.dy },
-        backend as tf.KernelBackend,
-        (t) =>
-          conv2DBackpropFilter(
-            t.x as tf.Tensor4D,
-            t.dy as tf.Tensor4D,
-            attrs as unknown as Conv2DBackpropFilterAttrs,
-          ),
-      ),
-  },
-  {
-    kernelName: "Conv2DBackpropInput",
-    backendName: "wasm",
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      composeKernel(
-        "Conv2DBackpropInput",
-        { dy: inputs.dy, filter: inputs.filter },
-        backend as tf.KernelBackend,
-        (t) =>
-          conv2DBackpropInput(
-            t.dy as tf.Tensor4D,
-            t.filter as tf.Tensor4D,
-            attrs as unknown as Conv2DBackpropInputAttrs,
-          ),
-      ),
-  },
+  composedKernel("Conv2DBackpropFilter", {
+    inputs: ["x", "dy"],
+    compute: (t, attrs: Conv2DBackpropFilterAttrs) => conv2DBackpropFilter(t.x, t.dy, attrs),
+  }),
+  composedKernel("Conv2DBackpropInput", {
+    inputs: ["dy", "filter"],
+    compute: (t, attrs: Conv2DBackpropInputAttrs) => conv2DBackpropInput(t.dy, t.filter, attrs),
+  }),
 ];

@@ -1,24 +1,30 @@
 // Depthwise conv2d gradient kernels for wasm, composed from ops it has.
 // Private to lib/backend/.
 import { tf } from "../deps.ts";
-import { composeKernel, dilate, padOrCrop, tap } from "./_kernel_util.ts";
+import { composedKernel, convWindows, dilate, padOrCrop, tap } from "./_kernel_util.ts";
+import type { ConvWindowAttrs, Windows } from "./_kernel_util.ts";
 
-type PadAttr = "same" | "valid" | number | tf.backend_util.ExplicitPadding;
-
-interface DepthwiseGradAttrs {
-  strides: [number, number] | number;
+interface DepthwiseGradAttrs extends ConvWindowAttrs {
   dilations: [number, number] | number;
-  pad: PadAttr;
-  dimRoundingMode?: "floor" | "round" | "ceil";
 }
 
-function assertNoDilation(kernel: string, dilations: [number, number] | number): void {
+type Shape4 = [number, number, number, number];
+
+/** The windows of the depthwise convolution; throws for a dilated one, which `kernel` does not support. */
+function undilatedWindows(
+  kernel: string,
+  xShape: Shape4,
+  filterShape: Shape4,
+  attrs: DepthwiseGradAttrs,
+): Windows {
+  const dilations = attrs.dilations;
   const [dh, dw] = typeof dilations === "number" ? [dilations, dilations] : dilations;
   if (dh !== 1 || dw !== 1) {
     throw new RangeError(
       `${kernel} on wasm supports dilation 1 only, got [${dh}, ${dw}] (tfjs has no gradient for dilated depthwise convolutions either)`,
     );
   }
+  return convWindows(xShape, filterShape, { ...attrs, depthwise: true });
 }
 
 /**
@@ -29,21 +35,15 @@ function assertNoDilation(kernel: string, dilations: [number, number] | number):
 export function depthwiseBackpropFilter(
   x: tf.Tensor4D,
   dy: tf.Tensor4D,
-  attrs: DepthwiseGradAttrs & { filterShape: [number, number, number, number] },
+  attrs: DepthwiseGradAttrs & { filterShape: Shape4 },
 ): tf.Tensor4D {
-  assertNoDilation("DepthwiseConv2dNativeBackpropFilter", attrs.dilations);
-  const [kh, kw, c, m] = attrs.filterShape;
-  const info = tf.backend_util.computeConv2DInfo(
+  const { top, left, oh, ow, sh, sw } = undilatedWindows(
+    "DepthwiseConv2dNativeBackpropFilter",
     x.shape,
     attrs.filterShape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
+    attrs,
   );
-  const { top, left } = info.padInfo;
-  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw } = info;
+  const [kh, kw, c, m] = attrs.filterShape;
   const [n, h, w] = x.shape;
   const needH = (oh - 1) * sh + kh, needW = (ow - 1) * sw + kw;
   const xp = padOrCrop(x, top, Math.max(0, needH - h - top), left, Math.max(0, needW - w - left));
@@ -70,22 +70,16 @@ export function depthwiseBackpropFilter(
 export function depthwiseBackpropInput(
   dy: tf.Tensor4D,
   filter: tf.Tensor4D,
-  attrs: DepthwiseGradAttrs & { inputShape: [number, number, number, number] },
+  attrs: DepthwiseGradAttrs & { inputShape: Shape4 },
 ): tf.Tensor4D {
-  assertNoDilation("DepthwiseConv2dNativeBackpropInput", attrs.dilations);
-  const [kh, kw, c, m] = filter.shape;
   const inputShape = attrs.inputShape;
-  const info = tf.backend_util.computeConv2DInfo(
+  const { top, left, sh, sw } = undilatedWindows(
+    "DepthwiseConv2dNativeBackpropInput",
     inputShape,
     filter.shape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
+    attrs,
   );
-  const { top, left } = info.padInfo;
-  const { strideHeight: sh, strideWidth: sw } = info;
+  const [kh, kw, c, m] = filter.shape;
   const [n, h, w] = inputShape;
   const dyd = dilate(dy, sh, sw);
   const padTop = kh - 1 - top, padLeft = kw - 1 - left;
@@ -103,40 +97,14 @@ export function depthwiseBackpropInput(
 
 /** Kernel configs for registration on the wasm backend. */
 export const depthwiseGradKernels: tf.KernelConfig[] = [
-  {
-    kernelName: "DepthwiseConv2dNativeBackpropFilter",
-    backendName: "wasm",
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      composeKernel(
-        "DepthwiseConv2dNativeBackpropFilter",
-        { x: inputs.x, dy: inputs.dy },
-        backend as tf.KernelBackend,
-        (t) =>
-          depthwiseBackpropFilter(
-            t.x as tf.Tensor4D,
-            t.dy as tf.Tensor4D,
-            attrs as unknown as DepthwiseGradAttrs & {
-              filterShape: [number, number, number, number];
-            },
-          ),
-      ),
-  },
-  {
-    kernelName: "DepthwiseConv2dNativeBackpropInput",
-    backendName: "wasm",
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      composeKernel(
-        "DepthwiseConv2dNativeBackpropInput",
-        { dy: inputs.dy, filter: inputs.filter },
-        backend as tf.KernelBackend,
-        (t) =>
-          depthwiseBackpropInput(
-            t.dy as tf.Tensor4D,
-            t.filter as tf.Tensor4D,
-            attrs as unknown as DepthwiseGradAttrs & {
-              inputShape: [number, number, number, number];
-            },
-          ),
-      ),
-  },
+  composedKernel("DepthwiseConv2dNativeBackpropFilter", {
+    inputs: ["x", "dy"],
+    compute: (t, attrs: DepthwiseGradAttrs & { filterShape: Shape4 }) =>
+      depthwiseBackpropFilter(t.x, t.dy, attrs),
+  }),
+  composedKernel("DepthwiseConv2dNativeBackpropInput", {
+    inputs: ["dy", "filter"],
+    compute: (t, attrs: DepthwiseGradAttrs & { inputShape: Shape4 }) =>
+      depthwiseBackpropInput(t.dy, t.filter, attrs),
+  }),
 ];

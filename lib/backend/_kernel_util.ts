@@ -49,6 +49,119 @@ export function composeKernel<K extends string>(
   }
 }
 
+/**
+ * A kernel config whose kernel runs `compute` through {@linkcode composeKernel}
+ * on the inputs named in `options.inputs`, with the kernel's attributes.
+ */
+export function composedKernel<K extends string, A, T extends tf.Tensor = tf.Tensor4D>(
+  kernelName: string,
+  options: {
+    /** The kernel's input names, in the order `compute` takes them. */
+    inputs: readonly K[];
+    /** The kernel's body, on wrapped inputs, inside `tf.tidy`. */
+    compute: (tensors: Record<K, T>, attrs: A) => tf.Tensor;
+    /** The engine to register on. Defaults to "wasm". */
+    backendName?: string;
+  },
+): tf.KernelConfig {
+  const { inputs: names, compute, backendName = "wasm" } = options;
+  return {
+    kernelName,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) =>
+      composeKernel(
+        kernelName,
+        Object.fromEntries(names.map((k) => [k, inputs[k]])) as Record<K, tf.TensorInfo>,
+        backend as tf.KernelBackend,
+        (t) => compute(t as Record<K, T>, attrs as unknown as A),
+      ),
+  };
+}
+
+/** The padding attribute of the convolution and pooling kernels. */
+export type PadAttr = "same" | "valid" | number | tf.backend_util.ExplicitPadding;
+
+/** The attributes that place the windows of a convolution. */
+export interface ConvWindowAttrs {
+  strides: [number, number] | number;
+  pad: PadAttr;
+  dimRoundingMode?: "floor" | "round" | "ceil";
+}
+
+/** The attributes of the 2-D pooling kernels and their gradients. */
+export interface PoolAttrs extends ConvWindowAttrs {
+  filterSize: [number, number] | number;
+}
+
+/**
+ * The windows of a 2-D convolution or pool: padding (before and after, as
+ * the engine computes it), output size, strides and window size.
+ */
+export interface Windows {
+  top: number;
+  left: number;
+  bottom: number;
+  right: number;
+  oh: number;
+  ow: number;
+  sh: number;
+  sw: number;
+  kh: number;
+  kw: number;
+}
+
+function windowsOf(info: tf.backend_util.Conv2DInfo): Windows {
+  const { top, left, bottom, right } = info.padInfo;
+  return {
+    top,
+    left,
+    bottom,
+    right,
+    oh: info.outHeight,
+    ow: info.outWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+    kh: info.filterHeight,
+    kw: info.filterWidth,
+  };
+}
+
+/**
+ * The windows of a convolution (no dilation) of an NHWC input of shape
+ * `xShape` with a filter of shape `filterShape`.
+ */
+export function convWindows(
+  xShape: [number, number, number, number],
+  filterShape: [number, number, number, number],
+  attrs: ConvWindowAttrs & { depthwise?: boolean },
+): Windows {
+  return windowsOf(
+    tf.backend_util.computeConv2DInfo(
+      xShape,
+      filterShape,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      attrs.depthwise ?? false,
+    ),
+  );
+}
+
+/** The windows of a 2-D pool over an NHWC input of shape `xShape`. */
+export function poolWindows(xShape: [number, number, number, number], attrs: PoolAttrs): Windows {
+  return windowsOf(
+    tf.backend_util.computePool2DInfo(
+      xShape,
+      attrs.filterSize,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    ),
+  );
+}
+
 /** Pads (positive amounts) or crops (negative amounts) the two spatial axes of an NHWC tensor. */
 export function padOrCrop(
   x: tf.Tensor4D,

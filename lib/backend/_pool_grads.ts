@@ -2,47 +2,24 @@
 // the wrong position when every value in a window is negative. Private to
 // lib/backend/.
 import { tf } from "../deps.ts";
-import { composeKernel, dilate, padOrCrop, tap, wrapInput } from "./_kernel_util.ts";
-import type { HeapBackend } from "./_kernel_util.ts";
+import { composeKernel, dilate, padOrCrop, poolWindows, tap, wrapInput } from "./_kernel_util.ts";
+import type { HeapBackend, PoolAttrs, Windows } from "./_kernel_util.ts";
 
 /** The attributes of the pooling gradient kernels. */
-export interface MaxPoolGradAttrs {
-  filterSize: [number, number] | number;
-  strides: [number, number] | number;
-  pad: "same" | "valid" | number | tf.backend_util.ExplicitPadding;
-  dimRoundingMode?: "floor" | "round" | "ceil";
-}
+export type MaxPoolGradAttrs = PoolAttrs;
 
-/** The windows of a 2-D pool: padding, output size, strides and window size. */
-export interface PoolGeometry {
-  top: number;
-  left: number;
-  bottom: number;
-  right: number;
-  oh: number;
-  ow: number;
-  sh: number;
-  sw: number;
-  kh: number;
-  kw: number;
-}
+/**
+ * The windows of a 2-D pool: padding, output size, strides and window size,
+ * with `bottom` and `right` the padding that the last window really reads.
+ */
+export type PoolGeometry = Windows;
 
 /** The window geometry of a pool over an NHWC input of shape `xShape`. */
 export function poolGeometry(
   xShape: [number, number, number, number],
   attrs: MaxPoolGradAttrs,
 ): PoolGeometry {
-  const info = tf.backend_util.computePool2DInfo(
-    xShape,
-    attrs.filterSize,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-  );
-  const { top, left } = info.padInfo;
-  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw } = info;
-  const { filterHeight: kh, filterWidth: kw } = info;
+  const { top, left, oh, ow, sh, sw, kh, kw } = poolWindows(xShape, attrs);
   const [, h, w] = xShape;
   const bottom = Math.max(0, (oh - 1) * sh + kh - h - top);
   const right = Math.max(0, (ow - 1) * sw + kw - w - left);
@@ -253,13 +230,6 @@ export const poolGradKernels: tf.KernelConfig[] = [
   },
 ];
 
-interface AvgPoolGradAttrs {
-  filterSize: [number, number] | number;
-  strides: [number, number] | number;
-  pad: "same" | "valid" | number | tf.backend_util.ExplicitPadding;
-  dimRoundingMode?: "floor" | "round" | "ceil";
-}
-
 /**
  * The gradient of an average pool whose windows tile the input exactly
  * (window = stride, no padding): each input pixel gets its window's output
@@ -270,20 +240,11 @@ interface AvgPoolGradAttrs {
 export function tiledAvgPoolGrad(
   dy: tf.Tensor4D,
   x: tf.Tensor4D,
-  attrs: AvgPoolGradAttrs,
+  attrs: PoolAttrs,
 ): tf.Tensor4D | null {
-  const info = tf.backend_util.computePool2DInfo(
-    x.shape,
-    attrs.filterSize,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-  );
-  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const { top, left, oh, ow, sh, sw, kh, kw } = poolWindows(x.shape, attrs);
   const [n, h, w, c] = x.shape;
-  const { outHeight: oh, outWidth: ow } = info;
-  if (kh !== sh || kw !== sw || info.padInfo.top !== 0 || info.padInfo.left !== 0) return null;
+  if (kh !== sh || kw !== sw || top !== 0 || left !== 0) return null;
   if (oh * kh !== h || ow * kw !== w) return null;
   return tf.tidy(() => {
     const spread = tf.mul(
@@ -306,7 +267,7 @@ export function fastAvgPoolGrad(original: tf.KernelConfig): tf.KernelConfig {
         const out = tiledAvgPoolGrad(
           dy as tf.Tensor4D,
           x as tf.Tensor4D,
-          args.attrs as unknown as AvgPoolGradAttrs,
+          args.attrs as unknown as PoolAttrs,
         );
         return out ?? original.kernelFunc(args);
       } finally {

@@ -4,7 +4,7 @@
 // separable, y = Ry · x · Rxᵀ per channel, so dx = Ryᵀ · dy · Rx: two matrix
 // multiplies. Private to lib/backend/.
 import { tf } from "../deps.ts";
-import { composeKernel } from "./_kernel_util.ts";
+import { composedKernel } from "./_kernel_util.ts";
 
 interface ResizeAttrs {
   alignCorners: boolean;
@@ -64,20 +64,9 @@ export function resizeBilinearGrad(
 
 /** The kernel config for registration on `backendName`. */
 export function resizeGradKernel(backendName: string): tf.KernelConfig {
-  return {
-    kernelName: "ResizeBilinearGrad",
+  return composedKernel("ResizeBilinearGrad", {
+    inputs: ["images", "dy"],
+    compute: (t, attrs: ResizeAttrs) => resizeBilinearGrad(t.images, t.dy, attrs),
     backendName,
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      composeKernel(
-        "ResizeBilinearGrad",
-        { images: inputs.images, dy: inputs.dy },
-        backend as tf.KernelBackend,
-        (t) =>
-          resizeBilinearGrad(
-            t.images as tf.Tensor4D,
-            t.dy as tf.Tensor4D,
-            attrs as unknown as ResizeAttrs,
-          ),
-      ),
-  };
+  });
 }

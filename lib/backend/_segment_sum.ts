@@ -1,6 +1,6 @@
 // UnsortedSegmentSum for wasm (the gradient of gather needs it). Private to lib/backend/.
 import { tf } from "../deps.ts";
-import { composeKernel } from "./_kernel_util.ts";
+import { composedKernel } from "./_kernel_util.ts";
 
 /**
  * `out[s] = Σ x[i]` over the `i` with `segmentIds[i] = s`, as
@@ -22,16 +22,8 @@ export function unsortedSegmentSum(
 
 /** Kernel configs for registration on the wasm backend. */
 export const segmentSumKernels: tf.KernelConfig[] = [
-  {
-    kernelName: "UnsortedSegmentSum",
-    backendName: "wasm",
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      composeKernel(
-        "UnsortedSegmentSum",
-        { x: inputs.x, segmentIds: inputs.segmentIds },
-        backend as tf.KernelBackend,
-        (t) =>
-          unsortedSegmentSum(t.x, t.segmentIds, (attrs as { numSegments: number }).numSegments),
-      ),
-  },
+  composedKernel<"x" | "segmentIds", { numSegments: number }, tf.Tensor>("UnsortedSegmentSum", {
+    inputs: ["x", "segmentIds"],
+    compute: (t, attrs) => unsortedSegmentSum(t.x, t.segmentIds, attrs.numSegments),
+  }),
 ];

@@ -295,9 +295,11 @@ function probe(engine: EngineName, threads: number, named: boolean): Promise<Pro
  * ```ts
  * import assert from "node:assert";
  * import { ENGINES, initBackend } from "./init_backend.ts";
- * const engine = await initBackend({ backend: "auto", log: null });
- * assert.ok(ENGINES.includes(engine)); // "wasm" on a machine without a GPU
- * assert.equal(await initBackend({ log: null }), engine); // started once, then reused
+ * // "auto" would probe the faster engines first; the examples name wasm so
+ * // that the test process never loads a WebGPU driver (see initBackend's tests).
+ * const engine = await initBackend({ backend: "wasm", log: null });
+ * assert.ok(ENGINES.includes(engine));
+ * assert.equal(await initBackend({ backend: "auto", log: null }), engine); // started once, then reused
  * ```
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<EngineName> {
@@ -372,7 +374,7 @@ export async function shutdownBackend(): Promise<void> {
  * import assert from "node:assert";
  * import { backendInfo, initBackend } from "./init_backend.ts";
  * assert.equal(backendInfo(), null); // before the first call
- * const engine = await initBackend({ log: null });
+ * const engine = await initBackend({ backend: "wasm", log: null });
  * assert.equal(backendInfo()?.engine, engine);
  * ```
  */

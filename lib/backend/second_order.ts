@@ -33,32 +33,19 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { padOrCrop, tap } from "./_kernel_util.ts";
+import { padOrCrop, poolWindows, tap } from "./_kernel_util.ts";
+import type { ConvWindowAttrs, PoolAttrs } from "./_kernel_util.ts";
 import { firstMaxHits, poolGeometry } from "./_pool_grads.ts";
 
-type PadAttr = "same" | "valid" | number | tf.backend_util.ExplicitPadding;
 type Pair = [number, number] | number;
 
-interface PoolGradAttrs {
-  filterSize: Pair;
-  strides: Pair;
-  pad: PadAttr;
-  dimRoundingMode?: "floor" | "round" | "ceil";
-}
-
-interface ConvFilterGradAttrs {
-  strides: Pair;
-  pad: PadAttr;
+interface ConvFilterGradAttrs extends ConvWindowAttrs {
   dataFormat?: "NHWC" | "NCHW";
-  dimRoundingMode?: "floor" | "round" | "ceil";
   filterShape: [number, number, number, number];
 }
 
-interface DepthwiseGradAttrs {
-  strides: Pair;
-  pad: PadAttr;
+interface DepthwiseGradAttrs extends ConvWindowAttrs {
   dilations?: Pair;
-  dimRoundingMode?: "floor" | "round" | "ceil";
 }
 
 interface ResizeGradAttrs {
@@ -80,7 +67,7 @@ function maxPoolGradGradDy(
   ddx: tf.Tensor4D,
   x: tf.Tensor4D,
   y: tf.Tensor4D,
-  attrs: PoolGradAttrs,
+  attrs: PoolAttrs,
 ): tf.Tensor4D {
   const geo = poolGeometry(x.shape, attrs);
   const { top, left, bottom, right, oh, ow, sh, sw, kw } = geo;
@@ -99,24 +86,8 @@ function maxPoolGradGradDy(
  * window sum of the zero-padded `ddx` over the window size: an average pool
  * over explicitly zero-padded input.
  */
-function avgPoolGradGradDy(ddx: tf.Tensor4D, x: tf.Tensor4D, attrs: PoolGradAttrs): tf.Tensor4D {
-  const info = tf.backend_util.computePool2DInfo(
-    x.shape,
-    attrs.filterSize,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-  );
-  const { top, bottom, left, right } = info.padInfo;
-  const {
-    outHeight: oh,
-    outWidth: ow,
-    strideHeight: sh,
-    strideWidth: sw,
-    filterHeight: kh,
-    filterWidth: kw,
-  } = info;
+function avgPoolGradGradDy(ddx: tf.Tensor4D, x: tf.Tensor4D, attrs: PoolAttrs): tf.Tensor4D {
+  const { top, bottom, left, right, oh, ow, sh, sw, kh, kw } = poolWindows(x.shape, attrs);
   const [n, h, w, c] = x.shape;
   // Grow the padding if the output needs more rows than the pad info covers.
   const extraH = Math.max(0, (oh - 1) * sh + kh - (h + top + bottom));
@@ -165,7 +136,7 @@ const CONFIGS: tf.GradConfig[] = [
     inputsToSave: ["input", "output"],
     gradFunc: (ddx, saved, attrs) => {
       const [x, y] = saved as tf.Tensor4D[];
-      const a = attrsOf<PoolGradAttrs>(attrs);
+      const a = attrsOf<PoolAttrs>(attrs);
       return {
         dy: () => maxPoolGradGradDy(ddx as tf.Tensor4D, x, y, a),
         input: () => tf.zerosLike(x),
@@ -179,7 +150,7 @@ const CONFIGS: tf.GradConfig[] = [
     inputsToSave: ["input"],
     gradFunc: (ddx, saved, attrs) => {
       const [x] = saved as tf.Tensor4D[];
-      const a = attrsOf<PoolGradAttrs>(attrs);
+      const a = attrsOf<PoolAttrs>(attrs);
       return {
         dy: () => avgPoolGradGradDy(ddx as tf.Tensor4D, x, a),
         input: () => tf.zerosLike(x),

@@ -53,9 +53,20 @@ export function resample(
   [outH, outW]: [number, number],
   m: Affine,
 ): Float32Array {
+  const job: Resampling = { src, h, w, ch: channels, outH, outW };
   return m.b === 0 && m.d === 0
-    ? resampleSeparable(src, h, w, channels, outH, outW, m)
-    : resampleBilinear(src, h, w, channels, outH, outW, invertAffine(m));
+    ? resampleSeparable(job, m)
+    : resampleBilinear(job, invertAffine(m));
+}
+
+/** An `h × w × ch` HWC array to resample to `outH × outW × ch`. */
+interface Resampling {
+  src: Float32Array;
+  h: number;
+  w: number;
+  ch: number;
+  outH: number;
+  outW: number;
 }
 
 /** Filter taps along one axis: output index `u` reads `count[u]` inputs from `start[u]`. */
@@ -99,15 +110,9 @@ function axisTaps(inSize: number, outSize: number, scale: number, offset: number
   return { start, count, weights, stride };
 }
 
-function resampleSeparable(
-  src: Float32Array,
-  h: number,
-  w: number,
-  ch: number,
-  outH: number,
-  outW: number,
-  m: Affine,
-): Float32Array {
+/** {@linkcode resample} through the axis-aligned forward map `m`. */
+function resampleSeparable(job: Resampling, m: Affine): Float32Array {
+  const { src, h, w, ch, outH, outW } = job;
   const xt = axisTaps(w, outW, m.a, m.c);
   const yt = axisTaps(h, outH, m.e, m.f);
   // Only the input rows some output row reads are resampled horizontally.
@@ -145,15 +150,9 @@ function resampleSeparable(
   return out;
 }
 
-function resampleBilinear(
-  src: Float32Array,
-  h: number,
-  w: number,
-  ch: number,
-  outH: number,
-  outW: number,
-  inv: Affine,
-): Float32Array {
+/** {@linkcode resample} by bilinear sampling through the inverse map `inv`. */
+function resampleBilinear(job: Resampling, inv: Affine): Float32Array {
+  const { src, h, w, ch, outH, outW } = job;
   const out = new Float32Array(outH * outW * ch);
   for (let v = 0; v < outH; v++) {
     const py = v + 0.5;

@@ -677,9 +677,60 @@ export function perturbationScores(
  * ```
  */
 export function checkBatchSize(batchSize: number): void {
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new RangeError(`Option "batchSize" must be a positive integer, got ${batchSize}`);
+  checkInteger("batchSize", batchSize, { positive: true });
+}
+
+/**
+ * Throws a `RangeError` naming option `name` unless `value` is an integer,
+ * and, with `positive`, at least 1.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert";
+ * import { checkInteger } from "./core.ts";
+ * checkInteger("seed", -3);
+ * assert.throws(() => checkInteger("seed", 0.5), /Option "seed" must be an integer, got 0.5/);
+ * assert.throws(
+ *   () => checkInteger("steps", 0, { positive: true }),
+ *   /Option "steps" must be a positive integer, got 0/,
+ * );
+ * ```
+ */
+export function checkInteger(
+  name: string,
+  value: number,
+  options: {
+    /** Whether the value must be at least 1. @default {false} */
+    positive?: boolean;
+  } = {},
+): void {
+  const positive = options.positive ?? false;
+  if (!Number.isInteger(value) || (positive && value < 1)) {
+    throw new RangeError(
+      `Option "${name}" must be ${positive ? "a positive" : "an"} integer, got ${value}`,
+    );
   }
+}
+
+/**
+ * The `seed` (default 0) and `batchSize` (default 64) of a method that
+ * samples its inputs, checked: the seed an integer, the batch size positive.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert";
+ * import { samplingOptions } from "./core.ts";
+ * assert.deepStrictEqual(samplingOptions({ seed: 3 }), { seed: 3, batchSize: 64 });
+ * assert.throws(() => samplingOptions({ seed: 0.5 }), RangeError);
+ * ```
+ */
+export function samplingOptions(
+  options: { seed?: number; batchSize?: number },
+): { seed: number; batchSize: number } {
+  const seed = options.seed ?? 0, batchSize = options.batchSize ?? 64;
+  checkInteger("seed", seed);
+  checkBatchSize(batchSize);
+  return { seed, batchSize };
 }
 
 /**
@@ -786,6 +837,50 @@ function checkFlag(options: Record<string, unknown>, name: string): boolean {
   if (v === undefined) return false;
   if (typeof v !== "boolean") throw new TypeError(`Option "${name}" must be a boolean, got ${v}`);
   return v;
+}
+
+/**
+ * {@linkcode runExplainer} for a method whose raw map reduces the input
+ * gradients of the target score: `reduce(gradients, images)`, with
+ * `gradients` `[n, h, w, c]` from {@linkcode inputGradients} (taken inside
+ * `method.around`, when given, to swap in other gradient kernels). The
+ * caller disposes the result, `[n, h, w]`.
+ *
+ * @example The magnitude of the gradient, largest over channels
+ * ```ts
+ * import assert from "node:assert";
+ * import { runGradientExplainer } from "./core.ts";
+ * import { createReferenceNet } from "../models/reference_net.ts";
+ * import { tf } from "../deps.ts";
+ * const model = createReferenceNet({ inputSize: 8, width: 0.125 });
+ * const images = tf.randomUniform([2, 8, 8, 3]) as tf.Tensor4D;
+ * const maps = runGradientExplainer(model, images, {}, {
+ *   reduce: (g) => tf.max(tf.abs(g), 3),
+ * });
+ * assert.deepStrictEqual(maps.shape, [2, 8, 8]);
+ * tf.dispose([images, maps]);
+ * model.dispose();
+ * ```
+ */
+export function runGradientExplainer(
+  model: TwoBranchModel,
+  images: tf.Tensor4D,
+  options: ExplainOptions,
+  method: {
+    /** The raw maps from the gradients and the images they were taken at. */
+    reduce: (gradients: tf.Tensor4D, images: tf.Tensor4D) => tf.Tensor3D;
+    /** Runs the gradient computation `fn` (for example with other gradient kernels). */
+    around?: (fn: () => tf.Tensor4D) => tf.Tensor4D;
+  },
+): tf.Tensor3D {
+  const around = method.around ?? ((fn) => fn());
+  return runExplainer(
+    model,
+    images,
+    options,
+    ({ images, target }) =>
+      method.reduce(around(() => inputGradients(model, images, target)), images),
+  );
 }
 
 /**

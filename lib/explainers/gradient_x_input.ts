@@ -5,7 +5,7 @@
  */
 import { tf } from "../deps.ts";
 import type { TwoBranchModel } from "../models/types.ts";
-import { type ExplainOptions, inputGradients, registerExplainer, runExplainer } from "./core.ts";
+import { type ExplainOptions, registerExplainer, runGradientExplainer } from "./core.ts";
 
 /** Options of {@linkcode gradientXInput}. */
 export interface GradientXInputOptions extends ExplainOptions {}
@@ -41,13 +41,9 @@ export function gradientXInput(
   images: tf.Tensor4D,
   options: GradientXInputOptions = {},
 ): tf.Tensor3D {
-  return runExplainer(
-    model,
-    images,
-    options,
-    ({ images, target }) =>
-      tf.abs(tf.sum(tf.mul(inputGradients(model, images, target), images), 3)),
-  );
+  return runGradientExplainer(model, images, options, {
+    reduce: (gradients, images) => tf.abs(tf.sum(tf.mul(gradients, images), 3)),
+  });
 }
 
 registerExplainer("gradient-x-input", gradientXInput);

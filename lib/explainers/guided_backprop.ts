@@ -5,7 +5,7 @@
  */
 import { tf } from "../deps.ts";
 import type { TwoBranchModel } from "../models/types.ts";
-import { type ExplainOptions, inputGradients, registerExplainer, runExplainer } from "./core.ts";
+import { type ExplainOptions, registerExplainer, runGradientExplainer } from "./core.ts";
 
 /** Options of {@linkcode guidedBackprop}. */
 export interface GuidedBackpropOptions extends ExplainOptions {}
@@ -112,13 +112,10 @@ export function guidedBackprop(
   images: tf.Tensor4D,
   options: GuidedBackpropOptions = {},
 ): tf.Tensor3D {
-  return runExplainer(
-    model,
-    images,
-    options,
-    ({ images, target }) =>
-      tf.max(tf.abs(withGuidedRelu(() => inputGradients(model, images, target))), 3),
-  );
+  return runGradientExplainer(model, images, options, {
+    reduce: (gradients) => tf.max(tf.abs(gradients), 3),
+    around: withGuidedRelu,
+  });
 }
 
 registerExplainer("guided-backprop", guidedBackprop);

@@ -9,6 +9,7 @@ import {
   type BatchOptions,
   checkBatchSize,
   checkImages,
+  checkInteger,
   type ExplainOptions,
   fixPredicted,
   inputGradients,
@@ -39,9 +40,7 @@ interface Settings {
 
 function settingsOf(options: IntegratedGradientsOptions): Settings {
   const steps = options.steps ?? 32, batchSize = options.batchSize ?? 64;
-  if (!Number.isInteger(steps) || steps < 1) {
-    throw new RangeError(`Option "steps" must be a positive integer, got ${steps}`);
-  }
+  checkInteger("steps", steps, { positive: true });
   checkBatchSize(batchSize);
   return { steps, batchSize };
 }

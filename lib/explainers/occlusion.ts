@@ -8,6 +8,7 @@ import type { TwoBranchModel } from "../models/types.ts";
 import {
   type BatchOptions,
   checkBatchSize,
+  checkInteger,
   type ExplainOptions,
   logitsFrom,
   perturbationScores,
@@ -81,9 +82,7 @@ export function occlusion(
       `Option "window" must be an integer from 1 to ${Math.min(h, w)}, got ${window}`,
     );
   }
-  if (!Number.isInteger(stride) || stride < 1) {
-    throw new RangeError(`Option "stride" must be a positive integer, got ${stride}`);
-  }
+  checkInteger("stride", stride, { positive: true });
   if (!Number.isFinite(fill)) throw new RangeError(`Option "fill" must be finite, got ${fill}`);
   checkBatchSize(batchSize);
   const ys = starts(h, window, stride), xs = starts(w, window, stride);

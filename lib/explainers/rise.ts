@@ -9,11 +9,12 @@ import type { TwoBranchModel } from "../models/types.ts";
 import { Random } from "../util/random.ts";
 import {
   type BatchOptions,
-  checkBatchSize,
+  checkInteger,
   type ExplainOptions,
   perturbationScores,
   registerExplainer,
   runExplainer,
+  samplingOptions,
 } from "./core.ts";
 
 /** Options of {@linkcode rise}. */
@@ -65,11 +66,8 @@ export function rise(
   options: RiseOptions = {},
 ): tf.Tensor3D {
   const count = options.masks ?? 1000, cells = options.cells ?? 8;
-  const p = options.keepProbability ?? 0.5, seed = options.seed ?? 0;
-  const batchSize = options.batchSize ?? 64;
-  if (!Number.isInteger(count) || count < 1) {
-    throw new RangeError(`Option "masks" must be a positive integer, got ${count}`);
-  }
+  const p = options.keepProbability ?? 0.5;
+  checkInteger("masks", count, { positive: true });
   const [h, w] = model.inputShape;
   if (!Number.isInteger(cells) || cells < 1 || cells > Math.min(h, w)) {
     throw new RangeError(
@@ -79,10 +77,7 @@ export function rise(
   if (!(p > 0 && p <= 1)) {
     throw new RangeError(`Option "keepProbability" must be in (0, 1], got ${p}`);
   }
-  if (!Number.isInteger(seed)) {
-    throw new RangeError(`Option "seed" must be an integer, got ${seed}`);
-  }
-  checkBatchSize(batchSize);
+  const { seed, batchSize } = samplingOptions(options);
   // The random grids and shifts, drawn once in JavaScript (count · cells² values).
   const rng = new Random(seed);
   const grid = Float32Array.from({ length: count * cells * cells }, () => rng.next() < p ? 1 : 0);

@@ -8,11 +8,12 @@ import type { TwoBranchModel } from "../models/types.ts";
 import { Random } from "../util/random.ts";
 import {
   type BatchOptions,
-  checkBatchSize,
+  checkInteger,
   type ExplainOptions,
   inputGradients,
   registerExplainer,
   runExplainer,
+  samplingOptions,
   sumByImage,
 } from "./core.ts";
 
@@ -64,17 +65,11 @@ export function smoothGrad(
   options: SmoothGradOptions = {},
 ): tf.Tensor3D {
   const samples = options.samples ?? 25, noiseLevel = options.noiseLevel ?? 0.15;
-  const seed = options.seed ?? 0, batchSize = options.batchSize ?? 64;
-  if (!Number.isInteger(samples) || samples < 1) {
-    throw new RangeError(`Option "samples" must be a positive integer, got ${samples}`);
-  }
+  checkInteger("samples", samples, { positive: true });
   if (!(noiseLevel >= 0)) {
     throw new RangeError(`Option "noiseLevel" must be at least 0, got ${noiseLevel}`);
   }
-  if (!Number.isInteger(seed)) {
-    throw new RangeError(`Option "seed" must be an integer, got ${seed}`);
-  }
-  checkBatchSize(batchSize);
+  const { seed, batchSize } = samplingOptions(options);
   const [h, w, c] = model.inputShape;
   return runExplainer(model, images, options, ({ images, target }) => {
     const m = images.shape[0], total = samples * m;

@@ -6,7 +6,7 @@
  */
 import { tf } from "../deps.ts";
 import type { TwoBranchModel } from "../models/types.ts";
-import { type ExplainOptions, inputGradients, registerExplainer, runExplainer } from "./core.ts";
+import { type ExplainOptions, registerExplainer, runGradientExplainer } from "./core.ts";
 
 /** Options of {@linkcode vanillaGradient}. */
 export interface VanillaGradientOptions extends ExplainOptions {}
@@ -38,12 +38,9 @@ export function vanillaGradient(
   images: tf.Tensor4D,
   options: VanillaGradientOptions = {},
 ): tf.Tensor3D {
-  return runExplainer(
-    model,
-    images,
-    options,
-    ({ images, target }) => tf.max(tf.abs(inputGradients(model, images, target)), 3),
-  );
+  return runGradientExplainer(model, images, options, {
+    reduce: (gradients) => tf.max(tf.abs(gradients), 3),
+  });
 }
 
 registerExplainer("vanilla-gradient", vanillaGradient);

@@ -49,6 +49,147 @@ export function tfjsPad(padding: Padding, kernelSize: number): "same" | "valid" 
   return (kernelSize - 1) / 2;
 }
 
+/** A kernel and bias with a batch norm folded in. */
+export type FoldedKernel = {
+  /** The kernel times the per-channel scale. */
+  filter: tf.Tensor4D;
+  /** The bias, `[channels]`. */
+  bias: tf.Tensor1D;
+};
+
+/**
+ * What {@linkcode Conv2d} and {@linkcode DepthwiseConv2d} share: the
+ * convolution's stride and padding, and folding a batch norm into the kernel
+ * and bias ({@linkcode FoldableConv.applyFolded}), kept between calls
+ * ({@linkcode FoldableConv.applyFoldedBatchNorm}). A subclass adds the
+ * weights and says how to fold.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert";
+ * import { Conv2d, DepthwiseConv2d, FoldableConv } from "./convolutional.ts";
+ * assert.ok(new Conv2d("conv", { inChannels: 3, filters: 2 }) instanceof FoldableConv);
+ * assert.ok(new DepthwiseConv2d("dw", { channels: 2 }) instanceof FoldableConv);
+ * ```
+ */
+export abstract class FoldableConv extends Module {
+  /** The kernel. */
+  abstract readonly kernel: tf.Variable;
+  #depthwise: boolean;
+  #strides: number;
+  #padding: "same" | "valid" | number;
+  #cache = new FoldedCache();
+
+  /**
+   * Sets the convolution's geometry (kernel size 3, stride 1 and padding
+   * `"same"` unless given); the subclass adds the weights.
+   */
+  protected constructor(
+    name: string,
+    geometry: { depthwise: boolean; kernelSize?: number; strides?: number; padding?: Padding },
+  ) {
+    super(name);
+    this.#depthwise = geometry.depthwise;
+    this.#strides = geometry.strides ?? 1;
+    this.#padding = tfjsPad(geometry.padding ?? "same", geometry.kernelSize ?? 3);
+  }
+
+  /** The convolution with `filter`, without a bias. The caller owns the result. */
+  protected convolve(x: tf.Tensor4D, filter: tf.Tensor4D): tf.Tensor4D {
+    const conv = this.#depthwise ? tf.depthwiseConv2d : tf.conv2d;
+    return conv(x, filter, this.#strides, this.#padding);
+  }
+
+  /** The kernel and bias with the per-channel `scale` and `shift` folded in. */
+  protected abstract fold(scale: tf.Tensor1D, shift: tf.Tensor1D): FoldedKernel;
+
+  /**
+   * `activation(conv(x) · scale + shift)` with the per-channel `scale` and
+   * `shift` folded into the kernel and bias, as one fused convolution (on
+   * wasm, one XNNPACK operator with its bias and ReLU). Under a gradient tape
+   * it runs the convolution, the bias and the ReLU as separate ops, whose
+   * gradients tfjs computes only where needed. The caller owns the result.
+   *
+   * @example Usage
+   * ```ts
+   * import assert from "node:assert";
+   * import { Conv2d, DepthwiseConv2d } from "./convolutional.ts";
+   * import { tf } from "../deps.ts";
+   * const conv = new Conv2d("conv", { inChannels: 3, filters: 2 });
+   * const x = tf.randomNormal([1, 4, 4, 3]) as tf.Tensor4D;
+   * const scale = tf.tensor1d([2, 3]), shift = tf.tensor1d([1, -1]);
+   * const y = conv.applyFolded(x, scale, shift, "linear");
+   * const z = tf.add(tf.mul(conv.apply(x), scale), shift);
+   * assert.ok(tf.max(tf.abs(tf.sub(y, z))).dataSync()[0] < 1e-5);
+   *
+   * const dw = new DepthwiseConv2d("dw", { channels: 2 });
+   * const x2 = tf.randomNormal([1, 4, 4, 2]) as tf.Tensor4D;
+   * const y2 = dw.applyFolded(x2, scale, shift, "relu");
+   * const z2 = tf.relu(tf.add(tf.mul(dw.apply(x2), scale), shift));
+   * assert.ok(tf.max(tf.abs(tf.sub(y2, z2))).dataSync()[0] < 1e-5);
+   * tf.dispose([x, scale, shift, y, z, x2, y2, z2]);
+   * conv.dispose();
+   * dw.dispose();
+   * ```
+   */
+  applyFolded(
+    x: tf.Tensor4D,
+    scale: tf.Tensor1D,
+    shift: tf.Tensor1D,
+    activation: "linear" | "relu",
+  ): tf.Tensor4D {
+    return tf.tidy(() => this.#run(x, this.fold(scale, shift), activation));
+  }
+
+  /**
+   * {@linkcode FoldableConv.applyFolded} with `bn`'s inference transform, the
+   * folded kernel and bias kept between calls while no weight changes (a
+   * weight's data changes identity on every `assign`). Without a gradient
+   * tape it runs one fused convolution on the kept kernel, which the wasm
+   * engine's XNNPACK packs once instead of on every call: at batch 1 the
+   * packing cost more than the convolution. Under a tape the kernel is
+   * folded afresh, so gradients reach the weights, unless `frozenWeights`
+   * says none is wanted (an explainer's input gradient). The caller owns
+   * the result.
+   */
+  applyFoldedBatchNorm(
+    x: tf.Tensor4D,
+    bn: BatchNorm,
+    activation: "linear" | "relu",
+    options: { frozenWeights?: boolean } = {},
+  ): tf.Tensor4D {
+    const folded = () => {
+      const { scale, shift } = bn.scaleShift();
+      return this.fold(scale, shift);
+    };
+    if (tf.engine().isTapeOn() && !(options.frozenWeights ?? false)) {
+      return tf.tidy(() => this.#run(x, folded(), activation));
+    }
+    const from = [...this.variables().values(), ...bn.weights()];
+    return this.#run(x, this.#cache.get(from, folded), activation);
+  }
+
+  /**
+   * The convolution with a bias and an activation: one fused kernel, or,
+   * under a gradient tape, separate ops, because tfjs's fused op computes
+   * the filter and bias gradients too even when only the input's is wanted.
+   */
+  #run(x: tf.Tensor4D, folded: FoldedKernel, activation: "linear" | "relu"): tf.Tensor4D {
+    if (tf.engine().isTapeOn()) {
+      const y = tf.add(this.convolve(x, folded.filter), folded.bias);
+      return (activation === "relu" ? tf.relu(y) : y) as tf.Tensor4D;
+    }
+    const o = { x, ...folded, strides: this.#strides, pad: this.#padding, activation };
+    return this.#depthwise ? tf.fused.depthwiseConv2d(o) : tf.fused.conv2d(o);
+  }
+
+  /** Frees the variables and the kept folded kernel. */
+  override dispose(): void {
+    this.#cache.clear();
+    super.dispose();
+  }
+}
+
 /** Arguments of {@linkcode Conv2d}. */
 export interface Conv2dArgs {
   /** Input channels. */
@@ -84,17 +225,15 @@ export interface Conv2dArgs {
  * conv.dispose();
  * ```
  */
-export class Conv2d extends Module {
+export class Conv2d extends FoldableConv {
   /** The kernel, `[k, k, inChannels, filters]`. */
   readonly kernel: tf.Variable;
   /** The bias, `[filters]`, when `useBias`. */
   readonly bias: tf.Variable | null;
-  #strides: number;
-  #padding: "same" | "valid" | number;
 
   /** Creates the layer with seeded weights. */
   constructor(name: string, args: Conv2dArgs) {
-    super(name);
+    super(name, { ...args, depthwise: false });
     const k = args.kernelSize ?? 3;
     const shape = [k, k, args.inChannels, args.filters];
     const seed = args.seed ?? 0;
@@ -105,129 +244,23 @@ export class Conv2d extends Module {
         : heNormal(shape, k * k * args.inChannels, seed),
     );
     this.bias = args.useBias ? this.addWeight("bias", tf.zeros([args.filters])) : null;
-    this.#strides = args.strides ?? 1;
-    this.#padding = tfjsPad(args.padding ?? "same", k);
   }
 
   /** Applies the convolution. The caller owns the result. */
   apply(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
-      const y = tf.conv2d(x, this.kernel as tf.Tensor4D, this.#strides, this.#padding);
+      const y = this.convolve(x, this.kernel as tf.Tensor4D);
       return this.bias ? tf.add(y, this.bias) : y;
     });
   }
 
-  /**
-   * `activation(conv(x) · scale + shift)` with the per-channel `scale` and
-   * `shift` folded into the kernel and bias, as one fused convolution (on
-   * wasm, one XNNPACK operator with its bias and ReLU). Under a gradient tape
-   * it runs the convolution, the bias and the ReLU as separate ops, whose
-   * gradients tfjs computes only where needed. The caller owns the result.
-   *
-   * @example Usage
-   * ```ts
-   * import assert from "node:assert";
-   * import { Conv2d } from "./convolutional.ts";
-   * import { tf } from "../deps.ts";
-   * const conv = new Conv2d("conv", { inChannels: 3, filters: 2 });
-   * const x = tf.randomNormal([1, 4, 4, 3]) as tf.Tensor4D;
-   * const scale = tf.tensor1d([2, 3]), shift = tf.tensor1d([1, -1]);
-   * const y = conv.applyFolded(x, scale, shift, "linear");
-   * const z = tf.add(tf.mul(conv.apply(x), scale), shift);
-   * assert.ok(tf.max(tf.abs(tf.sub(y, z))).dataSync()[0] < 1e-5);
-   * tf.dispose([x, scale, shift, y, z]);
-   * conv.dispose();
-   * ```
-   */
-  applyFolded(
-    x: tf.Tensor4D,
-    scale: tf.Tensor1D,
-    shift: tf.Tensor1D,
-    activation: "linear" | "relu",
-  ): tf.Tensor4D {
-    return tf.tidy(() => this.#run(x, this.#fold(scale, shift), activation));
-  }
-
-  /**
-   * {@linkcode Conv2d.applyFolded} with `bn`'s inference transform, the
-   * folded kernel and bias kept between calls while no weight changes (a
-   * weight's data changes identity on every `assign`). Without a gradient
-   * tape it runs one fused convolution on the kept kernel, which the wasm
-   * engine's XNNPACK packs once instead of on every call: at batch 1 the
-   * packing cost more than the convolution. Under a tape the kernel is
-   * folded afresh, so gradients reach the weights, unless `frozenWeights`
-   * says none is wanted (an explainer's input gradient). The caller owns
-   * the result.
-   */
-  applyFoldedBatchNorm(
-    x: tf.Tensor4D,
-    bn: BatchNorm,
-    activation: "linear" | "relu",
-    options: { frozenWeights?: boolean } = {},
-  ): tf.Tensor4D {
-    return withFoldedBatchNorm(bn, {
-      cache: this.#cache,
-      frozenWeights: options.frozenWeights ?? false,
-      from: [this.kernel, this.bias],
-      fold: (scale, shift) => this.#fold(scale, shift),
-      run: (folded) => this.#run(x, folded, activation),
-    });
-  }
-
-  #fold(scale: tf.Tensor1D, shift: tf.Tensor1D): Folded {
+  /** The kernel times `scale` and the bias times `scale` plus `shift`. */
+  protected override fold(scale: tf.Tensor1D, shift: tf.Tensor1D): FoldedKernel {
     return {
       filter: tf.mul(this.kernel, scale) as tf.Tensor4D,
       bias: this.bias ? tf.add(tf.mul(this.bias, scale), shift) as tf.Tensor1D : shift,
     };
   }
-
-  #run(x: tf.Tensor4D, folded: Folded, activation: "linear" | "relu"): tf.Tensor4D {
-    return foldedConv(false, x, {
-      ...folded,
-      strides: this.#strides,
-      pad: this.#padding,
-      activation,
-    });
-  }
-
-  #cache = new FoldedCache();
-
-  /** Frees the variables and the kept folded kernel. */
-  override dispose(): void {
-    this.#cache.clear();
-    super.dispose();
-  }
-}
-
-/** A kernel and bias with a batch norm folded in. */
-type Folded = {
-  filter: tf.Tensor4D;
-  bias: tf.Tensor1D;
-};
-
-/**
- * `run(fold(scale, shift))` with `bn`'s inference transform: folded afresh
- * under a gradient tape (so gradients reach the weights) unless
- * `frozenWeights` says none is wanted, otherwise from `cache`, kept while
- * the tensors in `from` and `bn`'s weights keep their data.
- */
-function withFoldedBatchNorm(
-  bn: BatchNorm,
-  o: {
-    cache: FoldedCache;
-    frozenWeights: boolean;
-    /** The layer's own weights the folded pair is made from (bn's are added). */
-    from: (tf.Tensor | null)[];
-    fold: (scale: tf.Tensor1D, shift: tf.Tensor1D) => Folded;
-    run: (folded: Folded) => tf.Tensor4D;
-  },
-): tf.Tensor4D {
-  const folded = () => {
-    const { scale, shift } = bn.scaleShift();
-    return o.fold(scale, shift);
-  };
-  if (tf.engine().isTapeOn() && !o.frozenWeights) return tf.tidy(() => o.run(folded()));
-  return o.run(o.cache.get([...o.from, ...bn.weights()], folded));
 }
 
 /**
@@ -236,9 +269,9 @@ function withFoldedBatchNorm(
  */
 class FoldedCache {
   #from: unknown[] = [];
-  #value: Folded | null = null;
+  #value: FoldedKernel | null = null;
 
-  get(from: (tf.Tensor | null)[], make: () => Folded): Folded {
+  get(from: (tf.Tensor | null)[], make: () => FoldedKernel): FoldedKernel {
     const ids = from.map((t) => t?.dataId ?? null);
     const fresh = this.#value !== null && !this.#value.filter.isDisposed &&
       ids.length === this.#from.length && ids.every((id, i) => id === this.#from[i]);
@@ -256,30 +289,6 @@ class FoldedCache {
     this.#value = null;
     this.#from = [];
   }
-}
-
-/**
- * A convolution with a bias and an activation: one fused kernel, or, under a
- * gradient tape, separate ops, because tfjs's fused op computes the filter
- * and bias gradients too even when only the input's is wanted.
- */
-function foldedConv(
-  depthwise: boolean,
-  x: tf.Tensor4D,
-  o: {
-    filter: tf.Tensor4D;
-    bias: tf.Tensor;
-    strides: number;
-    pad: "same" | "valid" | number;
-    activation: "linear" | "relu";
-  },
-): tf.Tensor4D {
-  if (tf.engine().isTapeOn()) {
-    const conv = depthwise ? tf.depthwiseConv2d : tf.conv2d;
-    const y = tf.add(conv(x, o.filter, o.strides, o.pad), o.bias);
-    return (o.activation === "relu" ? tf.relu(y) : y) as tf.Tensor4D;
-  }
-  return depthwise ? tf.fused.depthwiseConv2d({ x, ...o }) : tf.fused.conv2d({ x, ...o });
 }
 
 /** Arguments of {@linkcode DepthwiseConv2d}. */
@@ -311,100 +320,31 @@ export interface DepthwiseConv2dArgs {
  * dw.dispose();
  * ```
  */
-export class DepthwiseConv2d extends Module {
+export class DepthwiseConv2d extends FoldableConv {
   /** The kernel, `[k, k, channels, 1]`. */
   readonly kernel: tf.Variable;
-  #strides: number;
-  #padding: "same" | "valid" | number;
 
   /** Creates the layer with seeded weights. */
   constructor(name: string, args: DepthwiseConv2dArgs) {
-    super(name);
+    super(name, { ...args, depthwise: true });
     const k = args.kernelSize ?? 3;
     this.kernel = this.addWeight(
       "kernel",
       heNormal([k, k, args.channels, 1], k * k, args.seed ?? 0),
     );
-    this.#strides = args.strides ?? 1;
-    this.#padding = tfjsPad(args.padding ?? "same", k);
   }
 
   /** Applies the convolution. The caller owns the result. */
   apply(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.depthwiseConv2d(x, this.kernel as tf.Tensor4D, this.#strides, this.#padding);
+    return this.convolve(x, this.kernel as tf.Tensor4D);
   }
 
-  /**
-   * `activation(conv(x) · scale + shift)` with the per-channel `scale` and
-   * `shift` folded into the kernel and a bias, as one fused depthwise
-   * convolution. The caller owns the result.
-   *
-   * @example Usage
-   * ```ts
-   * import assert from "node:assert";
-   * import { DepthwiseConv2d } from "./convolutional.ts";
-   * import { tf } from "../deps.ts";
-   * const dw = new DepthwiseConv2d("dw", { channels: 2 });
-   * const x = tf.randomNormal([1, 4, 4, 2]) as tf.Tensor4D;
-   * const scale = tf.tensor1d([2, 3]), shift = tf.tensor1d([1, -1]);
-   * const y = dw.applyFolded(x, scale, shift, "relu");
-   * const z = tf.relu(tf.add(tf.mul(dw.apply(x), scale), shift));
-   * assert.ok(tf.max(tf.abs(tf.sub(y, z))).dataSync()[0] < 1e-5);
-   * tf.dispose([x, scale, shift, y, z]);
-   * dw.dispose();
-   * ```
-   */
-  applyFolded(
-    x: tf.Tensor4D,
-    scale: tf.Tensor1D,
-    shift: tf.Tensor1D,
-    activation: "linear" | "relu",
-  ): tf.Tensor4D {
-    return tf.tidy(() => this.#run(x, this.#fold(scale, shift), activation));
-  }
-
-  /**
-   * {@linkcode DepthwiseConv2d.applyFolded} with `bn`'s inference
-   * transform, the folded kernel kept between calls as in
-   * {@linkcode Conv2d.applyFoldedBatchNorm}. The caller owns the result.
-   */
-  applyFoldedBatchNorm(
-    x: tf.Tensor4D,
-    bn: BatchNorm,
-    activation: "linear" | "relu",
-    options: { frozenWeights?: boolean } = {},
-  ): tf.Tensor4D {
-    return withFoldedBatchNorm(bn, {
-      cache: this.#cache,
-      frozenWeights: options.frozenWeights ?? false,
-      from: [this.kernel],
-      fold: (scale, shift) => this.#fold(scale, shift),
-      run: (folded) => this.#run(x, folded, activation),
-    });
-  }
-
-  #fold(scale: tf.Tensor1D, shift: tf.Tensor1D): Folded {
+  /** The kernel times `scale` (per channel), with `shift` as the bias. */
+  protected override fold(scale: tf.Tensor1D, shift: tf.Tensor1D): FoldedKernel {
     return {
       filter: tf.mul(this.kernel, tf.reshape(scale, [1, 1, -1, 1])) as tf.Tensor4D,
       bias: shift,
     };
-  }
-
-  #run(x: tf.Tensor4D, folded: Folded, activation: "linear" | "relu"): tf.Tensor4D {
-    return foldedConv(true, x, {
-      ...folded,
-      strides: this.#strides,
-      pad: this.#padding,
-      activation,
-    });
-  }
-
-  #cache = new FoldedCache();
-
-  /** Frees the variables and the kept folded kernel. */
-  override dispose(): void {
-    this.#cache.clear();
-    super.dispose();
   }
 }
 

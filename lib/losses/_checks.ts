@@ -126,3 +126,18 @@ export function assertNonNegative(loss: string, option: string, value: number): 
     );
   }
 }
+
+/** Throws unless `value` is in [0, 1], or, with `below1`, in [0, 1). */
+export function assertFraction(
+  loss: string,
+  option: string,
+  value: number,
+  options: { below1?: boolean } = {},
+): void {
+  const below1 = options.below1 ?? false;
+  if (!(value >= 0 && (below1 ? value < 1 : value <= 1))) {
+    throw new RangeError(
+      `${loss}: option "${option}" must be in [0, 1${below1 ? ")" : "]"}, got ${value}`,
+    );
+  }
+}

@@ -9,7 +9,13 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { assertMapAndMask, type SampleWeights, sampleWeights, weightedMean } from "./_checks.ts";
+import {
+  assertFraction,
+  assertMapAndMask,
+  type SampleWeights,
+  sampleWeights,
+  weightedMean,
+} from "./_checks.ts";
 
 /** Options of {@linkcode boxSaliencyLoss}. */
 export interface BoxSaliencyLossOptions {
@@ -78,9 +84,7 @@ export function boxSaliencyLoss(
 ): tf.Scalar {
   const name = "boxSaliencyLoss";
   const minFill = options.minFill ?? 0;
-  if (!(minFill >= 0 && minFill <= 1)) {
-    throw new RangeError(`${name}: option "minFill" must be in [0, 1], got ${minFill}`);
-  }
+  assertFraction(name, "minFill", minFill);
   assertMapAndMask(name, "saliencyLogits", saliencyLogits, "boxMasks", boxMasks);
   return tf.tidy(() => {
     const n = saliencyLogits.shape[0];

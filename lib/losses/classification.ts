@@ -8,7 +8,14 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { assertRank, oneHotLabels, type SampleWeights, vectorOption } from "./_checks.ts";
+import {
+  assertFraction,
+  assertNonNegative,
+  assertRank,
+  oneHotLabels,
+  type SampleWeights,
+  vectorOption,
+} from "./_checks.ts";
 
 /** Options of {@linkcode crossEntropyLoss}. */
 export interface CrossEntropyLossOptions {
@@ -83,9 +90,7 @@ export function crossEntropyLoss(
 ): tf.Scalar {
   const name = "crossEntropyLoss";
   const eps = options.labelSmoothing ?? 0;
-  if (!(eps >= 0 && eps < 1)) {
-    throw new RangeError(`${name}: option "labelSmoothing" must be in [0, 1), got ${eps}`);
-  }
+  assertFraction(name, "labelSmoothing", eps, { below1: true });
   assertRank(name, "logits", logits, 2);
   const [n, k] = logits.shape;
   return tf.tidy(() => {
@@ -167,17 +172,9 @@ export function focalLoss(
 ): tf.Scalar {
   const name = "focalLoss";
   const gamma = options.gamma ?? 2;
-  if (!(gamma >= 0 && Number.isFinite(gamma))) {
-    throw new RangeError(
-      `${name}: option "gamma" must be a finite number of at least 0, got ${gamma}`,
-    );
-  }
+  assertNonNegative(name, "gamma", gamma);
   const alpha = options.alpha;
-  if (typeof alpha === "number" && !(alpha >= 0 && Number.isFinite(alpha))) {
-    throw new RangeError(
-      `${name}: option "alpha" must be a finite number of at least 0, got ${alpha}`,
-    );
-  }
+  if (typeof alpha === "number") assertNonNegative(name, "alpha", alpha);
   assertRank(name, "logits", logits, 2);
   const [n, k] = logits.shape;
   return tf.tidy(() => {

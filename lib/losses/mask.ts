@@ -17,7 +17,13 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { assertMapAndMask, type SampleWeights, sampleWeights, weightedMean } from "./_checks.ts";
+import {
+  assertMapAndMask,
+  assertNonNegative,
+  type SampleWeights,
+  sampleWeights,
+  weightedMean,
+} from "./_checks.ts";
 
 /** Options shared by the saliency losses. */
 export interface SaliencyLossOptions {
@@ -43,11 +49,7 @@ export interface OverlapLossOptions extends SaliencyLossOptions {
 }
 
 function checkSmooth(loss: string, smooth: number): void {
-  if (!(smooth >= 0 && Number.isFinite(smooth))) {
-    throw new RangeError(
-      `${loss}: option "smooth" must be a finite number of at least 0, got ${smooth}`,
-    );
-  }
+  assertNonNegative(loss, "smooth", smooth);
 }
 
 /**

@@ -112,6 +112,26 @@ function checkBatchSize(batchSize: number, fn: string): void {
   }
 }
 
+/**
+ * Softmax probabilities `[m, numClasses]` of the batch that `makeBatch`
+ * builds (inside `tf.tidy`), as a plain array.
+ */
+async function batchProbabilities(
+  model: TwoBranchModel,
+  makeBatch: () => tf.Tensor4D,
+): Promise<Float32Array> {
+  const probs = tf.tidy(() => {
+    const { logits, saliency, saliencyLogits } = model.forward(makeBatch());
+    tf.dispose([saliency, saliencyLogits]);
+    return tf.softmax(logits);
+  });
+  try {
+    return await probs.data() as Float32Array;
+  } finally {
+    probs.dispose();
+  }
+}
+
 /** Softmax probabilities `[n, numClasses]` of `images`, batched, as a plain array. */
 async function probabilities(
   model: TwoBranchModel,
@@ -122,17 +142,11 @@ async function probabilities(
   const out = new Float32Array(n * k);
   for (let start = 0; start < n; start += batchSize) {
     const size = Math.min(batchSize, n - start);
-    const p = tf.tidy(() => {
-      const batch = images.slice([start, 0, 0, 0], [size, -1, -1, -1]);
-      const { logits, saliency, saliencyLogits } = model.forward(batch);
-      tf.dispose([saliency, saliencyLogits]);
-      return tf.softmax(logits);
-    });
-    try {
-      out.set(await p.data(), start * k);
-    } finally {
-      p.dispose();
-    }
+    const p = await batchProbabilities(
+      model,
+      () => images.slice([start, 0, 0, 0], [size, -1, -1, -1]),
+    );
+    out.set(p, start * k);
   }
   return out;
 }
@@ -319,7 +333,7 @@ async function perturbationCurve(
         imageIndex[j] = Math.floor((start + j) / (steps + 1));
         count[j] = counts[(start + j) % (steps + 1)];
       }
-      const probs = tf.tidy(() => {
+      const values = await batchProbabilities(model, () => {
         const idx = tf.tensor1d(imageIndex, "int32");
         const x = tf.gather(images, idx);
         const b = tf.gather(base, idx);
@@ -328,17 +342,8 @@ async function perturbationCurve(
           tf.gather(rankTensor, idx),
           tf.tensor1d(count, "int32").reshape([size, 1, 1]),
         ).expandDims(3);
-        const perturbed = mode === "deletion" ? tf.where(top, b, x) : tf.where(top, x, b);
-        const { logits, saliency, saliencyLogits } = model.forward(perturbed as tf.Tensor4D);
-        tf.dispose([saliency, saliencyLogits]);
-        return tf.softmax(logits);
+        return (mode === "deletion" ? tf.where(top, b, x) : tf.where(top, x, b)) as tf.Tensor4D;
       });
-      let values: Float32Array;
-      try {
-        values = await probs.data() as Float32Array;
-      } finally {
-        probs.dispose();
-      }
       for (let j = 0; j < size; j++) {
         const i = imageIndex[j];
         curves[i][(start + j) % (steps + 1)] = values[j * k + classes[i]];
@@ -673,19 +678,10 @@ export async function road(
       );
       buffer.set(imputed, b * p * c);
     });
-    const probs = tf.tidy(() => {
-      const { logits, saliency, saliencyLogits } = model.forward(
-        tf.tensor4d(buffer, [batchJobs.length, h, w, c]),
-      );
-      tf.dispose([saliency, saliencyLogits]);
-      return tf.softmax(logits);
-    });
-    let values: Float32Array;
-    try {
-      values = await probs.data() as Float32Array;
-    } finally {
-      probs.dispose();
-    }
+    const values = await batchProbabilities(
+      model,
+      () => tf.tensor4d(buffer, [batchJobs.length, h, w, c]),
+    );
     batchJobs.forEach(({ i, order, s }, b) => {
       (order === 0 ? morf : lerf)[i][s] = values[b * k + classes[i]];
     });

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadStanfordCars, type StanfordCarsOptions } from "../../datasets/stanford_cars.ts";
+import {
+  loadStanfordCars,
+  type StanfordCarsAnnotation,
+  type StanfordCarsOptions,
+} from "../../datasets/stanford_cars.ts";
 import type { Box, Sample } from "../../lib/data/types.ts";
 import { loadSharp } from "../../lib/deps.ts";
 import { rejectsData } from "../_helpers.ts";
@@ -9,15 +13,8 @@ import { rejectsData } from "../_helpers.ts";
 const FIXTURES = new URL("../fixtures/stanford_cars/", import.meta.url);
 const CLASS_NAMES = ["AM General Hummer SUV 2000", "Acura RL Sedan 2012", "Audi R8 Coupe 2012"];
 
-/** An annotation as the files state it: 1-based inclusive x1, y1, x2, y2, 1-based class. */
-interface Row {
-  fname: string;
-  x1: number;
-  y1: number;
-  x2: number;
-  y2: number;
-  cls: number;
-  /** The image size the test draws. */
+/** An annotation as the files state it, with the size of the image the test draws. */
+interface Row extends StanfordCarsAnnotation {
   width: number;
   height: number;
 }

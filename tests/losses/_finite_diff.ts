@@ -122,3 +122,20 @@ export function checkWeightGradients(
   });
   return report;
 }
+
+/**
+ * Takes the gradient of `loss` with respect to `model`'s trainable variables
+ * four times and asserts that the last three leave `tf.memory().numTensors`
+ * where the first left it.
+ */
+export function assertGradientStepsLeakNothing(model: TwoBranchModel, loss: () => tf.Scalar): void {
+  const vars = model.trainableVariables();
+  const step = () => {
+    const { value, grads } = tf.variableGrads(loss, vars);
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  step();
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 3; i++) step();
+  assert.equal(tf.memory().numTensors, before);
+}

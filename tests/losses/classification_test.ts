@@ -152,33 +152,20 @@ Deno.test("focalLoss() keeps a finite gradient when p_t rounds to 1", () => {
 Deno.test("crossEntropyLoss() and focalLoss() gradients match finite differences", () => {
   const labels = tf.tensor1d(LABELS, "int32");
   const flat = LOGITS.flat();
-  checkInputGradient(
-    "crossEntropyLoss smoothing + weights",
-    (z) =>
-      crossEntropyLoss(z as tf.Tensor2D, labels, {
-        labelSmoothing: 0.2,
-        classWeights: [1, 2, 0.5],
-      }),
-    flat,
-    [3, 3],
-  );
-  checkInputGradient(
-    "focalLoss γ 2",
-    (z) => focalLoss(z as tf.Tensor2D, labels),
-    flat,
-    [3, 3],
-  );
-  checkInputGradient(
-    "focalLoss γ 0.5, α, class weights",
-    (z) =>
-      focalLoss(z as tf.Tensor2D, labels, {
-        gamma: 0.5,
-        alpha: [0.2, 0.3, 0.5],
-        classWeights: [2, 1, 1],
-      }),
-    flat,
-    [3, 3],
-  );
+  const cases: [string, (z: tf.Tensor2D) => tf.Scalar][] = [
+    [
+      "crossEntropyLoss smoothing + weights",
+      (z) => crossEntropyLoss(z, labels, { labelSmoothing: 0.2, classWeights: [1, 2, 0.5] }),
+    ],
+    ["focalLoss γ 2", (z) => focalLoss(z, labels)],
+    [
+      "focalLoss γ 0.5, α, class weights",
+      (z) => focalLoss(z, labels, { gamma: 0.5, alpha: [0.2, 0.3, 0.5], classWeights: [2, 1, 1] }),
+    ],
+  ];
+  for (const [label, loss] of cases) {
+    checkInputGradient(label, (z) => loss(z as tf.Tensor2D), flat, [3, 3]);
+  }
   labels.dispose();
 });
 

@@ -5,7 +5,8 @@ import { gainLoss } from "../../lib/losses/gain.ts";
 import { createReferenceNet } from "../../lib/models/reference_net.ts";
 import type { TwoBranchModel } from "../../lib/models/types.ts";
 import { assertClose, randn, useEngines } from "../_helpers.ts";
-import { checkWeightGradients } from "./_finite_diff.ts";
+import { assertGradientStepsLeakNothing, checkWeightGradients } from "./_finite_diff.ts";
+import { headModel } from "./_head_model.ts";
 
 await useEngines();
 registerSecondOrderGradients();
@@ -15,25 +16,11 @@ registerSecondOrderGradients();
  * pooling and a 2×2 dense layer: Grad-CAM is then known in closed form.
  */
 function gapModel(w: number[][]): TwoBranchModel {
-  const kernel = tf.tensor2d(w);
-  const notUsed = () => {
-    throw new Error("not used by the loss");
-  };
-  return {
-    name: "gap",
-    config: { architecture: "gap" },
+  return headModel("gap", {
+    head: (f, kernel) => tf.matMul(tf.mean(f, [1, 2]) as tf.Tensor2D, kernel),
     inputShape: [2, 2, 2],
-    numClasses: 2,
-    featureInfo: [{ name: "input", channels: 2, reduction: 1 }],
-    forwardStages: (x) => [tf.clone(x)],
-    forwardHead: (f) => tf.matMul(tf.mean(f, [1, 2]) as tf.Tensor2D, kernel),
-    forwardSaliency: notUsed,
-    forward: notUsed,
-    variables: () => new Map(),
-    trainableVariables: () => [],
-    countParams: () => 0,
-    dispose: () => kernel.dispose(),
-  };
+    weights: w,
+  });
 }
 
 const W = [[1.5, -0.5], [-1, 2]];
@@ -176,18 +163,7 @@ Deno.test("gainLoss() ignores a sample of weight 0, in inference mode", () => {
 
 Deno.test("gainLoss() with its gradient leaves tf.memory().numTensors flat", () => {
   const { model, images, labels } = referenceSetup();
-  const vars = model.trainableVariables();
-  const step = () => {
-    const { value, grads } = tf.variableGrads(
-      () => gainLoss(model, images, labels, { layer: "block1" }),
-      vars,
-    );
-    tf.dispose([value, ...Object.values(grads)]);
-  };
-  step();
-  const before = tf.memory().numTensors;
-  for (let i = 0; i < 3; i++) step();
-  assert.equal(tf.memory().numTensors, before);
+  assertGradientStepsLeakNothing(model, () => gainLoss(model, images, labels, { layer: "block1" }));
   tf.dispose([images, labels]);
   model.dispose();
 });

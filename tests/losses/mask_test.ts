@@ -76,6 +76,18 @@ Deno.test("bceSaliencyLoss() is the mean BCE of σ(z) over pixels and annotated 
   });
 });
 
+/** Σ p·t, Σ p and Σ t over the 9 pixels of sample `s` of Z and M, with p = σ(z). */
+function overlap(s: number): { inter: number; ss: number; sm: number } {
+  let inter = 0, ss = 0, sm = 0;
+  for (let i = 0; i < 9; i++) {
+    const p = sigmoid(Z[9 * s + i]), t = M[9 * s + i];
+    inter += p * t;
+    ss += p;
+    sm += t;
+  }
+  return { inter, ss, sm };
+}
+
 Deno.test("diceLoss() is 0 for identical binary maps and matches soft Dice by hand", () => {
   tf.tidy(() => {
     const m = tf.tensor3d([[[1, 0, 1], [1, 1, 0], [0, 0, 1]]]);
@@ -86,13 +98,7 @@ Deno.test("diceLoss() is 0 for identical binary maps and matches soft Dice by ha
     const disjoint = diceLoss(tf.neg(z) as tf.Tensor3D, m, { smooth: 1e-3 });
     assertClose([value(disjoint)], [1 - 1e-3 / (9 + 1e-3)], { rtol: 1e-4, label: "disjoint" });
     const per = [0, 1].map((s) => {
-      let inter = 0, ss = 0, sm = 0;
-      for (let i = 0; i < 9; i++) {
-        const p = sigmoid(Z[9 * s + i]), t = M[9 * s + i];
-        inter += p * t;
-        ss += p;
-        sm += t;
-      }
+      const { inter, ss, sm } = overlap(s);
       return 1 - (2 * inter + 0.5) / (ss + sm + 0.5);
     });
     const soft = diceLoss(tf.tensor3d(Z, [2, 3, 3]), tf.tensor3d(M, [2, 3, 3]), { smooth: 0.5 });
@@ -106,13 +112,7 @@ Deno.test("softIouLoss() is 0 for identical binary maps and matches the soft Jac
     const z = tf.sub(tf.mul(m, 60), 30) as tf.Tensor3D;
     assertClose([value(softIouLoss(z, m))], [0], { atol: 1e-6, label: "identical" });
     const per = [0, 1].map((s) => {
-      let inter = 0, ss = 0, sm = 0;
-      for (let i = 0; i < 9; i++) {
-        const p = sigmoid(Z[9 * s + i]), t = M[9 * s + i];
-        inter += p * t;
-        ss += p;
-        sm += t;
-      }
+      const { inter, ss, sm } = overlap(s);
       return 1 - (inter + 1) / (ss + sm - inter + 1);
     });
     const soft = softIouLoss(tf.tensor3d(Z, [2, 3, 3]), tf.tensor3d(M, [2, 3, 3]));

@@ -5,7 +5,8 @@ import { rrrLoss } from "../../lib/losses/rrr.ts";
 import { createReferenceNet } from "../../lib/models/reference_net.ts";
 import type { TwoBranchModel } from "../../lib/models/types.ts";
 import { assertClose, randn, useEngines } from "../_helpers.ts";
-import { checkWeightGradients } from "./_finite_diff.ts";
+import { assertGradientStepsLeakNothing, checkWeightGradients } from "./_finite_diff.ts";
+import { headModel } from "./_head_model.ts";
 
 await useEngines();
 registerSecondOrderGradients();
@@ -15,26 +16,11 @@ registerSecondOrderGradients();
  * logits = flatten(x) · W. Its input gradients are known in closed form.
  */
 function linearModel(w: number[][]): TwoBranchModel {
-  const k = w[0].length;
-  const kernel = tf.tensor2d(w);
-  const notUsed = () => {
-    throw new Error("not used by the loss");
-  };
-  return {
-    name: "linear",
-    config: { architecture: "linear" },
+  return headModel("linear", {
+    head: (f, kernel) => tf.matMul(tf.reshape(f, [f.shape[0], 4]), kernel),
     inputShape: [1, 2, 2],
-    numClasses: k,
-    featureInfo: [{ name: "input", channels: 2, reduction: 1 }],
-    forwardStages: (x) => [tf.clone(x)],
-    forwardHead: (f) => tf.matMul(tf.reshape(f, [f.shape[0], 4]), kernel),
-    forwardSaliency: notUsed,
-    forward: notUsed,
-    variables: () => new Map(),
-    trainableVariables: () => [],
-    countParams: () => 0,
-    dispose: () => kernel.dispose(),
-  };
+    weights: w,
+  });
 }
 
 const W = [[0.5, -1, 0.2], [1.5, 0.3, -0.7], [-0.4, 0.9, 1.1], [0.2, -0.6, 0.4]];
@@ -152,18 +138,10 @@ Deno.test("rrrLoss() gradients with respect to the reference net's weights match
 
 Deno.test("rrrLoss() with its gradient leaves tf.memory().numTensors flat", () => {
   const { model, images, labels, region } = referenceSetup();
-  const vars = model.trainableVariables();
-  const step = () => {
-    const { value, grads } = tf.variableGrads(
-      () => rrrLoss(model, images, labels, { region, mode: "outside-object" }),
-      vars,
-    );
-    tf.dispose([value, ...Object.values(grads)]);
-  };
-  step();
-  const before = tf.memory().numTensors;
-  for (let i = 0; i < 3; i++) step();
-  assert.equal(tf.memory().numTensors, before);
+  assertGradientStepsLeakNothing(
+    model,
+    () => rrrLoss(model, images, labels, { region, mode: "outside-object" }),
+  );
   tf.dispose([images, labels, region]);
   model.dispose();
 });

@@ -85,73 +85,61 @@ Deno.test("at width 1 every source shape is torchvision's", () => {
 });
 
 Deno.test("the names map each layer where it belongs", () => {
-  const cases: [string, string, string, Partial<TwoBranchOptions>?][] = [
-    ["resnet50", "layer2.0.downsample.0.weight", "resnet50/layer2/block0/shortcut/conv/kernel"],
-    ["resnet50", "layer3.5.bn3.running_mean", "resnet50/layer3/block5/conv3/bn/moving_mean"],
-    ["resnet101", "layer3.22.conv2.weight", "resnet101/layer3/block22/conv2/conv/kernel"],
-    ["mobilenet_v2", "features.0.0.weight", "mobilenet_v2/stage1/stem/conv/kernel"],
-    [
-      "mobilenet_v2",
-      "features.1.conv.0.0.weight",
-      "mobilenet_v2/stage1/block0/depthwise/conv/kernel",
-    ],
-    ["mobilenet_v2", "features.1.conv.1.weight", "mobilenet_v2/stage1/block0/project/conv/kernel"],
-    ["mobilenet_v2", "features.1.conv.2.bias", "mobilenet_v2/stage1/block0/project/bn/beta"],
-    ["mobilenet_v2", "features.2.conv.0.1.weight", "mobilenet_v2/stage2/block1/expand/bn/gamma"],
-    [
-      "mobilenet_v2",
-      "features.7.conv.1.0.weight",
-      "mobilenet_v2/stage4/block6/depthwise/conv/kernel",
-    ],
-    [
-      "mobilenet_v2",
-      "features.17.conv.3.running_var",
-      "mobilenet_v2/stage5/block16/project/bn/moving_variance",
-    ],
-    ["mobilenet_v2", "features.18.0.weight", "mobilenet_v2/stage5/head/conv/kernel"],
-    ["mobilenet_v2", "classifier.1.weight", "classifier/fc/kernel"],
-    ["vgg11_bn", "features.0.bias", "vgg11_bn/block1/conv1/conv/bias"],
-    ["vgg11_bn", "features.12.running_mean", "vgg11_bn/block3/conv2/bn/moving_mean"],
-    ["vgg11_bn", "features.25.weight", "vgg11_bn/block5/conv2/conv/kernel"],
-    ["vgg11_bn", "classifier.3.weight", "classifier/hidden2/kernel"],
-  ];
-  for (const [name, key, path] of cases) {
-    const net = model(name, { backboneOptions: { width: 0.125 } });
-    assert.equal(
-      pretrainedKeyMap(net, "torchvision").entries.get(key)?.path,
-      `two_branch/${path}`,
-      key,
-    );
-    net.dispose();
-  }
-  const timm: [string, string, string][] = [
-    ["mobilenet_v2", "conv_stem.weight", "mobilenet_v2/stage1/stem/conv/kernel"],
-    [
-      "mobilenet_v2",
-      "blocks.0.0.conv_dw.weight",
-      "mobilenet_v2/stage1/block0/depthwise/conv/kernel",
-    ],
-    ["mobilenet_v2", "blocks.0.0.bn2.bias", "mobilenet_v2/stage1/block0/project/bn/beta"],
-    [
-      "mobilenet_v2",
-      "blocks.3.2.conv_pwl.weight",
-      "mobilenet_v2/stage4/block8/project/conv/kernel",
-    ],
-    [
-      "mobilenet_v2",
-      "blocks.6.0.bn1.running_var",
-      "mobilenet_v2/stage5/block16/expand/bn/moving_variance",
-    ],
-    ["mobilenet_v2", "bn2.weight", "mobilenet_v2/stage5/head/bn/gamma"],
-    ["mobilenet_v2", "classifier.bias", "classifier/fc/bias"],
-    ["resnet34", "layer4.0.downsample.1.weight", "resnet34/layer4/block0/shortcut/bn/gamma"],
-    ["vgg11_bn", "pre_logits.fc1.weight", "classifier/hidden1/kernel"],
-    ["vgg11_bn", "head.fc.bias", "classifier/fc/bias"],
-  ];
-  for (const [name, key, path] of timm) {
-    const net = model(name, { backboneOptions: { width: 0.125 } });
-    assert.equal(pretrainedKeyMap(net, "timm").entries.get(key)?.path, `two_branch/${path}`, key);
-    net.dispose();
+  const expected = {
+    torchvision: {
+      resnet50: {
+        "layer2.0.downsample.0.weight": "resnet50/layer2/block0/shortcut/conv/kernel",
+        "layer3.5.bn3.running_mean": "resnet50/layer3/block5/conv3/bn/moving_mean",
+      },
+      resnet101: {
+        "layer3.22.conv2.weight": "resnet101/layer3/block22/conv2/conv/kernel",
+      },
+      mobilenet_v2: {
+        "features.0.0.weight": "mobilenet_v2/stage1/stem/conv/kernel",
+        "features.1.conv.0.0.weight": "mobilenet_v2/stage1/block0/depthwise/conv/kernel",
+        "features.1.conv.1.weight": "mobilenet_v2/stage1/block0/project/conv/kernel",
+        "features.1.conv.2.bias": "mobilenet_v2/stage1/block0/project/bn/beta",
+        "features.2.conv.0.1.weight": "mobilenet_v2/stage2/block1/expand/bn/gamma",
+        "features.7.conv.1.0.weight": "mobilenet_v2/stage4/block6/depthwise/conv/kernel",
+        "features.17.conv.3.running_var": "mobilenet_v2/stage5/block16/project/bn/moving_variance",
+        "features.18.0.weight": "mobilenet_v2/stage5/head/conv/kernel",
+        "classifier.1.weight": "classifier/fc/kernel",
+      },
+      vgg11_bn: {
+        "features.0.bias": "vgg11_bn/block1/conv1/conv/bias",
+        "features.12.running_mean": "vgg11_bn/block3/conv2/bn/moving_mean",
+        "features.25.weight": "vgg11_bn/block5/conv2/conv/kernel",
+        "classifier.3.weight": "classifier/hidden2/kernel",
+      },
+    },
+    timm: {
+      mobilenet_v2: {
+        "conv_stem.weight": "mobilenet_v2/stage1/stem/conv/kernel",
+        "blocks.0.0.conv_dw.weight": "mobilenet_v2/stage1/block0/depthwise/conv/kernel",
+        "blocks.0.0.bn2.bias": "mobilenet_v2/stage1/block0/project/bn/beta",
+        "blocks.3.2.conv_pwl.weight": "mobilenet_v2/stage4/block8/project/conv/kernel",
+        "blocks.6.0.bn1.running_var": "mobilenet_v2/stage5/block16/expand/bn/moving_variance",
+        "bn2.weight": "mobilenet_v2/stage5/head/bn/gamma",
+        "classifier.bias": "classifier/fc/bias",
+      },
+      resnet34: {
+        "layer4.0.downsample.1.weight": "resnet34/layer4/block0/shortcut/bn/gamma",
+      },
+      vgg11_bn: {
+        "pre_logits.fc1.weight": "classifier/hidden1/kernel",
+        "head.fc.bias": "classifier/fc/bias",
+      },
+    },
+  };
+  for (const naming of ["torchvision", "timm"] as const) {
+    for (const [name, keys] of Object.entries(expected[naming])) {
+      const net = model(name, { backboneOptions: { width: 0.125 } });
+      const { entries } = pretrainedKeyMap(net, naming);
+      for (const [key, path] of Object.entries(keys)) {
+        assert.equal(entries.get(key)?.path, `two_branch/${path}`, `${naming} ${key}`);
+      }
+      net.dispose();
+    }
   }
 });
 

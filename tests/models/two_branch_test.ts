@@ -7,6 +7,7 @@ import { createTwoBranchModel, type TwoBranchOptions } from "../../lib/models/tw
 import { createTrainStep } from "../../lib/train/train_step.ts";
 import { syntheticDataset, syntheticTensors } from "../../datasets/synthetic.ts";
 import { assertClose, randn, useEngines } from "../_helpers.ts";
+import { cpuAndWasmGradients } from "../_engine_gradients.ts";
 
 await useEngines();
 
@@ -65,46 +66,13 @@ Deno.test("the weights' gradients on wasm match cpu for ResNet-18 and MobileNetV
   // stride-2 max pool, stride-2 depthwise convs, ReLU6 (clipByValue) and the gate.
   for (const backbone of ["resnet18", "mobilenet_v2"]) {
     const model = tiny(backbone, "attention", { inputSize: 64, seed: 2 });
-    const xv = randn([2, 64, 64, 3], 21);
-    const mv = randn([2, 64, 64], 22).map((v) => (v > 0 ? 1 : 0));
-    const grads = async (engine: "cpu" | "wasm") => {
-      await tf.setBackend(engine);
-      const result = tf.tidy(() => {
-        const images = tf.tensor4d(xv, [2, 64, 64, 3]);
-        const masks = tf.tensor3d(mv, [2, 64, 64]);
-        const labels = tf.oneHot(tf.tensor1d([0, 2], "int32"), 3).toFloat();
-        return tf.variableGrads(() => {
-          const out = model.forward(images, { training: true, updateStats: false });
-          const ce = tf.neg(tf.mean(tf.sum(tf.mul(labels, tf.logSoftmax(out.logits)), 1)));
-          const z = out.saliencyLogits;
-          const bce = tf.mean(tf.add(
-            tf.sub(tf.relu(z), tf.mul(z, masks)),
-            tf.log1p(tf.exp(tf.neg(tf.abs(z)))),
-          ));
-          return tf.add(ce, bce) as tf.Scalar;
-        }, model.trainableVariables()).grads;
-      });
-      const values = Object.fromEntries(
-        Object.entries(result).map(([k, g]) => [k, Float32Array.from(g.dataSync())]),
-      );
-      tf.dispose(Object.values(result));
-      await tf.setBackend("wasm");
-      return values;
-    };
-    const want = await grads("cpu");
-    const got = await grads("wasm");
-    assert.equal(Object.keys(got).length, model.trainableVariables().length);
+    const { cpu: want, wasm: got, paths } = await cpuAndWasmGradients(model, 64);
     // Some gradients are zero but for rounding (the shift of a batch norm that feeds another
     // through a conv), so the absolute tolerance is relative to the largest gradient anywhere.
-    const largest = Math.max(...Object.values(want).map((g) => Math.max(...g.map(Math.abs))));
-    const names = new Map([...model.variables()].map(([path, v]) => [v.name, path]));
-    for (const key of Object.keys(want)) {
-      assertClose(got[key], want[key], {
-        rtol: 2e-3,
-        atol: 1e-5 * largest,
-        label: names.get(key) ?? key,
-      });
-    }
+    const largest = Math.max(...want.map((g) => Math.max(...g.map(Math.abs))));
+    want.forEach((w, i) => {
+      assertClose(got[i], w, { rtol: 2e-3, atol: 1e-5 * largest, label: paths[i] });
+    });
     model.dispose();
   }
 });
@@ -194,7 +162,8 @@ Deno.test("attentionGate(): a multiplicative zero map zeroes the features, a res
 });
 
 Deno.test("createModel(model.config) rebuilds the same model, through JSON too", () => {
-  const model = createTwoBranchModel({
+  // Every option given: the config is the options, plus the architecture.
+  const options: TwoBranchOptions = {
     backbone: "mobilenet_v2",
     backboneOptions: { width: 0.25, stem: "small" },
     saliencyHead: "decoder",
@@ -204,19 +173,9 @@ Deno.test("createModel(model.config) rebuilds the same model, through JSON too",
     inputChannels: 1,
     dropout: 0.2,
     seed: 9,
-  });
-  assert.deepEqual(model.config, {
-    architecture: "two-branch",
-    backbone: "mobilenet_v2",
-    backboneOptions: { width: 0.25, stem: "small" },
-    saliencyHead: "decoder",
-    headOptions: { channels: 8, skips: 2 },
-    numClasses: 4,
-    inputSize: [16, 24],
-    inputChannels: 1,
-    dropout: 0.2,
-    seed: 9,
-  });
+  };
+  const model = createTwoBranchModel(options);
+  assert.deepEqual(model.config, { architecture: "two-branch", ...options });
   assert.deepEqual(model.inputShape, [16, 24, 1]);
   const copy = createModel(JSON.parse(JSON.stringify(model.config)));
   assert.equal(copy.countParams(), model.countParams());
