@@ -9,7 +9,7 @@
  * ```ts
  * import assert from "node:assert";
  * import { createReferenceNet, createTrainStep, initBackend, tf } from "./mod.ts";
- * await initBackend({ log: null });
+ * await initBackend({ backend: "wasm", log: null });
  * const model = createReferenceNet({ numClasses: 2, inputSize: 16, width: 0.25 });
  * const step = createTrainStep(model, tf.train.adam(1e-3));
  * const images = tf.randomUniform([4, 16, 16, 3]) as tf.Tensor4D;
