@@ -45,6 +45,8 @@ const CANDIDATES: Record<string, Candidate> = {
   "ref-gain1": { net: "reference", loss: { ce: 1, gain: 1 } },
   "ref-swap": { net: "reference", loss: { ce: 1, backgroundSwap: 1 } },
   "ref-cam-swap": { net: "reference", loss: { ce: 1, cam: 1, backgroundSwap: 1 } },
+  "ref-bce-swap": { net: "reference", loss: { ce: 1, bce: 1, backgroundSwap: 1 } },
+  "ref-bce-cam-swap": { net: "reference", loss: { ce: 1, bce: 1, cam: 1, backgroundSwap: 1 } },
   "gate-ce": { net: "plain-attention", loss: { ce: 1 } },
   "gate-swap": { net: "plain-attention", loss: { ce: 1, bce: 1, backgroundSwap: 1 } },
   "gate-clean": { net: "plain-attention", loss: { ce: 1 }, clean: true },

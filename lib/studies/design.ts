@@ -113,7 +113,11 @@ export const COMPARE_DEFAULT_TREATMENT: Readonly<{
   losses: Readonly<Record<string, number>>;
   head: string;
   gate: string | null;
-}> = Object.freeze({ losses: Object.freeze({ bce: 1 }), head: "cam", gate: null });
+}> = Object.freeze({
+  losses: Object.freeze({ bce: 1, cam: 1, backgroundSwap: 1 }),
+  head: "cam",
+  gate: null,
+});
 
 /** The localisation and faithfulness metrics compare-gradcam tables. */
 export const COMPARE_METRICS: readonly StudyMetric[] = [
@@ -127,8 +131,9 @@ export const COMPARE_METRICS: readonly StudyMetric[] = [
 
 /**
  * compare-gradcam's design: (a) a baseline trained on cross-entropy alone,
- * (b) the same network with `weight ×` a location loss on its saliency
- * branch; Grad-CAM and vanilla gradients of both and (b)'s branch map scored,
+ * (b) the same network with location losses beside it (by default
+ * {@linkcode COMPARE_DEFAULT_TREATMENT}: mask BCE on its saliency branch,
+ * CAM supervision of its classifier and background swap); Grad-CAM and vanilla gradients of both and (b)'s branch map scored,
  * (b)'s maps tested against (a)'s.
  *
  * @example The supervised arm adds the location loss and scores its branch map
@@ -138,6 +143,8 @@ export const COMPARE_METRICS: readonly StudyMetric[] = [
  * const design = compareGradcamDesign({ loss: "dice", weight: 2 });
  * assert.deepStrictEqual(design.baseline.loss, { ce: 1 });
  * assert.deepStrictEqual(design.treatment.loss, { ce: 1, dice: 2 });
+ * // The default (b): mask BCE on the branch, CAM supervision and background swap.
+ * assert.deepStrictEqual(compareGradcamDesign().treatment.loss, { ce: 1, bce: 1, cam: 1, backgroundSwap: 1 });
  * assert.deepStrictEqual(design.treatment.maps, ["grad-cam", "vanilla-gradient", "branch"]);
  * assert.equal(design.pairs[0].name, "branch (b) vs Grad-CAM (a)");
  * ```

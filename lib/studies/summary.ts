@@ -7,6 +7,13 @@
 import type { StudyDesign } from "./design.ts";
 import { type StudySummary, verdict } from "./compare.ts";
 import { formatFigure, num, pct, pValue } from "./_format.ts";
+import { lossFlagName } from "../train/mixed_loss.ts";
+
+/** The treatment's terms beside cross-entropy as flags spell them: `1 × bce + 1 × cam`. */
+function treatmentTerms(design: StudyDesign): string {
+  return Object.entries(design.treatment.loss).filter(([k]) => k !== "ce")
+    .map(([k, w]) => `${w} × ${lossFlagName(k)}`).join(" + ");
+}
 
 /** What {@linkcode compareMarkdown} says of a study's setup. */
 export interface StudySetup {
@@ -82,7 +89,9 @@ export function compareMarkdown(
       `${setup.train} training and ${setup.test} test images of ${setup.size}×${setup.size}, ` +
       `${setup.classes} classes. Backbone ${setup.backbone} (width ${setup.width}); ` +
       `${setup.steps} steps of batch ${setup.batch} for each model, the same batches in the same order. ` +
-      `(${a.key}): cross-entropy only. (${b.key}): cross-entropy + ${setup.lossWeight} × ${setup.loss} on the masks. ` +
+      `(${a.key}): cross-entropy only. (${b.key}): cross-entropy + ${
+        treatmentTerms(design)
+      } on the masks. ` +
       `Seeds ${h.seeds.join(", ")}. Figures: ${over}.`,
     "",
   );

@@ -338,6 +338,12 @@ interface CompareResults {
     maps: Record<string, Record<string, Fig>>;
     tests: PairedTest[];
     shortcut: null | { cueEnergy: Record<string, Fig>; pairedTests: PairedTest[] };
+    faithfulness?: Record<string, {
+      deletionAuc: Num;
+      controlDeletionAuc: Num;
+      difference: { estimate: Num; ci: [Num, Num] };
+      faithful: boolean;
+    }>;
   };
 }
 
@@ -444,6 +450,29 @@ function compareGradcam(md: string, r: CompareResults): void {
   const cue = tables.find((t) =>
     t.header[0] === "map" && t.header[1] === "share of energy on the patch"
   );
+  if (s.faithfulness) {
+    const faith = findTable(task, tables, ["map", "deletion AUC"]);
+    const faithNames = Object.keys(s.faithfulness);
+    checkRows(task, faith, faithNames, "summary.faithfulness");
+    faithNames.forEach((name, i) => {
+      const f = s.faithfulness![name];
+      const at = (column: number) => ({ task, table: faith, row: faith.rows[i], column });
+      checkNumber(at(1), `summary.faithfulness${key(name)}.deletionAuc`, f.deletionAuc, NUM3);
+      checkNumber(
+        at(2),
+        `summary.faithfulness${key(name)}.controlDeletionAuc`,
+        f.controlDeletionAuc,
+        NUM3,
+      );
+      checkFigure(
+        at(3),
+        `summary.faithfulness${key(name)}.difference`,
+        { mean: f.difference.estimate, ci: f.difference.ci },
+        NUM3,
+      );
+      checkText(at(6), `summary.faithfulness${key(name)}.faithful`, f.faithful ? "yes" : "**no**");
+    });
+  }
   if (s.shortcut === null) {
     if (cue) {
       assert.fail(

@@ -30,15 +30,27 @@ Deno.test("compare-gradcam trains both models and writes results, summary, repor
     assert.equal(results.seeds.length, 1);
     const seed = results.seeds[0];
     assert.equal(seed.history.length, 4);
-    assert.deepEqual(Object.keys(seed.a.explainers), ["grad-cam", "vanilla-gradient"]);
-    assert.deepEqual(Object.keys(seed.b.explainers), ["grad-cam", "vanilla-gradient", "branch"]);
+    // The maps, and the random map every map's faithfulness is tested against.
+    assert.deepEqual(Object.keys(seed.a.explainers), ["grad-cam", "vanilla-gradient", "random"]);
+    assert.deepEqual(Object.keys(seed.b.explainers), [
+      "grad-cam",
+      "vanilla-gradient",
+      "branch",
+      "random",
+    ]);
     assert.deepEqual(
       seed.a.perImage.map((x: { index: number }) => x.index),
       seed.b.perImage.map((x: { index: number }) => x.index),
     );
-    // The baseline trains on cross-entropy alone; (b) adds the mask term.
+    // The baseline trains on cross-entropy alone; (b) adds the default location terms.
     assert.deepEqual(Object.keys(seed.history[0].a), ["loss", "ce"]);
-    assert.deepEqual(Object.keys(seed.history[0].b), ["loss", "ce", "bce"]);
+    assert.deepEqual(Object.keys(seed.history[0].b), [
+      "loss",
+      "ce",
+      "bce",
+      "cam",
+      "backgroundSwap",
+    ]);
     // The paired accuracy test is the difference of the two accuracies, image by image.
     const acc = results.summary.tests.find((t: { metric: string }) => t.metric === "accuracy");
     const accA = seed.a.classification.accuracy.mean, accB = seed.b.classification.accuracy.mean;
@@ -72,6 +84,24 @@ Deno.test("compare-gradcam trains both models and writes results, summary, repor
     assert.ok(branch[2].startsWith(bEnergy.toFixed(3)), `${branch[2]} vs ${bEnergy}`);
     assert.match(summary, /## Paired tests/);
     assert.match(r.stdout, /## Verdict/);
+    // Every map is tested against the random map, and the verdict states each result.
+    const faith: Record<
+      string,
+      { faithful: boolean; difference: { ci: number[] }; sentence: string }
+    > = results.summary.faithfulness;
+    assert.deepEqual(Object.keys(faith), [
+      "(a) grad-cam",
+      "(a) vanilla-gradient",
+      "(b) grad-cam",
+      "(b) vanilla-gradient",
+      "(b) branch",
+    ]);
+    for (const f of Object.values(faith)) {
+      assert.equal(f.faithful, f.difference.ci[1] < 0);
+      assert.ok(summary.includes(f.sentence), f.sentence);
+      assert.ok(results.findings.includes(f.sentence));
+    }
+    assert.match(summary, /## Is each map the model's reason\?/);
 
     // The report embeds results.json; the grid is a PNG with a column per map.
     const html = await Deno.readTextFile(`${dir}/report.html`);
@@ -155,7 +185,7 @@ Deno.test("compare-gradcam refuses an unknown dataset or a missing root, listing
   assert.equal(loss.code, 2);
   assert.match(
     loss.stderr,
-    /Flag --loss must be one of bce, box, dice, gain, kl, rrr, soft-iou; got "mse"/,
+    /Flag --loss: "mse" is not a location loss term \(both models have cross-entropy; choices: background-swap, bce, box, cam, dice, gain, kl, rrr, soft-iou\)/,
   );
   const help = await runCompare(["--help"]);
   assert.equal(help.code, 0);
