@@ -4,23 +4,15 @@ import assert from "node:assert/strict";
 import { createTwoBranchModel, pretrainedKeyMap, SWEEP_VIT } from "../../mod.ts";
 import { writeSafetensors } from "../../lib/io/safetensors.ts";
 import { Random } from "../../lib/util/random.ts";
-import { runTask } from "./_run.ts";
+import { runTask, TINY_SWEEP } from "./_run.ts";
 
 const runSweep = (args: string[]) => runTask("tasks/sweep.ts", args);
 
-/** The default grid's settings, tiny: 40 images of 32 px, one epoch, one seed, one head and loss. */
+/** sweep's tiny preset with the default backbones, at 32 px, width 0.125 and one seed. */
 const TINY_DEFAULT_GRID: readonly string[] = [
+  ...TINY_SWEEP.filter((flag) => !/^--(backbones|seeds|size|width)=/.test(flag)),
   "--size=32",
   "--width=0.125",
-  "--count=40",
-  "--classes=2",
-  "--batch=8",
-  "--epochs=1",
-  "--threads=1",
-  "--resamples=50",
-  "--heads=cam",
-  "--losses=bce",
-  "--weights=1",
   "--seeds=0",
 ];
 
