@@ -20,6 +20,7 @@ import { resolve } from "node:path";
 import {
   cellMetric,
   collectRunInfo,
+  defaultSweepGrid,
   initBackend,
   listBackbones,
   listExplainers,
@@ -27,6 +28,7 @@ import {
   pathExists,
   rankChoices,
   REFERENCE_BACKBONE,
+  SWEEP_VIT,
   type SweepCell,
   sweepCellConfig,
   type SweepCellResult,
@@ -83,8 +85,9 @@ const SUMMARY =
 const FLAGS: Record<string, FlagSpec> = {
   backbones: {
     type: "string",
-    default: `${REFERENCE_BACKBONE},plain_cnn`,
-    help: "comma list of registered backbones (see listBackbones())",
+    default: "",
+    help:
+      `comma list of registered backbones (see listBackbones()); empty: ${REFERENCE_BACKBONE},plain_cnn, plus one ${SWEEP_VIT} configuration (the first head, loss and weight) from --pretrained when that is given, the others then from scratch`,
   },
   heads: {
     type: "string",
@@ -136,10 +139,17 @@ const FLAGS: Record<string, FlagSpec> = {
 
 function readConfig(flags: Record<string, string | boolean>): SweepConfig {
   const { dataset, root } = datasetFlags(flags);
-  const backbones = listFlag(flags, "backbones", { choices: listBackbones() });
   const heads = listFlag(flags, "heads", { choices: listSaliencyHeads() });
   const losses = listFlag(flags, "losses", { choices: sweepLossChoices() });
   const weights = numberListFlag(flags, "weights", (n) => n > 0, "a number above 0");
+  const given = String(flags.pretrained ?? "");
+  const { backbones, pretrained, extra } = flags.backbones === ""
+    ? defaultSweepGrid({ heads, losses, weights, pretrained: given })
+    : {
+      backbones: listFlag(flags, "backbones", { choices: listBackbones() }),
+      pretrained: given,
+      extra: [],
+    };
   const seeds = numberListFlag(flags, "seeds", Number.isInteger, "a whole number");
   const explainers = listFlag(flags, "explainers", { choices: listExplainers() });
   const faithfulness = flags.faithfulness === true;
@@ -158,6 +168,7 @@ function readConfig(flags: Record<string, string | boolean>): SweepConfig {
     losses,
     weights,
     seeds,
+    extra,
     explainers,
     faithfulness,
     rankBy,
@@ -165,7 +176,7 @@ function readConfig(flags: Record<string, string | boolean>): SweepConfig {
     classes: numberFlag(flags, "classes", { integer: true, min: 2, max: 6 }),
     size: numberFlag(flags, "size", { integer: true, min: 8 }),
     width: numberFlag(flags, "width", { min: 0.01 }),
-    pretrained: String(flags.pretrained ?? ""),
+    pretrained,
     freeze: String(flags.freeze ?? ""),
     backboneLr: numberFlag(flags, "backbone-lr", { min: 0 }),
     microBatch: parseMicroBatch(flags),

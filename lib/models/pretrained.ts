@@ -52,6 +52,12 @@ export interface PretrainedKeyTarget {
    * a dense layer, a copy for a bias).
    */
   convert(data: Float32Array, shape: number[], out?: Float32Array): Float32Array;
+  /**
+   * Whether a file's array of `shape`, which does not fit, can still be
+   * resampled to the variable by `convert` (a vision transformer's position
+   * embeddings made for another image size). Absent: it cannot.
+   */
+  resamples?(shape: readonly number[]): boolean;
 }
 
 /**
@@ -113,6 +119,13 @@ export interface PretrainedReport {
    * classifier's where it was skipped. With `loaded`, every variable.
    */
   missing: string[];
+  /**
+   * The file's tensors that were resampled to fit, with their shapes in the
+   * file and in the model: a vision transformer's position embeddings made
+   * for another image size (class token kept, the grid resampled bicubic
+   * and antialiased, as timm's `resample_abs_pos_embed`).
+   */
+  resampled: { key: string; path: string; from: number[]; to: number[] }[];
   /** The input normalisation the weights expect, where the source says (`torchvision:`, `hf:`). */
   preprocessing?: WeightsPreprocessing;
 }
@@ -130,7 +143,9 @@ const NAMINGS: readonly WeightsNaming[] = ["torchvision", "timm"];
  * {@linkcode DataError} names the key and the file. The classifier is the
  * exception: where its shape does not fit (another number of classes) or
  * it is absent, it keeps its fresh initialisation and the report says so.
- * Everything is checked, and converted, before the first variable is
+ * A vision transformer's position embeddings made for another image size
+ * (224-px weights in a model for 64 px) are resampled, and `resampled`
+ * says so. Everything is checked, and converted, before the first variable is
  * assigned, so a failure changes nothing. No tensor is left behind.
  *
  * @example Load a state dict whose keys follow a hand-made key map
@@ -216,6 +231,7 @@ export async function loadPretrained(
     loaded: [...model.variables().keys()].filter((p) => loaded.has(p)),
     skipped: plan.skipped,
     missing: [...model.variables().keys()].filter((p) => !loaded.has(p)),
+    resampled: plan.resampled,
   };
   if (fetched.preprocessing) report.preprocessing = fetched.preprocessing;
   return report;
@@ -298,13 +314,14 @@ function planLoad(
   tensors: ReadonlyMap<string, StoredTensor>,
   file: string,
   naming: WeightsNaming,
-): { assignments: Assignment[]; skipped: { key: string; reason: string }[] } {
+): Pick<PretrainedReport, "skipped" | "resampled"> & { assignments: Assignment[] } {
   const variables = model.variables();
   const missing: string[] = [];
   const misfits: string[] = [];
   const classifierProblems: string[] = [];
   const keyMap = keys.entries;
   const matched: [string, PretrainedKeyTarget, StoredTensor][] = [];
+  const resampled: PretrainedReport["resampled"] = [];
   for (const [key, entry] of keyMap) {
     const variable = variables.get(entry.path);
     if (!variable || variable.shape.join() !== entry.shape.join()) {
@@ -318,6 +335,9 @@ function planLoad(
     const stored = tensors.get(key);
     if (!stored) {
       (entry.classifier ? classifierProblems : missing).push(key);
+    } else if (!fits(stored.shape, entry) && entry.resamples?.(stored.shape)) {
+      resampled.push({ key, path: entry.path, from: [...stored.shape], to: [...entry.shape] });
+      matched.push([key, entry, stored]);
     } else if (!fits(stored.shape, entry)) {
       const reason = `tensor "${key}" has shape [${stored.shape}], but the model's ` +
         `"${entry.path}" is [${entry.shape}]`;
@@ -350,7 +370,8 @@ function planLoad(
     if (entry.classifier && dropClassifier) continue;
     // Checked now, converted when assigned: every file tensor and its converted copy never
     // stand in memory at once, only the file and one converted tensor.
-    if (stored.data.length !== shapeSize(entry.shape)) {
+    const resampling = resampled.some((r) => r.key === key);
+    if (stored.data.length !== shapeSize(resampling ? stored.shape : entry.shape)) {
       throw new RangeError(
         `Cannot load pretrained weights: the ${naming} key map sends "${key}" ` +
           `(${stored.data.length} values) to [${entry.shape}]`,
@@ -391,5 +412,5 @@ function planLoad(
           : `no variable of the model takes it under the ${naming} naming`),
     });
   }
-  return { assignments, skipped };
+  return { assignments, skipped, resampled };
 }

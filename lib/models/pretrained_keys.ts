@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { tf } from "../deps.ts";
+import { resamplePositions } from "../backbones/vit.ts";
 import type { TwoBranchNet } from "./two_branch.ts";
 
 /** Whose parameter names a state dict uses. */
@@ -37,6 +39,15 @@ export interface PretrainedKeyEntry {
    * data does not have its size.
    */
   convert(data: Float32Array, shape: readonly number[], out?: Float32Array): Float32Array;
+  /**
+   * Present on a vision transformer's position embeddings only: whether an
+   * external array of `shape`, made for another image size (`[1, 1 + g·g,
+   * c]`, the class token's first, then a square grid), can be resampled to
+   * this variable's grid; `convert` then resamples it as timm's
+   * `resample_abs_pos_embed` does (class token kept, grid bicubic and
+   * antialiased, see `resamplePositions` of `lib/backbones/vit.ts`).
+   */
+  resamples?(shape: readonly number[]): boolean;
 }
 
 /** What {@linkcode pretrainedKeyMap} returns. */
@@ -107,7 +118,7 @@ export function convertTensor(
 
 /** How an external array maps onto a variable: its layout and, for the VGG flatten, the view. */
 type Layout =
-  | { kind: "conv" | "depthwise" | "dense" | "vector" }
+  | { kind: "conv" | "depthwise" | "dense" | "vector" | "positions" }
   | { kind: "dense4d" }
   | { kind: "flatten"; channels: number; grid: number; rank: 2 | 4 };
 
@@ -202,8 +213,10 @@ const VGG11_CFG: readonly (number | "M")[] = [
  *   mlp.0|mlp.3`, `encoder.ln` and `heads.head`. The fused query-key-value
  *   projection is one variable, `attn/qkv`. The head fills `classifier/fc`,
  *   which the two-branch model applies to the mean of the patch tokens (the
- *   class-token head is `backbone.forwardFeatures(x)[:, 0]` through it). The
- *   position embeddings must be for the model's `imageSize`.
+ *   class-token head is `backbone.forwardFeatures(x)[:, 0]` through it).
+ *   Position embeddings made for another image size (another square grid)
+ *   are resampled to the model's `imageSize`
+ *   ({@linkcode PretrainedKeyEntry.resamples}).
  *
  * Throws a TypeError for another backbone or naming.
  *
@@ -317,13 +330,20 @@ function entry(target: Target, path: string, shape: number[]): PretrainedKeyEntr
       sourceShape = [...shape];
   }
   const key = target.key;
+  const resamples = (given: readonly number[]) =>
+    layout.kind === "positions" && given.join() !== sourceShape.join() &&
+    squareSide(given, shape[2]) > 0 && squareSide(shape, shape[2]) > 0;
   return {
     path,
     shape,
     sourceShape,
     classifier: target.classifier,
+    ...(layout.kind === "positions" ? { resamples } : {}),
     convert(data: Float32Array, given: readonly number[], out?: Float32Array): Float32Array {
       const size = sourceShape.reduce((a, b) => a * b, 1);
+      if (resamples(given) && data.length === given[1] * given[2]) {
+        return resampleTokens(data, squareSide(given, shape[2]), squareSide(shape, shape[2]), out);
+      }
       if (given.join() !== sourceShape.join() || data.length !== size) {
         throw new RangeError(
           `Cannot convert "${key}" for ${path}: expected shape [${
@@ -332,9 +352,41 @@ function entry(target: Target, path: string, shape: number[]): PretrainedKeyEntr
         );
       }
       // Vectors of any rank (a ViT's `[1, tokens, c]` position embeddings) are copied.
-      return convertTensor(data, view ?? (layout.kind === "vector" ? [size] : sourceShape), out);
+      const flat = layout.kind === "vector" || layout.kind === "positions";
+      return convertTensor(data, view ?? (flat ? [size] : sourceShape), out);
     },
   };
+}
+
+/**
+ * The side `g` of the square grid of position embeddings `[1, 1 + g·g, c]`
+ * (the class token's first) with `channels` channels; 0 for any other shape.
+ */
+function squareSide(shape: readonly number[], channels: number): number {
+  if (shape.length !== 3 || shape[0] !== 1 || shape[2] !== channels) return 0;
+  const g = Math.round(Math.sqrt(shape[1] - 1));
+  return g > 0 && g * g === shape[1] - 1 ? g : 0;
+}
+
+/**
+ * Position embeddings `[1, 1 + from², c]` (`data`) as `[1, 1 + to², c]`: the
+ * class token's copied, the grid resampled by `resamplePositions`, into
+ * `out` when given.
+ */
+function resampleTokens(
+  data: Float32Array,
+  from: number,
+  to: number,
+  out?: Float32Array,
+): Float32Array {
+  const c = data.length / (1 + from * from);
+  const target = out ?? new Float32Array((1 + to * to) * c);
+  target.set(data.subarray(0, c));
+  const grid = tf.tensor3d(data.subarray(c), [from, from, c]);
+  const resampled = resamplePositions(grid, [to, to]);
+  target.set(resampled.dataSync(), c);
+  tf.dispose([grid, resampled]);
+  return target;
 }
 
 /** A family's naming: backbone and classifier path parts to targets, and the classifier's keys. */
@@ -409,7 +461,11 @@ function vitNaming(naming: PretrainedNaming): Naming {
     backbone(parts) {
       const path = parts.join("/");
       if (path === "patch_embed/pos_embed") {
-        return vector(timm ? "pos_embed" : "encoder.pos_embedding");
+        return {
+          key: timm ? "pos_embed" : "encoder.pos_embedding",
+          layout: { kind: "positions" },
+          classifier: false,
+        };
       }
       if (path === "encoder/cls_token") return vector(timm ? "cls_token" : "class_token");
       if (parts[0] === "patch_embed" && parts[1] === "proj" && parts.length === 3) {

@@ -9,6 +9,7 @@
 import { aggregateSeeds } from "../metrics/statistics.ts";
 import type { MetricSummary } from "../eval/evaluate.ts";
 import { ownSaliencyHead } from "../models/registry.ts";
+import { REFERENCE_BACKBONE } from "../models/reference_net.ts";
 import { listLosses, lossFlagName } from "../train/mixed_loss.ts";
 import type { EngineName } from "../backend/init_backend.ts";
 import type { ReportData } from "../viz/report.ts";
@@ -49,6 +50,14 @@ export interface SweepConfig {
   weights: number[];
   /** Training seeds. */
   seeds: number[];
+  /**
+   * Configurations run beside the grid, each over every seed and with its
+   * own pretrained source: the default grid's vision transformer
+   * ({@linkcode defaultSweepGrid}).
+   *
+   * @default {[]}
+   */
+  extra?: SweepExtraConfig[];
   /** Explainers scored on the test split. */
   explainers: string[];
   /** Whether deletion and insertion AUC are scored too. */
@@ -94,6 +103,63 @@ export interface SweepCell {
   loss: string;
   weight: number;
   seed: number;
+  /** The cell's own pretrained source, where it has one (an extra configuration's). */
+  pretrained?: string;
+}
+
+/** A configuration run beside the grid, over every seed, from its own pretrained source. */
+export interface SweepExtraConfig {
+  backbone: string;
+  head: string;
+  loss: string;
+  weight: number;
+  /** Its pretrained source, a file, `hf:<repo>` or `torchvision:<arch>`. */
+  pretrained: string;
+}
+
+/** The vision transformer the default grid gains when a pretrained source is given. */
+export const SWEEP_VIT = "vit_small_patch16_224";
+
+/**
+ * The weights of {@linkcode SWEEP_VIT} for `--pretrained torchvision`:
+ * torchvision has no ViT-S/16, so timm's default ones (ImageNet-21k,
+ * fine-tuned on ImageNet-1k) stand in.
+ */
+export const SWEEP_VIT_WEIGHTS = "hf:timm/vit_small_patch16_224.augreg_in21k_ft_in1k";
+
+/**
+ * The default grid's backbones, the pretrained source of its cells and
+ * its extra configurations. Without a pretrained source: the reference
+ * net and `plain_cnn`, nothing extra. With one: the same two from scratch
+ * (they have no pretrained weights), plus one {@linkcode SWEEP_VIT}
+ * configuration (the first head, loss and weight, over every seed) from
+ * `pretrained` ({@linkcode SWEEP_VIT_WEIGHTS} for `"torchvision"`).
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert";
+ * import { defaultSweepGrid } from "./sweep.ts";
+ * const grid = { heads: ["cam", "decoder"], losses: ["bce", "dice"], weights: [1, 2] };
+ * assert.deepStrictEqual(defaultSweepGrid({ ...grid, pretrained: "" }), {
+ *   backbones: ["reference", "plain_cnn"], pretrained: "", extra: [],
+ * });
+ * assert.deepStrictEqual(defaultSweepGrid({ ...grid, pretrained: "vit_s.safetensors" }).extra, [
+ *   { backbone: "vit_small_patch16_224", head: "cam", loss: "bce", weight: 1, pretrained: "vit_s.safetensors" },
+ * ]);
+ * ```
+ */
+export function defaultSweepGrid(
+  options: Pick<SweepConfig, "heads" | "losses" | "weights" | "pretrained">,
+): Pick<SweepConfig, "backbones" | "pretrained"> & { extra: SweepExtraConfig[] } {
+  const backbones = [REFERENCE_BACKBONE, "plain_cnn"];
+  if (!options.pretrained) return { backbones, pretrained: "", extra: [] };
+  const pretrained = options.pretrained === "torchvision" ? SWEEP_VIT_WEIGHTS : options.pretrained;
+  const [head, loss, weight] = [options.heads[0], options.losses[0], options.weights[0]];
+  return {
+    backbones,
+    pretrained: "",
+    extra: [{ backbone: SWEEP_VIT, head, loss, weight, pretrained }],
+  };
 }
 
 /** A figure pooled over seeds, with its 95% interval and how many seeds it pools. */
@@ -167,9 +233,10 @@ export function rankChoices(
 }
 
 /**
- * The grid in order: backbone, head, loss, weight, seed. A backbone
- * registered with a whole model of its own (the reference net) takes only
- * its own head, whatever `heads` says.
+ * The grid in order: backbone, head, loss, weight, seed, then the `extra`
+ * configurations over every seed (their cells carry their own
+ * `pretrained`). A backbone registered with a whole model of its own (the
+ * reference net) takes only its own head, whatever `heads` says.
  *
  * @example Usage
  * ```ts
@@ -191,22 +258,33 @@ export function rankChoices(
  * ```
  */
 export function sweepCells(
-  grid: Pick<SweepConfig, "backbones" | "heads" | "losses" | "weights" | "seeds">,
+  grid: Pick<SweepConfig, "backbones" | "heads" | "losses" | "weights" | "seeds" | "extra">,
 ): SweepCell[] {
   const cells: SweepCell[] = [];
+  const add = (backbone: string, head: string, loss: string, weight: number, from?: string) => {
+    const config = `${backbone}-${head}-${loss}-w${weight}`;
+    for (const seed of grid.seeds) {
+      const cell: SweepCell = {
+        id: `${config}-s${seed}`,
+        config,
+        backbone,
+        head,
+        loss,
+        weight,
+        seed,
+      };
+      cells.push(from === undefined ? cell : { ...cell, pretrained: from });
+    }
+  };
   for (const backbone of grid.backbones) {
     const own = ownSaliencyHead(backbone);
     for (const head of own === undefined ? grid.heads : [own]) {
       for (const loss of grid.losses) {
-        for (const weight of grid.weights) {
-          const config = `${backbone}-${head}-${loss}-w${weight}`;
-          for (const seed of grid.seeds) {
-            cells.push({ id: `${config}-s${seed}`, config, backbone, head, loss, weight, seed });
-          }
-        }
+        for (const weight of grid.weights) add(backbone, head, loss, weight);
       }
     }
   }
+  for (const e of grid.extra ?? []) add(e.backbone, e.head, e.loss, e.weight, e.pretrained);
   return cells;
 }
 
@@ -264,7 +342,8 @@ export function sweepCellSettings(
  * The `deno task train` config of a cell (flag names as keys), whose run
  * folder is `out`: the shared settings, the cell's backbone, head, loss
  * (`ce=1,<loss>=<weight>`) and training seed; `--pretrained torchvision`
- * becomes `torchvision:<the cell's backbone>`.
+ * becomes `torchvision:<the cell's backbone>`, and a cell with its own
+ * `pretrained` (an extra configuration's) keeps it.
  *
  * @example Usage
  * ```ts
@@ -295,7 +374,8 @@ export function sweepCellConfig(
     ...shared,
     backbone: cell.backbone,
     head: cell.head,
-    pretrained: c.pretrained === "torchvision" ? `torchvision:${cell.backbone}` : c.pretrained,
+    pretrained: cell.pretrained ??
+      (c.pretrained === "torchvision" ? `torchvision:${cell.backbone}` : c.pretrained),
     freeze: c.freeze,
     "backbone-lr": c.backboneLr,
     "micro-batch": c.microBatch,
@@ -725,6 +805,7 @@ export function sweepRecordConfig(c: SweepConfig): Record<string, unknown> {
     losses: c.losses,
     weights: c.weights,
     seeds: c.seeds,
+    ...(c.extra?.length ? { extra: c.extra } : {}),
     rankBy: c.rankBy,
     backend: c.backend,
     threads: c.threads,

@@ -11,6 +11,10 @@ eval mode, and writes under --out:
   names;
 - NAME.json: the input (NHWC, in [0, 1]), the logits, and the encoder's
   output tokens after its final layer norm (class token first);
+- vit_tiny_w025_64.json: vit_tiny_w025's weights in a VisionTransformer for
+  64 px, its position embeddings resampled as timm's resample_abs_pos_embed
+  does (class token kept, the 14×14 grid to 4×4 by F.interpolate(
+  mode="bicubic", antialias=True, align_corners=False)), on a 64-px batch;
 - resample.json: a grid resampled by F.interpolate(mode="bicubic",
   antialias=True), to check our position-embedding resampling.
 
@@ -62,6 +66,35 @@ def timm_key(key):
     return key
 
 
+def resample_abs_pos_embed(posemb, side):
+    """timm's resample_abs_pos_embed for one prefix token: [1, 1 + g·g, c] to [1, 1 + side², c]."""
+    prefix, grid = posemb[:, :1], posemb[:, 1:]
+    g, c = int(round(grid.shape[1] ** 0.5)), grid.shape[2]
+    grid = grid.reshape(1, g, g, c).permute(0, 3, 1, 2).float()
+    grid = F.interpolate(grid, size=(side, side), mode="bicubic", antialias=True, align_corners=False)
+    return torch.cat([prefix, grid.permute(0, 2, 3, 1).reshape(1, side * side, c)], dim=1)
+
+
+def run_case(model, x, batch):
+    """The input, logits and tokens after the encoder's final norm, as NAME.json holds them."""
+    z = (x - MEAN) / STD
+    with torch.no_grad():
+        # torchvision's forward, its tokens kept: patches, class token, encoder (with ln), head.
+        t = model._process_input(z)
+        t = torch.cat([model.class_token.expand(batch, -1, -1), t], dim=1)
+        tokens = model.encoder(t)
+        logits = model.heads(tokens[:, 0])
+        assert torch.allclose(logits, model(z), atol=1e-5)
+    return {
+        "size": x.shape[2],
+        "input": x.permute(0, 2, 3, 1).flatten().tolist(),
+        "batch": batch,
+        "logits": logits.flatten().tolist(),
+        "tokens": list(tokens.shape),
+        "tokenValues": tokens.flatten().tolist(),
+    }
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
@@ -82,14 +115,7 @@ def main():
         model.eval()
         generator = torch.Generator().manual_seed(1)
         x = torch.rand(batch, 3, size, size, generator=generator)
-        z = (x - MEAN) / STD
-        with torch.no_grad():
-            # torchvision's forward, its tokens kept: patches, class token, encoder (with ln), head.
-            t = model._process_input(z)
-            t = torch.cat([model.class_token.expand(batch, -1, -1), t], dim=1)
-            tokens = model.encoder(t)
-            logits = model.heads(tokens[:, 0])
-            assert torch.allclose(logits, model(z), atol=1e-5)
+        case = run_case(model, x, batch)
         state = model.state_dict()
         write_safetensors(os.path.join(args.out, f"{name}.safetensors"), state)
         if name != "vit_b_16":
@@ -98,17 +124,18 @@ def main():
                 {timm_key(k): v for k, v in state.items()},
             )
         with open(os.path.join(args.out, f"{name}.json"), "w") as f:
-            json.dump(
-                {
-                    "size": size,
-                    "input": x.permute(0, 2, 3, 1).flatten().tolist(),
-                    "batch": batch,
-                    "logits": logits.flatten().tolist(),
-                    "tokens": list(tokens.shape),
-                    "tokenValues": tokens.flatten().tolist(),
-                },
-                f,
-            )
+            json.dump(case, f)
+        if name == "vit_tiny_w025":
+            small = VisionTransformer(64, 16, layers, heads, hidden, mlp)
+            moved = dict(state)
+            moved["encoder.pos_embedding"] = resample_abs_pos_embed(state["encoder.pos_embedding"], 4)
+            small.load_state_dict(moved)
+            small.eval()
+            x = torch.rand(2, 3, 64, 64, generator=generator)
+            case = run_case(small, x, 2)
+            case["posEmbed"] = moved["encoder.pos_embedding"].flatten().tolist()
+            with open(os.path.join(args.out, f"{name}_64.json"), "w") as f:
+                json.dump(case, f)
     grid = torch.randn(1, 4, 14, 14, generator=torch.Generator().manual_seed(2))
     out = {"grid": grid[0].permute(1, 2, 0).flatten().tolist(), "sizes": {}}
     for h, w in [(2, 2), (4, 3), (14, 14), (20, 17)]:

@@ -5,7 +5,12 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { tf } from "../../lib/deps.ts";
-import { createTwoBranchModel, loadPretrained, type TwoBranchNet } from "../../lib/models/mod.ts";
+import {
+  createTwoBranchModel,
+  loadPretrained,
+  type PretrainedReport,
+  type TwoBranchNet,
+} from "../../lib/models/mod.ts";
 import { resamplePositions, VisionTransformer } from "../../lib/backbones/vit.ts";
 import { assertClose, useEngines } from "../_helpers.ts";
 import { requirePython } from "../_python.ts";
@@ -56,7 +61,12 @@ function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * and the class-token logits (the classifier's dense layer, which holds torchvision's head, on
  * the class token) with torchvision's; returns the relative errors.
  */
-async function compare(model: TwoBranchNet, file: string, ref: Case, naming: string) {
+async function compare(
+  model: TwoBranchNet,
+  file: string,
+  ref: Case,
+  naming: string,
+): Promise<{ tokens: number; logits: number; report: PretrainedReport }> {
   const report = await loadPretrained(model, file);
   assert.equal(report.naming, naming);
   assert.deepEqual(report.missing.filter((p) => !p.includes("/saliency/")), []);
@@ -84,6 +94,7 @@ async function compare(model: TwoBranchNet, file: string, ref: Case, naming: str
   return {
     tokens: relativeError(tokens, ref.tokenValues),
     logits: relativeError(logits, ref.logits),
+    report,
   };
 }
 
@@ -102,7 +113,8 @@ Deno.test({
     });
     try {
       const errors = await compare(model, `${dir}/vit_b_16.safetensors`, ref, "torchvision");
-      console.log(`vit_b_16 32×32: relative max error ${JSON.stringify(errors)}`);
+      assert.deepEqual(errors.report.resampled, []);
+      console.log(`vit_b_16 32×32: relative max error ${errors.tokens}, ${errors.logits}`);
     } finally {
       model.dispose();
     }
@@ -125,7 +137,51 @@ Deno.test({
     });
     try {
       const errors = await compare(model, `${dir}/vit_tiny_w025.timm.safetensors`, ref, "timm");
-      console.log(`vit_tiny w0.25 224×224: relative max error ${JSON.stringify(errors)}`);
+      console.log(`vit_tiny w0.25 224×224: relative max error ${errors.tokens}, ${errors.logits}`);
+    } finally {
+      model.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "loadPretrained() resamples 224-px position embeddings for a 64-px ViT as timm does, and computes torchvision's network at 64 px",
+  ignore: !ok,
+  async fn() {
+    const dir = await referenceDir();
+    const ref: Case & { posEmbed: number[] } = JSON.parse(
+      await Deno.readTextFile(`${dir}/vit_tiny_w025_64.json`),
+    );
+    const model = createTwoBranchModel({
+      backbone: "vit_tiny_patch16_224",
+      backboneOptions: { width: 0.25, imageSize: 64 } as Record<string, unknown>,
+      numClasses: 1000,
+      inputSize: 64,
+      inputNorm: "imagenet",
+    });
+    try {
+      const { report, ...errors } = await compare(
+        model,
+        `${dir}/vit_tiny_w025.timm.safetensors`,
+        ref,
+        "timm",
+      );
+      assert.deepEqual(report.resampled, [{
+        key: "pos_embed",
+        path: "two_branch/vit_tiny_patch16_224/patch_embed/pos_embed",
+        from: [1, 197, 48],
+        to: [1, 17, 48],
+      }]);
+      const posEmbed = model.variables().get(report.resampled[0].path)!;
+      assertClose(posEmbed.dataSync(), ref.posEmbed, {
+        rtol: 1e-5,
+        atol: 1e-6,
+        label: "pos_embed",
+      });
+      console.log(
+        `vit_tiny w0.25 224 → 64 px: relative max error ${errors.tokens}, ${errors.logits}`,
+      );
     } finally {
       model.dispose();
     }

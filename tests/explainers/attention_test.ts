@@ -1,15 +1,20 @@
 // Worked examples of the attention explainers on a tiny vision transformer whose attention is
-// set by hand, and their refusal of other models.
+// set by hand, transformer attribution against PyTorch's autograd on seeded weights
+// (attention_reference.py), and their refusal of other models.
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import { tf } from "../../lib/deps.ts";
 import { createTwoBranchModel, type TwoBranchNet } from "../../lib/models/two_branch.ts";
+import { loadPretrained } from "../../lib/models/pretrained.ts";
 import { createReferenceNet } from "../../lib/models/reference_net.ts";
 import { attentionRollout } from "../../lib/explainers/attention_rollout.ts";
 import { transformerAttribution } from "../../lib/explainers/transformer_attribution.ts";
 import { normalizeMaps, upsampleMaps } from "../../lib/explainers/core.ts";
 import { assertClose, useEngines, warmUp } from "../_helpers.ts";
+import { PYTHON, requirePython } from "../_python.ts";
 
 await useEngines();
+const hasTorch = await requirePython("torchvision", "the transformer attribution autograd test");
 
 /** The sign of each token (class token, then the 2×2 patches in row order). */
 const SIGNS = [1, 1, -1, -1, 1];
@@ -61,10 +66,16 @@ function matMul(x: number[][], y: number[][]): number[][] {
   return x.map((row) => y[0].map((_, j) => row.reduce((s, v, k) => s + v * y[k][j], 0)));
 }
 
-/** The 2×2 grid `values` (patches in row order) as the explainers post-process it, `[1, 32, 32]`. */
-function postProcessed(values: number[]): Float32Array {
+/**
+ * The `[n, side, side]` grids `values` (patches in row order) as the explainers post-process
+ * them, `[n, 16·side, 16·side]`.
+ */
+function postProcessed(values: number[], side = 2): Float32Array {
+  const n = values.length / (side * side);
   return tf.tidy(() =>
-    normalizeMaps(upsampleMaps(tf.relu(tf.tensor3d(values, [1, 2, 2])), [32, 32])).dataSync()
+    normalizeMaps(
+      upsampleMaps(tf.relu(tf.tensor3d(values, [n, side, side])), [16 * side, 16 * side]),
+    ).dataSync()
   ) as Float32Array;
 }
 
@@ -107,6 +118,49 @@ Deno.test("transformerAttribution() gives no relevance to attention that the sco
   assert.equal(tf.memory().numTensors, before, "no tensor leaks");
   images.dispose();
   model.dispose();
+});
+
+Deno.test({
+  name:
+    "transformerAttribution() equals Chefer et al.'s relevance from PyTorch's autograd gradients on the same seeded ViT",
+  ignore: !hasTorch,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "attention_reference_" });
+    const script = fileURLToPath(new URL("./attention_reference.py", import.meta.url));
+    const model = createTwoBranchModel({
+      backbone: "vit_tiny_patch16_224",
+      backboneOptions: { width: 1 / 16, imageSize: 64 } as Record<string, unknown>,
+      numClasses: 3,
+      inputSize: 64,
+    });
+    try {
+      const out = await new Deno.Command(PYTHON, { args: [script, "--out", dir], stderr: "piped" })
+        .output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr).slice(-2000));
+      const ref = JSON.parse(await Deno.readTextFile(`${dir}/vit_attr.json`));
+      const report = await loadPretrained(model, `${dir}/vit_attr.safetensors`);
+      assert.ok(report.loaded.includes("two_branch/classifier/fc/kernel"), "the head loads");
+      // The score depends on every attention matrix: the gradients are far from zero.
+      assert.ok(ref.maxGradient > 1e-3, `max |∂s/∂A| is ${ref.maxGradient}`);
+      const images = tf.tensor4d(ref.input, [2, 64, 64, 3]);
+      const before = tf.memory().numTensors;
+      for (const readout of ["patches", "class"] as const) {
+        const want: number[] = ref.relevance[readout];
+        // Not a flat map: the worked example can tell patches apart.
+        assert.ok(Math.min(...want) < 0.9 * Math.max(...want), `${readout} varies`);
+        const maps = transformerAttribution(model, images, { target: ref.target, readout });
+        const got = maps.dataSync();
+        maps.dispose();
+        // Another target gives another map (checked: off by up to 0.37 for target 0).
+        assertClose(got, postProcessed(want, 4), { rtol: 1e-3, atol: 1e-5, label: readout });
+      }
+      assert.equal(tf.memory().numTensors, before, "no tensor leaks");
+      images.dispose();
+    } finally {
+      model.dispose();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
 
 Deno.test("the attention explainers refuse a model without a vision transformer, in one line", () => {

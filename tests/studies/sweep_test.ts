@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import {
   aggregateSeeds,
+  defaultSweepGrid,
   type MetricSummary,
   poolCellSeeds,
   rankConfigs,
   REFERENCE_BACKBONE,
+  SWEEP_VIT,
+  SWEEP_VIT_WEIGHTS,
   sweepCellConfig,
   type SweepCellResult,
   sweepCells,
@@ -126,4 +129,26 @@ Deno.test("sweepResults() lists only finished cells, and its table and compariso
   assert.doesNotMatch(markdown, /have no results yet/);
   const deletion = results.comparisons!.find((c) => c.title.startsWith("branch.deletionAuc"))!;
   assert.deepEqual(deletion.groups.map((g) => g.metrics["branch.deletionAuc"].mean), [0.2]);
+});
+
+Deno.test("sweepCells() runs an extra configuration over every seed, and its cells keep their own pretrained source", () => {
+  const extra = defaultSweepGrid({
+    heads: ["decoder", "cam"],
+    losses: ["dice", "bce"],
+    weights: [2, 1],
+    pretrained: "torchvision",
+  });
+  assert.deepEqual(extra.backbones, [REFERENCE_BACKBONE, "plain_cnn"]);
+  assert.equal(extra.pretrained, "", "the CNNs of the default grid train from scratch");
+  const c: SweepConfig = { ...CONFIG, ...extra, pretrained: "torchvision" };
+  const cells = sweepCells(c);
+  const vit = cells.filter((cell) => cell.backbone === SWEEP_VIT);
+  assert.deepEqual(
+    vit.map((cell) => cell.id),
+    [0, 1, 2].map((s) => `${SWEEP_VIT}-decoder-dice-w2-s${s}`),
+  );
+  assert.equal(cells.length, 2 * 3 * 3 + 3, "the grid's 18 cells, then 3 of the ViT");
+  // torchvision has no ViT-S/16: timm's weights stand in; the grid's cells follow --pretrained.
+  assert.equal(sweepCellConfig(c, vit[0], { out: "x" }).pretrained, SWEEP_VIT_WEIGHTS);
+  assert.equal(sweepCellConfig(c, cells[6], { out: "x" }).pretrained, "torchvision:plain_cnn");
 });
