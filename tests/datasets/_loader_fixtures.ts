@@ -141,3 +141,12 @@ export async function rejectsWith(
   assert.match(caught.message, pattern);
   return caught;
 }
+
+/** An IDX file: big-endian 32-bit header words, then the bytes. */
+export function idxFile(header: number[], bytes: ArrayLike<number>): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(4 * header.length + bytes.length);
+  const view = new DataView(out.buffer);
+  header.forEach((v, k) => view.setUint32(4 * k, v));
+  out.set(bytes, 4 * header.length);
+  return out;
+}

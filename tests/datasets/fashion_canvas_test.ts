@@ -4,16 +4,9 @@ import { getDataset } from "../../datasets/registry.ts";
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from "../../datasets/idx.ts";
 import { injectShortcut } from "../../lib/data/shortcut.ts";
 import { pathExists } from "../../lib/util/fs.ts";
-import { rejectsWith, withTempDir } from "./_loader_fixtures.ts";
+import { idxFile, rejectsWith, withTempDir } from "./_loader_fixtures.ts";
 
-/** An IDX file: big-endian 32-bit header words, then the bytes. */
-function idx(header: number[], bytes: ArrayLike<number>): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(4 * header.length + bytes.length);
-  const view = new DataView(out.buffer);
-  header.forEach((v, k) => view.setUint32(4 * k, v));
-  out.set(bytes, 4 * header.length);
-  return out;
-}
+const idx = idxFile;
 
 /** 30 items (3 per class), each a filled 10×10 square of grey 200 in the middle of 28×28. */
 async function writeFixture(dir: string): Promise<void> {

@@ -6,21 +6,14 @@ import {
   IDX_LABELS_MAGIC,
   loadIdx,
 } from "../../datasets/idx.ts";
-import { rejectsWith, withTempDir } from "./_loader_fixtures.ts";
+import { idxFile, rejectsWith, withTempDir } from "./_loader_fixtures.ts";
 
 const N = 5, ROWS = 3, COLS = 4;
 const LABELS = [3, 0, 2, 2, 1];
 /** Item i's pixel p, a pattern that tells items, rows and columns apart. */
 const pixel = (i: number, p: number) => (i * 37 + p * 11 + 5) % 256;
 
-/** An IDX file: big-endian 32-bit header words, then the bytes. */
-function idx(header: number[], bytes: ArrayLike<number>): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(4 * header.length + bytes.length);
-  const view = new DataView(out.buffer);
-  header.forEach((v, k) => view.setUint32(4 * k, v));
-  out.set(bytes, 4 * header.length);
-  return out;
-}
+const idx = idxFile;
 
 async function gzip(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
   const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"));
