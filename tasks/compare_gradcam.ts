@@ -16,10 +16,11 @@ import {
   listDatasets,
   listLosses,
   lossFlagName,
-  parseLossWeights,
+  parseTreatmentLosses,
   pathExists,
   runStudy,
   studyResults,
+  treatmentLossFlag,
   writeFileAtomic,
   writeJsonAtomic,
   writeReport,
@@ -87,7 +88,7 @@ const FLAGS: Record<string, FlagSpec> = {
 
   ...DATASET_FLAGS,
   loss: flag(
-    lossFlagOf(COMPARE_DEFAULT_TREATMENT.losses),
+    treatmentLossFlag(COMPARE_DEFAULT_TREATMENT.losses),
     `location loss terms of model (b), e.g. bce or bce,cam or bce=1,cam=0.5 (terms: ${
       locationLosses().join(", ")
     })`,
@@ -143,7 +144,12 @@ function readConfig(flags: Record<string, string | boolean>) {
   const { dataset, root } = datasetFlags(flags);
   const loss = String(flags.loss);
   const lossWeight = numberFlag(flags, "loss-weight", { min: 0 });
-  const losses = studyLosses(loss, lossWeight);
+  let losses: Record<string, number>;
+  try {
+    losses = parseTreatmentLosses(loss, lossWeight);
+  } catch (error) {
+    throw new UsageError(`Flag --loss: ${(error as Error).message}`);
+  }
   const backbone = backboneFlag(flags);
   const { head, gate } = headFlags(flags);
   const seeds = numberFlag(flags, "seeds", { integer: true, min: 1, max: 100 });
@@ -189,37 +195,6 @@ function readConfig(flags: Record<string, string | boolean>) {
 /** The study's design: (b) trained with the --loss at --loss-weight. */
 const designOf = (c: Config): StudyDesign =>
   compareGradcamDesign({ losses: c.losses, head: c.head, gate: c.gate });
-
-/** --loss as location loss terms by registered name: `bce,cam` or `bce=1,cam=0.5`. */
-function studyLosses(spec: string, weight: number): Record<string, number> {
-  const parts = spec.split(",").map((p) => p.trim()).filter((p) => p !== "");
-  for (const part of parts) {
-    const name = part.split("=")[0].trim();
-    if (!locationLosses().includes(name)) {
-      throw new UsageError(
-        `Flag --loss: "${name}" is not a location loss term (both models have cross-entropy; choices: ${
-          locationLosses().join(", ")
-        })`,
-      );
-    }
-  }
-  const spelled = parts.map((p) => p.includes("=") ? p : `${p}=${weight}`).join(",");
-  let weights: Record<string, number>;
-  try {
-    weights = parseLossWeights(spelled);
-  } catch (error) {
-    throw new UsageError(`Flag --loss: ${(error as Error).message}`);
-  }
-  const { ce: _, ...location } = weights;
-  return location;
-}
-
-/** Loss weights as --loss spells them: `bce` for one term of weight 1, else `bce=1,cam=0.5`. */
-function lossFlagOf(losses: Readonly<Record<string, number>>): string {
-  const terms = Object.entries(losses);
-  if (terms.length === 1 && terms[0][1] === 1) return lossFlagName(terms[0][0]);
-  return terms.map(([n, w]) => `${lossFlagName(n)}=${w}`).join(",");
-}
 
 /** The config as results.json records it (without the seed index of a Slurm task). */
 const shownConfig = ({ seedIndex: _, ...shown }: Config): Record<string, unknown> => shown;

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { listLosses, lossFlagName } from "../train/mixed_loss.ts";
+import { parseLossWeights } from "./train_run.ts";
 
 /** One arm of a study: how it is trained and which of its maps are scored. */
 export interface StudyArm {
@@ -118,6 +120,47 @@ export const COMPARE_DEFAULT_TREATMENT: Readonly<{
   head: "cam",
   gate: null,
 });
+
+/**
+ * The treatment's location loss terms from their `--loss` spelling
+ * (`bce,cam` or `bce=1,cam=0.5`; a term without `=` weighs `weight`), by
+ * registered name. Throws a `RangeError` naming a term that is no location
+ * loss (both arms have cross-entropy) or a bad weight.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { parseTreatmentLosses, treatmentLossFlag } from "./design.ts";
+ * assert.deepStrictEqual(parseTreatmentLosses("bce, background-swap=0.5", 2), { bce: 2, backgroundSwap: 0.5 });
+ * assert.throws(() => parseTreatmentLosses("ce"), /"ce" is not a location loss term/);
+ * assert.equal(treatmentLossFlag({ bce: 1, backgroundSwap: 0.5 }), "bce=1,background-swap=0.5");
+ * assert.equal(treatmentLossFlag({ dice: 1 }), "dice");
+ * ```
+ */
+export function parseTreatmentLosses(spec: string, weight = 1): Record<string, number> {
+  const locationTerms = listLosses({ kind: "location" }).map((n) => lossFlagName(n));
+  const parts = spec.split(",").map((p) => p.trim()).filter((p) => p !== "");
+  for (const part of parts) {
+    const name = part.split("=")[0].trim();
+    if (!locationTerms.includes(name)) {
+      throw new RangeError(
+        `"${name}" is not a location loss term (both models have cross-entropy; choices: ${
+          locationTerms.join(", ")
+        })`,
+      );
+    }
+  }
+  const spelled = parts.map((p) => p.includes("=") ? p : `${p}=${weight}`).join(",");
+  const { ce: _, ...location } = parseLossWeights(spelled);
+  return location;
+}
+
+/** Loss weights as `--loss` spells them: `bce` for one term of weight 1, else `bce=1,cam=0.5`. */
+export function treatmentLossFlag(losses: Readonly<Record<string, number>>): string {
+  const terms = Object.entries(losses);
+  if (terms.length === 1 && terms[0][1] === 1) return lossFlagName(terms[0][0]);
+  return terms.map(([n, w]) => `${lossFlagName(n)}=${w}`).join(",");
+}
 
 /** The localisation and faithfulness metrics compare-gradcam tables. */
 export const COMPARE_METRICS: readonly StudyMetric[] = [
