@@ -12,7 +12,7 @@ import {
   pathExists,
   shutdownBackend,
 } from "../mod.ts";
-import type { EngineName } from "../mod.ts";
+import type { EngineName, FileProblem } from "../mod.ts";
 
 /** One flag of a task. */
 export interface FlagSpec {
@@ -322,6 +322,26 @@ export async function makeRunFolder(
       }
     }
   };
+}
+
+/**
+ * Fails on files that will not load ({@linkcode FileProblem}s from a check
+ * before work starts); returns where there are none. One problem is the
+ * error itself (`file: reason`); several are each printed on a line of
+ * their own, and the error counts them: `3 <what> cannot be used (listed
+ * above)`, naming `file` (the folder or dataset they are in).
+ */
+export function failOnFileProblems(
+  problems: readonly FileProblem[],
+  { what, file }: { what: string; file: string },
+): void {
+  if (problems.length === 0) return;
+  if (problems.length === 1) throw new DataError(problems[0].reason, { file: problems[0].file });
+  for (const p of problems) console.error(`${p.file}: ${p.reason}`);
+  throw new DataError(
+    `${problems.length} ${what} cannot be used (listed above); replace or remove them`,
+    { file },
+  );
 }
 
 /**
