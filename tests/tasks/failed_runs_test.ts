@@ -1,7 +1,7 @@
 // A task that fails after it made its --out folder (bad data found only when the pixels are
 // decoded, a --lr that makes the loss NaN) removes that folder again: nothing is left behind.
 import assert from "node:assert/strict";
-import { runTask, TINY_COMPARE } from "./_run.ts";
+import { runTask, TINY_COMPARE, TINY_TRANSFER } from "./_run.ts";
 import { writeBusiFixture } from "./_busi.ts";
 import { createReferenceNet } from "../../lib/models/reference_net.ts";
 import { saveModel } from "../../lib/train/save_load.ts";
@@ -53,16 +53,7 @@ Deno.test("transfer with a --lr that makes the loss NaN fails naming --lr and le
   const dir = await Deno.makeTempDir();
   try {
     const r = await runTask("tasks/transfer.ts", [
-      "--size=16",
-      "--width=0.25",
-      "--source-count=40",
-      "--source-classes=3",
-      "--target-count=30",
-      "--target-classes=2",
-      "--source-epochs=1",
-      "--target-epochs=1",
-      "--batch=8",
-      "--threads=1",
+      ...TINY_TRANSFER,
       "--lr=1e30",
       `--out=${dir}/new/transfer`,
     ]);
