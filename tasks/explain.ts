@@ -278,7 +278,9 @@ async function main(): Promise<void> {
   }
   const jobs = await jobsFor(inputs, out, methods);
   // Every image's header is read before anything is written; all problems are listed at once.
-  failOnFileProblems(await checkImageFiles(jobs.map((j) => j.input)), {
+  // The header reader knows PNG, JPEG, WebP, TIFF and GIF; an AVIF file is left to the decoder.
+  const headed = jobs.map((j) => j.input).filter((f) => extname(f).toLowerCase() !== ".avif");
+  failOnFileProblems(await checkImageFiles(headed), {
     what: "of the --image files",
     file: inputs.join(","),
   });

@@ -204,6 +204,13 @@ Deno.test("deno task explain reads every header first: a truncated PNG and an em
     assert.equal(target.code, 2);
     assert.match(target.stderr, /Flag --target must be below the model's 3 classes, got 7/);
     assert.equal(await Deno.stat(out).catch(() => null), null);
+
+    // AVIF, which the header reader does not know, is still explained.
+    const sharp = await loadSharp();
+    await sharp(await Deno.readFile(f.image)).avif().toFile(`${input}/c.avif`);
+    const avif = await explainTask([`--model=${f.model}`, `--image=${input}`, `--out=${out}`]);
+    assert.equal(avif.code, 0, avif.stderr);
+    assert.match(avif.stdout, /explained 3 image\(s\)/);
   } finally {
     await Deno.remove(f.dir, { recursive: true });
   }
