@@ -12,7 +12,7 @@ import {
   pathExists,
   shutdownBackend,
 } from "../mod.ts";
-import type { EngineName } from "../mod.ts";
+import type { EngineName, FileProblem } from "../mod.ts";
 
 /** One flag of a task. */
 export interface FlagSpec {
@@ -324,6 +324,39 @@ export async function makeRunFolder(
   };
 }
 
+/** What {@linkcode outputFolder} made, removed by {@linkcode runMain} if the task fails. */
+const madeThisCall: (() => Promise<void>)[] = [];
+
+/**
+ * Makes a task's output folder `dir` as {@linkcode makeRunFolder} does, and
+ * has {@linkcode runMain} remove what this call made if the task then fails,
+ * so that a failed run leaves no output folder behind (a folder that existed
+ * before is left as it is).
+ */
+export async function outputFolder(dir: string): Promise<void> {
+  madeThisCall.push(await makeRunFolder(dir));
+}
+
+/**
+ * Fails on files that will not load ({@linkcode FileProblem}s from a check
+ * before work starts); returns where there are none. One problem is the
+ * error itself (`file: reason`); several are each printed on a line of
+ * their own, and the error counts them: `3 <what> cannot be used (listed
+ * above)`, naming `file` (the folder or dataset they are in).
+ */
+export function failOnFileProblems(
+  problems: readonly FileProblem[],
+  { what, file }: { what: string; file: string },
+): void {
+  if (problems.length === 0) return;
+  if (problems.length === 1) throw new DataError(problems[0].reason, { file: problems[0].file });
+  for (const p of problems) console.error(`${p.file}: ${p.reason}`);
+  throw new DataError(
+    `${problems.length} ${what} cannot be used (listed above); replace or remove them`,
+    { file },
+  );
+}
+
 /**
  * The flag that sets each library option the tasks pass on, by option name:
  * how a message meant for the command line names the option.
@@ -402,7 +435,8 @@ export interface RunMainOptions {
 /**
  * Runs a task's main. An error prints as one line ({@linkcode errorLine}),
  * followed by its stack and causes with `--debug` or SALIENCY_LAB_DEBUG=1;
- * the exit status is 2 for a {@linkcode UsageError}, else 1. Stops the
+ * the exit status is 2 for a {@linkcode UsageError}, else 1; the folders
+ * {@linkcode outputFolder} made are removed first. Stops the
  * engine's threads at the end so the process exits.
  */
 export async function runMain(
@@ -412,6 +446,7 @@ export async function runMain(
   try {
     await main();
   } catch (error) {
+    for (const cleanUp of madeThisCall.splice(0).reverse()) await cleanUp();
     console.error(errorLine(error));
     if (debugRequested(args)) console.error(error);
     // Deno.exit also ends the engine's worker threads, which a wasm abort can leave spinning.

@@ -4,7 +4,6 @@
 import {
   boxesToMask,
   checkDatasetFiles,
-  DataError,
   getDataset,
   listDatasets,
   pathExists,
@@ -12,7 +11,7 @@ import {
   stratifiedSplit,
 } from "../mod.ts";
 import type { Dataset, Sample } from "../mod.ts";
-import { type FlagSpec, UsageError } from "./_cli.ts";
+import { failOnFileProblems, type FlagSpec, UsageError } from "./_cli.ts";
 
 /** The registered datasets that need no --root. */
 function rootless(): string[] {
@@ -116,16 +115,10 @@ export async function openDataset(choice: DatasetChoice): Promise<OpenedDataset>
     classes: choice.classes,
     seed: choice.seed,
   });
-  const problems = await checkDatasetFiles(raw);
-  if (problems.length === 1) throw new DataError(problems[0].reason, { file: problems[0].file });
-  if (problems.length > 1) {
-    for (const p of problems) console.error(`${p.file}: ${p.reason}`);
-    throw new DataError(
-      `${problems.length} files of --dataset ${choice.dataset} cannot be used (listed above); ` +
-        `replace or remove them`,
-      { file: choice.root ?? raw.name },
-    );
-  }
+  failOnFileProblems(await checkDatasetFiles(raw), {
+    what: `files of --dataset ${choice.dataset}`,
+    file: choice.root ?? raw.name,
+  });
   const groups = known.groups ? await known.groups(raw) : undefined;
   const split = raw.officialSplit ?? stratifiedSplit(raw.records.map((r) => r.label), {
     train: 0.8,

@@ -44,6 +44,7 @@ import {
   givenOnCommandLine,
   mergeConfigObject,
   numberFlag,
+  outputFolder,
   parseFlags,
   readConfigFile,
   runMain,
@@ -228,7 +229,7 @@ async function main(): Promise<void> {
         `nothing to learn from and (b) trains as (a) does; localisation needs annotated test images`,
     );
   }
-  await Deno.mkdir(config.out, { recursive: true });
+  await outputFolder(config.out);
   const run = await collectRunInfo("compare-gradcam", shownConfig(config), seed);
   console.error(
     `data: ${dataset.name} (${dataset.classNames.join(", ")}), ${train.length} training and ` +

@@ -29,7 +29,15 @@ import type {
   TwoBranchModel,
 } from "../mod.ts";
 import { galleryPictures } from "./_gallery.ts";
-import { backendFlag, type FlagSpec, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
+import {
+  backendFlag,
+  type FlagSpec,
+  numberFlag,
+  outputFolder,
+  parseFlags,
+  runMain,
+  UsageError,
+} from "./_cli.ts";
 import { DATASET_FLAGS, datasetFlags, openDataset } from "./_datasets.ts";
 
 const SUMMARY =
@@ -282,7 +290,7 @@ async function main(): Promise<void> {
     }
     const indices = limit > 0 ? test.slice(0, limit) : test;
     if (indices.length === 0) throw new UsageError(`The test split of ${dataset.name} is empty`);
-    await Deno.mkdir(out, { recursive: true });
+    await outputFolder(out);
     const config = {
       model: modelDir,
       dataset: datasetName,

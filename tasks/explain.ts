@@ -11,6 +11,7 @@
  */
 import { basename, dirname, extname, join, relative, resolve } from "node:path";
 import {
+  checkImageFiles,
   collectRunInfo,
   COLOR_MAPS,
   type ColorMapName,
@@ -29,7 +30,14 @@ import {
   tf,
   writeJsonAtomic,
 } from "../mod.ts";
-import { backendFlag, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
+import {
+  backendFlag,
+  failOnFileProblems,
+  numberFlag,
+  parseFlags,
+  runMain,
+  UsageError,
+} from "./_cli.ts";
 
 const SUMMARY =
   "Explain images with a saved model: resize each to the model's input, run one or\n" +
@@ -269,7 +277,13 @@ async function main(): Promise<void> {
     throw new Error(`Cannot load model "${modelDir}": no such folder`);
   }
   const jobs = await jobsFor(inputs, out, methods);
-  if (jobs.length === 1) await readFileBytes(jobs[0].input);
+  // Every image's header is read before anything is written; all problems are listed at once.
+  // The header reader knows PNG, JPEG, WebP, TIFF and GIF; an AVIF file is left to the decoder.
+  const headed = jobs.map((j) => j.input).filter((f) => extname(f).toLowerCase() !== ".avif");
+  failOnFileProblems(await checkImageFiles(headed), {
+    what: "of the --image files",
+    file: inputs.join(","),
+  });
   await initBackend({
     backend: backendFlag(flags),
     threads: numberFlag(flags, "threads", { integer: true, min: 1 }),

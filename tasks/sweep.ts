@@ -19,6 +19,7 @@
 import { resolve } from "node:path";
 import {
   cellMetric,
+  checkResumedRuns,
   collectRunInfo,
   defaultSweepGrid,
   initBackend,
@@ -69,6 +70,7 @@ import {
   writeCells,
 } from "./_slurm.ts";
 import { completedRun, runTraining, trainConfigFrom } from "./train.ts";
+import { trainConfigRecord } from "../lib/studies/train_run.ts";
 import { parseMicroBatch, PRETRAINED_FLAGS } from "./_model.ts";
 
 const SUMMARY =
@@ -134,8 +136,17 @@ const FLAGS: Record<string, FlagSpec> = {
   lr: { type: "string", default: "0.003", help: "Adam learning rate" },
   resamples: { type: "string", default: "500", help: "bootstrap resamples of each interval" },
   out: { type: "string", default: "runs/sweep", help: "output folder" },
+  "override-settings": {
+    type: "boolean",
+    default: false,
+    help:
+      "resume cells started with other settings, with the new ones (recorded in their run.json)",
+  },
   ...SLURM_FLAGS,
 };
+
+/** Flags of one call, not of the study: left out of sweep.json. */
+const SWITCHES = { ...SLURM_FLAGS, "override-settings": FLAGS["override-settings"] };
 
 function readConfig(flags: Record<string, string | boolean>): SweepConfig {
   const { dataset, root } = datasetFlags(flags);
@@ -201,9 +212,17 @@ function fromTrainResults(c: SweepConfig, cell: SweepCell, r: unknown): SweepCel
 
 const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : "n/a");
 
-/** Reads a cell's train results if complete; fails if they were run with other settings. */
-async function finishedCell(c: SweepConfig, cell: SweepCell): Promise<SweepCellResult | null> {
-  const done = await completedRun(trainConfigFrom(cellConfig(c, cell), cell.id));
+/**
+ * Reads a cell's train results if complete; fails if they were run with other
+ * settings, unless `override` (then the cell resumes with the new ones).
+ */
+async function finishedCell(
+  c: SweepConfig,
+  cell: SweepCell,
+  override: boolean,
+): Promise<SweepCellResult | null> {
+  const values = { ...cellConfig(c, cell), resume: true, "override-settings": override };
+  const done = await completedRun(trainConfigFrom(values, cell.id));
   return done === null ? null : fromTrainResults(c, cell, done);
 }
 
@@ -213,17 +232,26 @@ async function main(): Promise<void> {
   const c = readConfig(flags);
   const cells = sweepCells(c);
   const files = cells.map((cell) => ({ id: cell.id, config: cellConfig(c, cell) }));
+  // Cells started before with other settings are refused, all listed, before anything is written.
+  const override = flags["override-settings"] === true;
+  await checkResumedRuns(
+    files.map((f) => ({
+      outDir: cellPaths(c.out, f.id).dir,
+      settings: trainConfigRecord(trainConfigFrom(f.config, f.id)),
+    })),
+    { overrideSettings: override },
+  );
   await writeCells(c.out, files);
-  await writeJsonAtomic(`${c.out}/sweep.json`, studyFlags(flags, FLAGS, { except: SLURM_FLAGS }));
+  await writeJsonAtomic(`${c.out}/sweep.json`, studyFlags(flags, FLAGS, { except: SWITCHES }));
   if (flags.slurm === true) {
     return await submitArray({
       out: c.out,
       study: "sweep",
       cells: files,
       isComplete: async (file) =>
-        await finishedCell(c, cells.find((cell) => cell.id === file.id)!) !== null,
+        await finishedCell(c, cells.find((cell) => cell.id === file.id)!, override) !== null,
       task: "train",
-      taskArgs: ["--skip-complete", "--resume"],
+      taskArgs: ["--skip-complete", "--resume", ...(override ? ["--override-settings"] : [])],
       flags,
     });
   }
@@ -249,7 +277,7 @@ async function main(): Promise<void> {
   let skipped = 0, ran = 0;
   for (const [i, cell] of cells.entries()) {
     const tag = `[${i + 1}/${cells.length}] ${cell.id}`;
-    const previous = await finishedCell(c, cell);
+    const previous = await finishedCell(c, cell, override);
     if (previous) {
       done.set(cell.id, previous);
       skipped++;
@@ -261,7 +289,10 @@ async function main(): Promise<void> {
     const result = fromTrainResults(
       c,
       cell,
-      await runTraining({ ...config, resume: true }, { opened, report: false }),
+      await runTraining({ ...config, resume: true, overrideSettings: override }, {
+        opened,
+        report: false,
+      }),
     );
     done.set(cell.id, result);
     ran++;

@@ -185,6 +185,8 @@ export async function completedRun(c: TrainConfig): Promise<Record<string, unkno
   const { out: _o, backend: _b, threads: _t, ...had } = done.config ?? {};
   const want = runIdentity(c);
   if (JSON.stringify(had) !== JSON.stringify(want)) {
+    // Resumed below with the new settings, which run.json records.
+    if (c.resume && c.overrideSettings) return null;
     throw new UsageError(
       `${path} holds another run (${JSON.stringify(had)}, now ${JSON.stringify(want)}); ` +
         `pass another --out or delete that folder`,

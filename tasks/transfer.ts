@@ -45,7 +45,15 @@ import {
   PRETRAINED_FLAGS,
   pretrainedRecord,
 } from "./_model.ts";
-import { engineFlags, type FlagSpec, numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
+import {
+  engineFlags,
+  type FlagSpec,
+  numberFlag,
+  outputFolder,
+  parseFlags,
+  runMain,
+  UsageError,
+} from "./_cli.ts";
 import { datasetFlags, holdOut, openDataset } from "./_datasets.ts";
 
 const SUMMARY =
@@ -192,7 +200,7 @@ async function main(): Promise<void> {
     seed: c.seed,
   });
   const fineTuneData = stripAnnotations(target.dataset, keep);
-  await Deno.mkdir(c.out, { recursive: true });
+  await outputFolder(c.out);
   const run = await collectRunInfo("transfer", c, c.seed);
   console.error(
     `source: ${source.dataset.name}, ${source.train.length} training images; target: ` +

@@ -63,20 +63,60 @@ export async function checkDatasetFiles(
   dataset: Pick<Dataset, "records">,
   options: CheckDatasetFilesOptions = {},
 ): Promise<FileProblem[]> {
+  const records = dataset.records.filter((r) => r.files !== undefined);
+  return await inParallel(records.map((r) => r.files!), options);
+}
+
+/**
+ * Reads the header of each image file in `files`, as
+ * {@linkcode checkDatasetFiles} does for a dataset's files, and returns every
+ * problem found, in the order of `files`: for a task that takes image files
+ * rather than a dataset.
+ *
+ * @example A whole PNG, a truncated one and an empty file
+ * ```ts
+ * import assert from "node:assert";
+ * import { checkImageFiles } from "./check_files.ts";
+ * import { loadSharp } from "../deps.ts";
+ * const sharp = await loadSharp();
+ * const root = await Deno.makeTempDir();
+ * const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: "#000" } }).png().toBuffer();
+ * await Deno.writeFile(`${root}/a.png`, png);
+ * await Deno.writeFile(`${root}/b.png`, png.subarray(0, 40));
+ * await Deno.writeFile(`${root}/c.png`, new Uint8Array());
+ * const problems = await checkImageFiles(["a", "b", "c"].map((f) => `${root}/${f}.png`));
+ * assert.deepStrictEqual(problems.map((p) => [p.file.slice(root.length + 1), p.reason.split(":")[0]]), [
+ *   ["b.png", "truncated"],
+ *   ["c.png", "empty file (0 bytes)"],
+ * ]);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function checkImageFiles(
+  files: readonly string[],
+  options: CheckDatasetFilesOptions = {},
+): Promise<FileProblem[]> {
+  return await inParallel(files.map((image) => ({ image, masks: [] })), options);
+}
+
+/** Checks each sample's files, `options.concurrency` at once; problems in order. */
+async function inParallel(
+  samples: readonly SampleFiles[],
+  options: CheckDatasetFilesOptions,
+): Promise<FileProblem[]> {
   const concurrency = options.concurrency ?? 16;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new RangeError(`Option "concurrency" must be an integer ≥ 1, got ${concurrency}`);
   }
-  const records = dataset.records.filter((r) => r.files !== undefined);
-  const found: FileProblem[][] = new Array(records.length);
+  const found: FileProblem[][] = new Array(samples.length);
   let next = 0;
   async function worker(): Promise<void> {
-    while (next < records.length) {
+    while (next < samples.length) {
       const k = next++;
-      found[k] = await checkRecord(records[k].files!);
+      found[k] = await checkRecord(samples[k]);
     }
   }
-  await Promise.all(Array.from({ length: Math.min(concurrency, records.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(concurrency, samples.length) }, worker));
   return found.flat();
 }
 

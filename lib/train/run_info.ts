@@ -183,19 +183,9 @@ export async function checkResumeSettings(
   settings: Record<string, unknown>,
   options: CheckResumeSettingsOptions = {},
 ): Promise<SettingChange[]> {
-  const path = `${outDir}/run.json`;
-  let run: Record<string, unknown>;
-  try {
-    run = JSON.parse(await Deno.readTextFile(path));
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return [];
-    throw new Error(`${path}: cannot read the run record (${(error as Error).message})`, {
-      cause: error,
-    });
-  }
-  const stored = run.settings;
-  if (typeof stored !== "object" || stored === null) return [];
-  const changes = compareSettings(stored as Record<string, unknown>, settings, options);
+  const stored = await readStoredRun(outDir);
+  if (stored === null) return [];
+  const changes = compareSettings(stored.settings, settings, options);
   if (changes.length === 0) return [];
   if (!options.overrideSettings) {
     throw new OptionError(
@@ -204,11 +194,106 @@ export async function checkResumeSettings(
       [{ option: "overrideSettings", value: true, effect: "to resume with the new ones" }],
     );
   }
+  const { run } = stored;
   const overrides = Array.isArray(run.overrides) ? run.overrides : [];
-  await writeJsonAtomic(path, {
+  await writeJsonAtomic(stored.path, {
     ...run,
     settings,
     overrides: [...overrides, { at: new Date().toISOString(), changes }],
   });
   return changes;
+}
+
+/** One run a study is about to start or resume, with its settings now. */
+export interface ResumedRun {
+  /** Its folder: where its `run.json` is, if it was started before. */
+  outDir: string;
+  /** Its settings now, keyed by flag name. */
+  settings: Record<string, unknown>;
+}
+
+/**
+ * Before a study resumes many runs (a sweep's cells), all checked at once
+ * as {@linkcode checkResumeSettings} checks one, before any of them trains:
+ * a changed setting in any run fails with one {@linkcode OptionError}
+ * listing each change with the runs it is in, unless
+ * `options.overrideSettings` is set. Nothing is written; each run records
+ * its own change when it resumes. Returns the changes by `outDir`, for the
+ * runs that have any.
+ *
+ * @example Two runs started with --lr 0.003, rerun with --lr 0.01
+ * ```ts
+ * import assert from "node:assert";
+ * import { checkResumedRuns } from "./run_info.ts";
+ * const dir = await Deno.makeTempDir();
+ * for (const cell of ["a", "b"]) {
+ *   await Deno.mkdir(`${dir}/${cell}`);
+ *   await Deno.writeTextFile(`${dir}/${cell}/run.json`, JSON.stringify({ settings: { lr: 0.003 } }));
+ * }
+ * const runs = ["a", "b", "c"].map((cell) => ({ outDir: `${dir}/${cell}`, settings: { lr: 0.01 } }));
+ * await assert.rejects(checkResumedRuns(runs), {
+ *   message: "Cannot resume 2 runs with other settings than they started with " +
+ *     `(--lr: 0.003 → 0.01 in ${dir}/a and ${dir}/b); ` +
+ *     "pass overrideSettings: true to resume them with the new ones",
+ * });
+ * const changes = await checkResumedRuns(runs, { overrideSettings: true });
+ * assert.deepStrictEqual([...changes.keys()], [`${dir}/a`, `${dir}/b`]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function checkResumedRuns(
+  runs: readonly ResumedRun[],
+  options: CheckResumeSettingsOptions = {},
+): Promise<Map<string, SettingChange[]>> {
+  const found = new Map<string, SettingChange[]>();
+  for (const r of runs) {
+    const stored = await readStoredRun(r.outDir);
+    const changes = stored ? compareSettings(stored.settings, r.settings, options) : [];
+    if (changes.length > 0) found.set(r.outDir, changes);
+  }
+  if (found.size === 0 || options.overrideSettings) return found;
+  // Each change once, with the runs it is in.
+  const where = new Map<string, string[]>();
+  for (const [dir, changes] of found) {
+    for (const change of changes) {
+      const text = describeChange(change);
+      where.set(text, [...(where.get(text) ?? []), dir]);
+    }
+  }
+  const list = (dirs: string[]) =>
+    dirs.length <= 3
+      ? dirs.join(dirs.length === 2 ? " and " : ", ")
+      : `${dirs.slice(0, 2).join(", ")} and ${dirs.length - 2} more`;
+  throw new OptionError(
+    `Cannot resume ${found.size} run${found.size === 1 ? "" : "s"} with other settings than ` +
+      `${found.size === 1 ? "it" : "they"} started with (${
+        [...where].map(([text, dirs]) => `${text} in ${list(dirs)}`).join("; ")
+      })`,
+    [{
+      option: "overrideSettings",
+      value: true,
+      effect: `to resume ${found.size === 1 ? "it" : "them"} with the new ones`,
+    }],
+  );
+}
+
+/** A run's `run.json` and the settings it stored; null without either (a fresh start). */
+async function readStoredRun(
+  outDir: string,
+): Promise<
+  { path: string; run: Record<string, unknown>; settings: Record<string, unknown> } | null
+> {
+  const path = `${outDir}/run.json`;
+  let run: Record<string, unknown>;
+  try {
+    run = JSON.parse(await Deno.readTextFile(path));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw new Error(`${path}: cannot read the run record (${(error as Error).message})`, {
+      cause: error,
+    });
+  }
+  const settings = run.settings;
+  if (typeof settings !== "object" || settings === null) return null;
+  return { path, run, settings: settings as Record<string, unknown> };
 }

@@ -38,6 +38,21 @@ export async function runTask(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/** transfer's tiny preset: synthetic 16 px source (40 images) and target (30), one epoch each. */
+export const TINY_TRANSFER: readonly string[] = [
+  "--size=16",
+  "--width=0.25",
+  "--source-count=40",
+  "--source-classes=3",
+  "--target-count=30",
+  "--target-classes=2",
+  "--source-epochs=1",
+  "--target-epochs=1",
+  "--batch=8",
+  "--threads=1",
+  "--resamples=50",
+];
+
 /** compare-gradcam's tiny preset: 24 images of 16 px, 2 classes, 4 steps of batch 4. */
 export const TINY_COMPARE: readonly string[] = [
   "--steps=4",

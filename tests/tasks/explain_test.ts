@@ -128,11 +128,18 @@ Deno.test("deno task explain on a folder writes one overlay per image, mirrors s
       assert.equal(meta.width, 3 * 32 + 4 * 4, item.png);
     }
 
-    // A corrupt image is named at the end, the others are still written, and the exit status is 1.
-    await Deno.writeTextFile(`${input}/broken.jpg`, "not a jpeg");
+    // Files whose header reads are explained; one corrupt inside its data is named at the end,
+    // the others are still written, and the exit status is 1.
+    const sharp0 = await loadSharp();
+    const whole = await sharp0({
+      create: { width: 40, height: 30, channels: 3, background: "#000" },
+    }).png().toBuffer();
+    const corrupt = whole.slice();
+    corrupt.fill(0, 33, whole.length - 12); // IHDR kept, IDAT zeroed, IEND kept.
+    await Deno.writeFile(`${input}/broken.png`, corrupt);
     const bad = await explainTask([`--model=${f.model}`, `--image=${input}`, `--out=${out}/2`]);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /1 image\(s\) could not be explained:\n- .*broken\.jpg: /);
+    assert.match(bad.stderr, /1 image\(s\) could not be explained:\n- .*broken\.png: /);
     const partial = JSON.parse(await Deno.readTextFile(`${out}/2/results.json`));
     assert.equal(partial.images.length, 2);
     assert.equal(partial.failed.length, 1);
@@ -149,6 +156,61 @@ Deno.test("deno task explain on a folder writes one overlay per image, mirrors s
     const empty = await explainTask([`--model=${f.model}`, `--image=${f.dir}/empty`]);
     assert.equal(empty.code, 1);
     assert.match(empty.stderr, /empty: the folder holds no images \(looked for \.jpg/);
+  } finally {
+    await Deno.remove(f.dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task explain reads every header first: a truncated PNG and an empty file are both named, and nothing is written", async () => {
+  const f = await fixture();
+  try {
+    const input = `${f.dir}/birds`;
+    await Deno.mkdir(`${input}/night`, { recursive: true });
+    await Deno.copyFile(f.image, `${input}/a.png`);
+    const png = await Deno.readFile(f.image);
+    await Deno.writeFile(`${input}/night/cut.png`, png.subarray(0, png.length - 30));
+    await Deno.writeFile(`${input}/zero.jpg`, new Uint8Array());
+    const out = `${f.dir}/out`;
+    const r = await explainTask([`--model=${f.model}`, `--image=${input}`, `--out=${out}`]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.deepEqual(r.stderr.trim().split("\n"), [
+      `${input}/night/cut.png: truncated: the PNG ends before its IEND chunk (the file has ` +
+      `${png.length - 30} bytes)`,
+      `${input}/zero.jpg: empty file (0 bytes)`,
+      `${input}: 2 of the --image files cannot be used (listed above); replace or remove them`,
+    ]);
+    assert.equal(await Deno.stat(out).catch(() => null), null, "nothing written to --out");
+
+    // One bad file is the error itself, with no stack; a single --image too.
+    const one = await explainTask([
+      `--model=${f.model}`,
+      `--image=${input}/zero.jpg`,
+      `--out=${out}/zero.png`,
+    ]);
+    assert.equal(one.code, 1);
+    assert.equal(one.stderr.trim(), `${input}/zero.jpg: empty file (0 bytes)`);
+    assert.equal(await Deno.stat(out).catch(() => null), null);
+
+    // A bad flag found once the model is loaded leaves no --out folder either.
+    await Deno.remove(`${input}/night`, { recursive: true });
+    await Deno.remove(`${input}/zero.jpg`);
+    await Deno.copyFile(f.image, `${input}/b.png`);
+    const target = await explainTask([
+      `--model=${f.model}`,
+      `--image=${input}`,
+      "--target=7",
+      `--out=${out}`,
+    ]);
+    assert.equal(target.code, 2);
+    assert.match(target.stderr, /Flag --target must be below the model's 3 classes, got 7/);
+    assert.equal(await Deno.stat(out).catch(() => null), null);
+
+    // AVIF, which the header reader does not know, is still explained.
+    const sharp = await loadSharp();
+    await sharp(await Deno.readFile(f.image)).avif().toFile(`${input}/c.avif`);
+    const avif = await explainTask([`--model=${f.model}`, `--image=${input}`, `--out=${out}`]);
+    assert.equal(avif.code, 0, avif.stderr);
+    assert.match(avif.stdout, /explained 3 image\(s\)/);
   } finally {
     await Deno.remove(f.dir, { recursive: true });
   }

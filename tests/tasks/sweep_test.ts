@@ -20,7 +20,7 @@ function summaryRanks(markdown: string): [number, string][] {
     });
 }
 
-Deno.test("sweep: runs a 4-cell grid, a rerun skips every cell, and a deleted cell alone reruns", async () => {
+Deno.test("sweep: runs a 4-cell grid, a rerun skips every cell, a deleted cell alone reruns, and another --lr is refused unless --override-settings", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const out = `${dir}/sweep`;
@@ -98,13 +98,48 @@ Deno.test("sweep: runs a 4-cell grid, a rerun skips every cell, and a deleted ce
     const after = await mtimes(out);
     assert.deepEqual(after.slice(0, 3), before.slice(0, 3));
 
-    // A rerun with other settings refuses to mix in the old cells.
-    const other = await runSweep([...TINY, "--epochs=2", `--out=${out}`]);
-    assert.equal(other.code, 2);
-    assert.match(
-      other.stderr,
-      /reference-reference-bce-w1-s0\/results\.json holds another run .*"epochs":1.*"epochs":2/,
+    // A rerun with another --lr is refused before anything is written, listing the change
+    // and naming the flag that takes it.
+    const cellJson = await Deno.readTextFile(`${out}/cells/${CELLS[0]}.json`);
+    const other = await runSweep([...TINY, "--lr=0.01", `--out=${out}`]);
+    assert.equal(other.code, 1, other.stderr);
+    assert.equal(
+      other.stderr.trim(),
+      `Cannot resume 4 runs with other settings than they started with (--lr: 0.003 → 0.01 in ` +
+        `${out}/cells/${CELLS[0]}, ${out}/cells/${CELLS[1]} and 2 more); pass ` +
+        `--override-settings to resume them with the new ones`,
     );
+    assert.equal(await Deno.readTextFile(`${out}/cells/${CELLS[0]}.json`), cellJson);
+    assert.deepEqual(await mtimes(out), after);
+
+    // With --override-settings the Slurm cells get it too, and no changed cell counts as done.
+    const slurm = await runSweep([
+      ...TINY,
+      "--lr=0.01",
+      "--override-settings",
+      `--out=${out}`,
+      "--slurm",
+      "--dry-run",
+    ]);
+    assert.equal(slurm.code, 0, slurm.stderr);
+    assert.match(
+      await Deno.readTextFile(`${out}/slurm/array.sbatch`),
+      /task train --config .*--skip-complete --resume --override-settings/,
+    );
+    assert.match(slurm.stdout, /4 cell\(s\) to run, 0 complete/);
+    assert.ok(!("override-settings" in JSON.parse(await Deno.readTextFile(`${out}/sweep.json`))));
+
+    // And run here, each cell resumes with the new --lr, recorded in its run.json.
+    const taken = await runSweep([...TINY, "--lr=0.01", "--override-settings", `--out=${out}`]);
+    assert.equal(taken.code, 0, taken.stderr);
+    assert.match(taken.stdout, /ran 4 cell\(s\), skipped 0 already done/);
+    for (const id of CELLS) {
+      const run = JSON.parse(await Deno.readTextFile(`${out}/cells/${id}/run.json`));
+      assert.equal(run.settings.lr, 0.01, id);
+      assert.deepEqual(run.overrides.at(-1).changes, [{ setting: "lr", old: 0.003, new: 0.01 }]);
+      const results = JSON.parse(await Deno.readTextFile(`${out}/cells/${id}/results.json`));
+      assert.equal(results.config.lr, 0.01, id);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

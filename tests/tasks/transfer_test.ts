@@ -1,29 +1,14 @@
 import assert from "node:assert/strict";
-import { runTask } from "./_run.ts";
+import { runTask, TINY_TRANSFER } from "./_run.ts";
 import { assertMatchesSchema, assertSummaryAgrees } from "./_schema.ts";
 
 const runTransfer = (args: string[]) => runTask("tasks/transfer.ts", args);
-
-/** The tiny preset: synthetic 16 px source (40 images) and target (30), one epoch each. */
-const TINY = [
-  "--size=16",
-  "--width=0.25",
-  "--source-count=40",
-  "--source-classes=3",
-  "--target-count=30",
-  "--target-classes=2",
-  "--source-epochs=1",
-  "--target-epochs=1",
-  "--batch=8",
-  "--threads=1",
-  "--resamples=50",
-];
 
 Deno.test("transfer: the tiny preset runs three pipelines, writes its files, and summary.md matches results.json", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const out = `${dir}/run`;
-    const r = await runTransfer([...TINY, "--target-annotated=2", `--out=${out}`]);
+    const r = await runTransfer([...TINY_TRANSFER, "--target-annotated=2", `--out=${out}`]);
     assert.equal(r.code, 0, r.stderr);
     for (const f of ["results.json", "summary.md", "report.html"]) {
       assert.ok((await Deno.stat(`${out}/${f}`)).isFile, f);
