@@ -20,7 +20,6 @@
  */
 import { parseArgs } from "node:util";
 import * as lab from "../mod.ts";
-import "../datasets/mod.ts";
 
 /** A design of arm (b), or a baseline. */
 interface Candidate {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as busi from "../../experiments/busi_mask_supervised.ts";
 import * as cars from "../../experiments/cars_box_supervised.ts";
 import * as cub from "../../experiments/cub_two_branch.ts";
+import * as decoy from "../../experiments/decoy_benchmark.ts";
 import * as quick from "../../experiments/mask_supervision_quick.ts";
 import * as shortcut from "../../experiments/shortcut_study.ts";
 import * as transfer from "../../experiments/transfer_to_small.ts";
@@ -14,6 +15,7 @@ const MODULES: Record<string, object> = {
   "busi_mask_supervised.ts": busi,
   "cars_box_supervised.ts": cars,
   "cub_two_branch.ts": cub,
+  "decoy_benchmark.ts": decoy,
   "mask_supervision_quick.ts": quick,
   "shortcut_study.ts": shortcut,
   "transfer_to_small.ts": transfer,

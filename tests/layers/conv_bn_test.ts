@@ -161,7 +161,7 @@ Deno.test("convBnAct() under a nested gradient takes the plain ops, and its seco
 });
 
 Deno.test("every model's inference forward and input gradient are the same with batch norm folded and not", async () => {
-  for (const backbone of ["reference", ...listBackbones()]) {
+  for (const backbone of new Set(["reference", ...listBackbones()])) {
     const model = backbone === "reference"
       ? createReferenceNet({ numClasses: 3, inputSize: 32, width: 0.25, seed: 1 })
       : createTwoBranchModel({
@@ -172,6 +172,11 @@ Deno.test("every model's inference forward and input gradient are the same with 
         inputSize: 32,
         seed: 1,
       });
+    // The vision transformers have no batch norm to fold.
+    if (![...model.variables().keys()].some((p) => p.endsWith("moving_mean"))) {
+      model.dispose();
+      continue;
+    }
     // Running statistics and weights away from their initial identity.
     for (const [path, v] of model.variables()) {
       if (!/(gamma|beta|moving_mean|moving_variance)$/.test(path)) continue;

@@ -258,7 +258,7 @@ Deno.test("createTwoBranchModel() names a bad backbone, head or option and the v
   const start = tf.memory().numTensors;
   assert.throws(
     () => createTwoBranchModel({ ...base, backbone: "resnet152" }),
-    /Unknown backbone "resnet152": expected one of mobilenet_v2, plain_cnn, reference, resnet101, resnet18, resnet34, resnet50, vgg11, vgg11_bn/,
+    /Unknown backbone "resnet152": expected one of deit_base_patch16_224, .*mobilenet_v2, plain_cnn, reference, resnet101, resnet18, resnet34, resnet50, vgg11, vgg11_bn, vit_b_16/,
   );
   assert.throws(
     () => createTwoBranchModel({ ...base, saliencyHead: "gradcam" }),
