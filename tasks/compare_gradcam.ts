@@ -97,10 +97,7 @@ const FLAGS: Record<string, FlagSpec> = {
   "loss-weight": flag("1", "weight of each --loss term given without =WEIGHT"),
   head: flag(COMPARE_DEFAULT_TREATMENT.head, "saliency head of both models (not for reference)"),
   gate: { ...GATE_FLAG, default: COMPARE_DEFAULT_TREATMENT.gate ?? "none" },
-  backbone: flag(
-    "reference",
-    "reference (the reference network) or a registered backbone, e.g. resnet18",
-  ),
+  backbone: flag("plain_cnn", "a registered backbone, e.g. plain_cnn, reference or resnet18"),
   steps: flag("600", "training steps of each model"),
   batch: flag("16", "batch size"),
   size: flag("48", "image size in pixels (a multiple of 4)"),

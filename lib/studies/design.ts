@@ -116,9 +116,9 @@ export const COMPARE_DEFAULT_TREATMENT: Readonly<{
   head: string;
   gate: string | null;
 }> = Object.freeze({
-  losses: Object.freeze({ bce: 1, cam: 1, backgroundSwap: 1 }),
-  head: "cam",
-  gate: null,
+  losses: Object.freeze({ bce: 1, backgroundSwap: 1 }),
+  head: "attention",
+  gate: "multiplicative",
 });
 
 /**
@@ -175,8 +175,9 @@ export const COMPARE_METRICS: readonly StudyMetric[] = [
 /**
  * compare-gradcam's design: (a) a baseline trained on cross-entropy alone,
  * (b) the same network with location losses beside it (by default
- * {@linkcode COMPARE_DEFAULT_TREATMENT}: mask BCE on its saliency branch,
- * CAM supervision of its classifier and background swap); Grad-CAM and vanilla gradients of both and (b)'s branch map scored,
+ * {@linkcode COMPARE_DEFAULT_TREATMENT}: an attention head whose map
+ * multiplies the classifier's features, mask BCE on that map, and background
+ * swap); Grad-CAM and vanilla gradients of both and (b)'s branch map scored,
  * (b)'s maps tested against (a)'s.
  *
  * @example The supervised arm adds the location loss and scores its branch map
@@ -186,8 +187,9 @@ export const COMPARE_METRICS: readonly StudyMetric[] = [
  * const design = compareGradcamDesign({ loss: "dice", weight: 2 });
  * assert.deepStrictEqual(design.baseline.loss, { ce: 1 });
  * assert.deepStrictEqual(design.treatment.loss, { ce: 1, dice: 2 });
- * // The default (b): mask BCE on the branch, CAM supervision and background swap.
- * assert.deepStrictEqual(compareGradcamDesign().treatment.loss, { ce: 1, bce: 1, cam: 1, backgroundSwap: 1 });
+ * // The default (b): mask BCE on the attention map that gates the classifier, and background swap.
+ * assert.deepStrictEqual(compareGradcamDesign().treatment.loss, { ce: 1, bce: 1, backgroundSwap: 1 });
+ * assert.deepStrictEqual(compareGradcamDesign().treatment.model, { head: "attention", gate: "multiplicative" });
  * assert.deepStrictEqual(design.treatment.maps, ["grad-cam", "vanilla-gradient", "branch"]);
  * assert.equal(design.pairs[0].name, "branch (b) vs Grad-CAM (a)");
  * ```

@@ -47,7 +47,7 @@ Deno.test("trainArms() gives both arms the very same batches in the same order, 
     assert.deepEqual(b, a);
     // (a) trains on cross-entropy alone, (b) adds the location term, on the same batches.
     assert.deepEqual(Object.keys(r.losses[0][0]), ["loss", "ce"]);
-    assert.deepEqual(Object.keys(r.losses[1][0]), ["loss", "ce", "bce", "cam", "backgroundSwap"]);
+    assert.deepEqual(Object.keys(r.losses[1][0]), ["loss", "ce", "bce", "backgroundSwap"]);
     // The order of epoch e (from 0) is drawn from seed · 1009 + e, as before train() ran the arms.
     const expected: string[][] = [];
     for (const e of [0, 1, 2]) {

@@ -164,7 +164,7 @@ Deno.test("sweep: a bad backbone, loss, weight or rank-by metric exits 2 naming 
   assert.equal(loss.code, 2);
   assert.match(
     loss.stderr,
-    /Flag --losses: unknown value "mse" \(choices: bce, box, (cam, )?dice, /,
+    /Flag --losses: unknown value "mse" \(choices: background-swap, bce, box, cam, dice, /,
   );
   const weight = await runSweep(["--weights=1,0"]);
   assert.equal(weight.code, 2);

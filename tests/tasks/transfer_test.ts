@@ -99,12 +99,12 @@ Deno.test("transfer: a real source without --source-root exits 2 and lists the c
   const r = await runTransfer(["--source=cub", "--threads=1"]);
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /Flag --source cub needs --source-root PATH/);
-  assert.match(r.stderr, /synthetic, cub, cars, busi, folder, idx/);
+  assert.match(r.stderr, /synthetic, cub, cars, busi, folder, idx, fashion-canvas/);
   const t = await runTransfer(["--target=nope", "--threads=1"]);
   assert.equal(t.code, 2, t.stderr);
   assert.match(
     t.stderr,
-    /Flag --target must be one of synthetic, cub, cars, busi, folder, idx; got "nope"/,
+    /Flag --target must be one of synthetic, cub, cars, busi, folder, idx, fashion-canvas; got "nope"/,
   );
 });
 
