@@ -71,7 +71,7 @@ import {
 } from "./_slurm.ts";
 import { completedRun, runTraining, trainConfigFrom } from "./train.ts";
 import { trainConfigRecord } from "../lib/studies/train_run.ts";
-import { parseMicroBatch, PRETRAINED_FLAGS } from "./_model.ts";
+import { GATE_FLAG, GATES, parseMicroBatch, PRETRAINED_FLAGS } from "./_model.ts";
 
 const SUMMARY =
   "Sweep a grid of backbones × saliency heads × saliency losses × loss weights × seeds: train\n" +
@@ -97,6 +97,7 @@ const FLAGS: Record<string, FlagSpec> = {
     help:
       "comma list of saliency heads (see listSaliencyHeads(); a backbone with a whole model of its own, such as reference, takes its own)",
   },
+  gate: { ...GATE_FLAG, help: `${GATE_FLAG.help}; for the cells with the attention head` },
   losses: {
     type: "string",
     default: "bce,dice",
@@ -151,6 +152,10 @@ const SWITCHES = { ...SLURM_FLAGS, "override-settings": FLAGS["override-settings
 function readConfig(flags: Record<string, string | boolean>): SweepConfig {
   const { dataset, root } = datasetFlags(flags);
   const heads = listFlag(flags, "heads", { choices: listSaliencyHeads() });
+  const gate = String(flags.gate ?? "none");
+  if (!GATES.includes(gate)) {
+    throw new UsageError(`Flag --gate must be ${GATES.join(", ")}; got "${gate}"`);
+  }
   const losses = listFlag(flags, "losses", { choices: sweepLossChoices() });
   const weights = numberListFlag(flags, "weights", (n) => n > 0, "a number above 0");
   const given = String(flags.pretrained ?? "");
@@ -176,6 +181,7 @@ function readConfig(flags: Record<string, string | boolean>): SweepConfig {
     root,
     backbones,
     heads,
+    gate: gate === "none" ? null : gate,
     losses,
     weights,
     seeds,

@@ -44,6 +44,8 @@ export interface SweepConfig {
   backbones: string[];
   /** Saliency heads, in grid order (a backbone with its own model has one: its own). */
   heads: string[];
+  /** The gate of the cells with the attention head (`--gate`), or null for its default. @default {null} */
+  gate?: string | null;
   /** Saliency losses in their flag spelling, in grid order. */
   losses: string[];
   /** Weights of the saliency loss, in grid order. */
@@ -374,6 +376,7 @@ export function sweepCellConfig(
     ...shared,
     backbone: cell.backbone,
     head: cell.head,
+    ...(c.gate && cell.head === "attention" ? { gate: c.gate } : {}),
     pretrained: cell.pretrained ??
       (c.pretrained === "torchvision" ? `torchvision:${cell.backbone}` : c.pretrained),
     freeze: c.freeze,
