@@ -162,7 +162,13 @@ function overSeeds(values: number[]): string {
 }
 
 /** The Markdown table of every candidate on every benchmark. */
-export function benchmarkTable(records: readonly RunRecord[]): string {
+export function benchmarkTable(all: readonly RunRecord[]): string {
+  // One record per (benchmark, candidate, seed): the first, should a run have been repeated.
+  const seen = new Set<string>();
+  const records = all.filter((r) => {
+    const key = `${r.benchmark}|${r.candidate}|${r.seed}`;
+    return !seen.has(key) && seen.add(key) !== undefined;
+  });
   const lines: string[] = [];
   for (const benchmark of [...new Set(records.map((r) => r.benchmark))]) {
     const of = (name: string) =>

@@ -759,8 +759,11 @@ export function reportComparisons(
   const own = treatment.maps.filter((m) => !baseline.maps.includes(m));
   return [
     {
-      title:
-        `Test accuracy: (${baseline.key}) ${baseline.name} vs (${treatment.key}) ${treatment.name}`,
+      title: `${
+        summary.shortcut
+          ? "Decoy-test accuracy (the test images' patches are random)"
+          : "Test accuracy"
+      }: (${baseline.key}) ${baseline.name} vs (${treatment.key}) ${treatment.name}`,
       groups: ([["a", baseline], ["b", treatment]] as const).map(([side, arm]) => ({
         name: `(${arm.key}) ${arm.name}`,
         metrics: {

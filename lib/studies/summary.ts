@@ -103,6 +103,13 @@ export function compareMarkdown(
     );
   }
   lines.push("## Classification", "");
+  if (setup.shortcut) {
+    lines.push(
+      "The test images carry the decoy patch with a random shade: this is decoy-test accuracy, " +
+        "which falls where a model learned the patch instead of the object.",
+      "",
+    );
+  }
   lines.push("| model | test accuracy (%) |", "|---|---|");
   lines.push(`| (${a.key}) ${a.name} | ${formatFigure(h.accuracy.a, pct)} |`);
   lines.push(`| (${b.key}) ${b.name} | ${formatFigure(h.accuracy.b, pct)} |`, "");
