@@ -412,7 +412,7 @@ export async function train(model: TwoBranchModel, options: TrainOptions): Promi
     }
     // Said by the NaN guard.
     let lastGood = !dirs
-      ? "No checkpoints are kept (no outDir)."
+      ? "No checkpoints are kept (no output folder was given)."
       : state.epoch > 0
       ? `The last good checkpoint, after epoch ${state.epoch}, is kept in ${dirs.last}.`
       : "No checkpoint was written yet.";
