@@ -33,14 +33,8 @@ import {
   writeJsonAtomic,
 } from "../mod.ts";
 import type { TwoBranchModel } from "../mod.ts";
-import {
-  engineFlags,
-  numberFlag,
-  parseFlags,
-  runMain,
-  TASK_PERMISSIONS,
-  UsageError,
-} from "./_cli.ts";
+import { numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
+import { engineFlags, TASK_PERMISSIONS } from "./_shared_flags.ts";
 import type { BenchDataResult } from "./bench_data.ts";
 import { benchBackbone } from "./bench_backbone.ts";
 import { benchConvs, referenceConvLayers } from "./bench_convs.ts";

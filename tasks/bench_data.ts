@@ -26,7 +26,8 @@ import type { Dataset, Sample } from "../mod.ts";
 import { loadSharp } from "../lib/deps.ts";
 // Until lib/data/mod.ts exports them, the pipeline's parts come from their own files.
 
-import { engineFlags, numberFlag, parseFlags, runMain } from "./_cli.ts";
+import { numberFlag, parseFlags, runMain } from "./_cli.ts";
+import { engineFlags } from "./_shared_flags.ts";
 
 /** Options of {@linkcode benchDataPipeline}. */
 export interface BenchDataOptions {

@@ -28,18 +28,16 @@ import {
 import type { RunInfo, SeedComparison, StudyDesign, StudyPictures, StudyRecord } from "../mod.ts";
 import { DATASET_FLAGS, datasetFlags, openDataset } from "./_datasets.ts";
 import {
-  backboneFlag,
   buildModel,
   GATE_FLAG,
   headFlags,
-  parseFreeze,
+  modelFlags,
   parseMicroBatch,
   PRETRAINED_FLAGS,
   pretrainedRecord,
   sayPretrained,
 } from "./_model.ts";
 import {
-  backendFlag,
   type FlagSpec,
   givenOnCommandLine,
   mergeConfigObject,
@@ -50,12 +48,8 @@ import {
   runMain,
   UsageError,
 } from "./_cli.ts";
+import { engineFlags } from "./_shared_flags.ts";
 import { cellPaths, cellStatus, describeIncomplete, SLURM_FLAGS, submitArray } from "./_slurm.ts";
-
-/** The location losses model (b) can be trained with, in their flag spelling. */
-function locationLosses(): string[] {
-  return listLosses({ kind: "location" }).map((n) => lossFlagName(n));
-}
 
 const SUMMARY =
   "Train (a) a baseline classifier (cross-entropy only) and (b) the same network with location\n" +
@@ -91,7 +85,7 @@ const FLAGS: Record<string, FlagSpec> = {
   loss: flag(
     treatmentLossFlag(COMPARE_DEFAULT_TREATMENT.losses),
     `location loss terms of model (b), e.g. bce or bce,cam or bce=1,cam=0.5 (terms: ${
-      locationLosses().join(", ")
+      listLosses({ kind: "location" }).map((n) => lossFlagName(n)).join(", ")
     })`,
   ),
   "loss-weight": flag("1", "weight of each --loss term given without =WEIGHT"),
@@ -129,11 +123,9 @@ const FLAGS: Record<string, FlagSpec> = {
 };
 
 /** The flags that define the study, as its Slurm cells and compare.json carry them. */
-const STUDY_FLAGS = (
-  "dataset root loss loss-weight head gate backbone steps batch size width pretrained freeze " +
-  "backbone-lr " +
-  "micro-batch count classes lr seeds shortcut limit resamples seed backend"
-).split(" ");
+const STUDY_FLAGS = ("dataset root loss loss-weight head gate backbone steps batch size width " +
+  "pretrained freeze backbone-lr micro-batch count classes lr seeds shortcut limit resamples seed " +
+  "backend").split(" ");
 
 /** The study's settings, from its flags. */
 type Config = ReturnType<typeof readConfig>;
@@ -148,8 +140,7 @@ function readConfig(flags: Record<string, string | boolean>) {
   } catch (error) {
     throw new UsageError(`Flag --loss: ${(error as Error).message}`);
   }
-  const backbone = backboneFlag(flags);
-  const { head, gate } = headFlags(flags);
+  const { gate } = headFlags(flags);
   const seeds = numberFlag(flags, "seeds", { integer: true, min: 1, max: 100 });
   return {
     dataset,
@@ -158,13 +149,10 @@ function readConfig(flags: Record<string, string | boolean>) {
     lossWeight,
     /** (b)'s location loss terms by registered name. */
     losses,
-    backbone,
-    head,
+    ...modelFlags(flags),
     /** The attention head's gate, or null. */
     gate,
-    backend: backendFlag(flags),
-    threads: numberFlag(flags, "threads", { integer: true, min: 1 }),
-    seed: numberFlag(flags, "seed", { integer: true }),
+    ...engineFlags(flags),
     seeds,
     /** Run only this index of the seed series, or null for all. */
     seedIndex: flags["seed-index"] === undefined || flags["seed-index"] === ""
@@ -173,11 +161,6 @@ function readConfig(flags: Record<string, string | boolean>) {
     steps: numberFlag(flags, "steps", { integer: true, min: 1 }),
     batch: numberFlag(flags, "batch", { integer: true, min: 2 }),
     size: numberFlag(flags, "size", { integer: true, min: 16 }),
-    width: numberFlag(flags, "width", { min: 0.01 }),
-    /** The --pretrained source, or "". */
-    pretrained: String(flags.pretrained ?? ""),
-    freeze: parseFreeze(flags.freeze),
-    backboneLr: numberFlag(flags, "backbone-lr", { min: 0 }),
     microBatch: parseMicroBatch(flags),
     count: numberFlag(flags, "count", { integer: true, min: 10 }),
     classes: numberFlag(flags, "classes", { integer: true, min: 2, max: 10 }),

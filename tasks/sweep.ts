@@ -48,18 +48,15 @@ import {
 } from "../mod.ts";
 import {
   defaultFlags,
-  engineFlags,
   type FlagSpec,
-  listFlag,
   mergeConfigObject,
   numberFlag,
-  numberListFlag,
   parseFlags,
   readConfigFile,
   runMain,
-  studyFlags,
   UsageError,
 } from "./_cli.ts";
+import { engineFlags, listFlag, numberListFlag, studyFlags } from "./_shared_flags.ts";
 import { DATASET_FLAGS, datasetFlags, openDataset } from "./_datasets.ts";
 import {
   cellPaths,

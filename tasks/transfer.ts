@@ -46,7 +46,6 @@ import {
   pretrainedRecord,
 } from "./_model.ts";
 import {
-  engineFlags,
   type FlagSpec,
   numberFlag,
   outputFolder,
@@ -54,6 +53,7 @@ import {
   runMain,
   UsageError,
 } from "./_cli.ts";
+import { engineFlags } from "./_shared_flags.ts";
 import { datasetFlags, holdOut, openDataset } from "./_datasets.ts";
 
 const SUMMARY =

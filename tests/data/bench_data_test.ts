@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { benchDataPipeline } from "../../tasks/bench_data.ts";
-import { TASK_PERMISSIONS } from "../../tasks/_cli.ts";
+import { TASK_PERMISSIONS } from "../../tasks/_shared_flags.ts";
 import { tf } from "../../lib/deps.ts";
 import { useEngines } from "../_helpers.ts";
 
