@@ -47,7 +47,7 @@ const CANDIDATES: Record<string, Candidate> = {
   "ref-bce-swap": { net: "reference", loss: { ce: 1, bce: 1, backgroundSwap: 1 } },
   "ref-bce-cam-swap": { net: "reference", loss: { ce: 1, bce: 1, cam: 1, backgroundSwap: 1 } },
   "gate-ce": { net: "plain-attention", loss: { ce: 1 } },
-  "gate-swap": { net: "plain-attention", loss: { ce: 1, bce: 1, backgroundSwap: 1 } },
+  "gate-bce-swap": { net: "plain-attention", loss: { ce: 1, bce: 1, backgroundSwap: 1 } },
   "gate-clean": { net: "plain-attention", loss: { ce: 1 }, clean: true },
   "gate-bce": { net: "plain-attention", loss: { ce: 1, bce: 1 } },
   "gate-cam": { net: "plain-attention", loss: { ce: 1, cam: 1 } },
