@@ -61,23 +61,23 @@ export function randomMap(
     throw new RangeError(`Option "cells" must be a positive integer, got ${options.cells}`);
   }
   const seed = options.seed ?? 0;
-  return runExplainer(model, images, options, ({ images }) => {
-    const n = images.shape[0];
-    // A hash of each image's pixels (a fixed pseudo-random weighting of them).
-    const size = images.shape[1] * images.shape[2] * images.shape[3];
-    const hashes = tf.tidy(() => {
+  return runExplainer(model, images, options, ({ images }) =>
+    tf.tidy(() => {
+      const n = images.shape[0];
+      const size = images.shape[1] * images.shape[2] * images.shape[3];
+      // A hash of each image's pixels (a fixed pseudo-random weighting of them), on the engine:
+      // no value is read back, so it runs on engines that cannot read synchronously.
       const weights = tf.randomUniform([size], 0.5, 1.5, "float32", 7919);
-      return tf.sum(tf.mul(tf.reshape(images, [n, size]), weights), 1).dataSync();
-    });
-    return tf.tidy(() => {
-      const grids = Array.from(hashes, (v) => {
-        const s = (Math.floor(v * 1e4) ^ Math.imul(seed, 0x9e3779b1)) | 0;
-        return tf.randomUniform([1, cells, cells, 1], 0, 1, "float32", s);
-      });
-      const up = tf.image.resizeBilinear(tf.concat(grids) as tf.Tensor4D, [h, w], false, true);
+      const hash = tf.sum(tf.mul(tf.reshape(images, [n, size]), weights), 1, true);
+      const k = cells * cells;
+      const scale = tf.randomUniform([1, k], 0.5, 1.5, "float32", 101 + seed);
+      const shift = tf.randomUniform([1, k], 0, 2 * Math.PI, "float32", 202 + seed);
+      // The shader hash fract(sin(x) · 43758.5453): uniform-looking values in [0, 1) per cell.
+      const x = tf.mul(tf.sin(tf.add(tf.mul(hash, scale), shift)), 43758.5453);
+      const grids = tf.reshape(tf.sub(x, tf.floor(x)), [n, cells, cells, 1]) as tf.Tensor4D;
+      const up = tf.image.resizeBilinear(grids, [h, w], false, true);
       return tf.reshape(up, [n, h, w]) as tf.Tensor3D;
-    });
-  }, { usesTarget: false });
+    }), { usesTarget: false });
 }
 
 registerExplainer("random", randomMap);

@@ -13,6 +13,7 @@ import { occlusion } from "../../lib/explainers/occlusion.ts";
 import { integratedGradients } from "../../lib/explainers/integrated_gradients.ts";
 import { smoothGrad } from "../../lib/explainers/smooth_grad.ts";
 import { rise } from "../../lib/explainers/rise.ts";
+import { randomMap } from "../../lib/explainers/random_map.ts";
 import { resolveLayers } from "../../lib/explainers/core.ts";
 import { assertClose, useEngines, warmUp } from "../_helpers.ts";
 
@@ -442,6 +443,22 @@ Deno.test("normalize: false leaves the raw scale; normalize: true divides by the
       label: `image ${i}`,
     });
   }
+  images.dispose();
+  model.dispose();
+});
+
+Deno.test("the random control's raw values spread over [0, 1) and leak no tensor", () => {
+  const model = createReferenceNet({ inputSize: 32, width: 0.125 });
+  const images = tf.randomUniform([8, 32, 32, 3], 0, 1, "float32", 11) as tf.Tensor4D;
+  randomMap(model, images, { normalize: false }).dispose();
+  const before = tf.memory().numTensors;
+  const maps = randomMap(model, images, { normalize: false, cells: 8 });
+  const v = Array.from(maps.dataSync());
+  const mean = v.reduce((a, b) => a + b, 0) / v.length;
+  assert.ok(mean > 0.4 && mean < 0.6, `mean ${mean}`);
+  assert.ok(Math.min(...v) < 0.1 && Math.max(...v) > 0.9 && Math.max(...v) < 1);
+  maps.dispose();
+  assert.equal(tf.memory().numTensors, before);
   images.dispose();
   model.dispose();
 });
