@@ -37,6 +37,7 @@ import { numberFlag, parseFlags, runMain, UsageError } from "./_cli.ts";
 import { engineFlags, TASK_PERMISSIONS } from "./_shared_flags.ts";
 import type { BenchDataResult } from "./bench_data.ts";
 import { benchBackbone } from "./bench_backbone.ts";
+import { parseMicroBatch } from "./_model.ts";
 import { benchConvs, referenceConvLayers } from "./bench_convs.ts";
 import {
   benchExplainers,
@@ -67,6 +68,11 @@ const FLAGS = {
     default: "0",
     help: "with --backbone: also time evaluate()'s faithfulness curves on this many images and " +
       "project a CUB-sized test split (5,794 images, 256 with the curves)",
+  },
+  "micro-batch": {
+    type: "string",
+    default: "auto",
+    help: "with --backbone: samples per micro-batch of the training step, or auto (planned)",
   },
   backbone: {
     type: "string",
@@ -135,6 +141,7 @@ async function main(): Promise<void> {
     out: String(flags.out),
     data: numberFlag(flags, "data", { integer: true, min: 0 }),
     backbone: String(flags.backbone),
+    microBatch: parseMicroBatch(flags),
     faithfulnessImages: numberFlag(flags, "faithfulness-images", { integer: true, min: 0 }),
   };
   if (!listBackbones().includes(config.backbone)) {

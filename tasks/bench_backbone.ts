@@ -20,6 +20,7 @@ import {
   syntheticDataset,
   tf,
   type TwoBranchOptions,
+  withMemoryHint,
 } from "../mod.ts";
 
 /** Settings of {@linkcode benchBackbone}. */
@@ -34,6 +35,8 @@ export interface BackboneBenchConfig {
   python: string;
   /** Images that also get the faithfulness curves, to project a CUB-sized evaluation; 0 skips. */
   faithfulnessImages: number;
+  /** Samples per micro-batch of the training step, or "auto" to plan it. @default {"auto"} */
+  microBatch?: number | "auto";
 }
 
 const CLASSES = 200;
@@ -99,7 +102,10 @@ export async function benchBackbone(
   const sample = () => (peakRss = Math.max(peakRss, Deno.memoryUsage().rss));
   const ours: Record<string, number> = {};
   const batchData = { images, labels, masks };
-  const plan = await planStep(model, batchData, { loss: defaultLoss() });
+  const plan = await planStep(model, batchData, {
+    loss: defaultLoss(),
+    microBatch: config.microBatch ?? "auto",
+  });
   const optimizer = createOptimizer({ name: "adam", lr: 1e-3 });
   try {
     const step = createTrainStep(model, optimizer, {
@@ -111,10 +117,15 @@ export async function benchBackbone(
         plan.checkpoint ? "on" : "off"
       }`,
     );
-    ours.train_step_ms = await timed(warmup, repeats, async () => {
-      await step(batchData);
-      sample();
-    });
+    ours.train_step_ms = await withMemoryHint(
+      `in a training step of ${config.backbone} at batch ${batch} (micro-batch ${plan.microBatch})`,
+      "pass a smaller --micro-batch or --batch",
+      () =>
+        timed(warmup, repeats, async () => {
+          await step(batchData);
+          sample();
+        }),
+    );
     ours.forward_ms = await timed(warmup, repeats, async () => {
       const out = model.forward(images);
       tf.dispose([out.saliencyLogits, out.saliency]);
