@@ -8,12 +8,10 @@
  * @module
  */
 import type { Box, Dataset, Sample, SampleRecord } from "../lib/data/types.ts";
-import { DataError } from "../lib/data/errors.ts";
 import { resample } from "../lib/data/_resample.ts";
 import { Random } from "../lib/util/random.ts";
-import { FASHION_MNIST_CLASSES, loadIdx } from "./idx.ts";
+import { FASHION_MNIST_CLASSES, findIdxTrainPair, loadIdx } from "./idx.ts";
 import { registerDataset } from "./registry.ts";
-import { pathExists } from "../lib/util/fs.ts";
 
 /** Where Debian's `dataset-fashion-mnist` package puts the files. */
 export const DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist";
@@ -112,19 +110,11 @@ export async function fashionCanvas(options: FashionCanvasOptions = {}): Promise
   if (!(threshold >= 0 && threshold < 1)) {
     throw new RangeError(`Option "threshold" must be in [0, 1), got ${threshold}`);
   }
-  const find = async (part: string) => {
-    for (const ext of ["", ".gz"]) {
-      const file = `${root}/train-${part}${ext}`;
-      if (await pathExists(file)) return file;
-    }
-    throw new DataError(
-      `"${root}" holds no train-${part}[.gz]: install Debian's dataset-fashion-mnist or pass --root`,
-      { file: `${root}/train-${part}` },
-    );
-  };
   const source = await loadIdx({
-    images: await find("images-idx3-ubyte"),
-    labels: await find("labels-idx1-ubyte"),
+    ...(await findIdxTrainPair(
+      root,
+      ": install Debian's dataset-fashion-mnist or pass --root",
+    )),
     classNames: FASHION_MNIST_CLASSES,
     name: "fashion-mnist",
   });

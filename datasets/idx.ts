@@ -331,19 +331,30 @@ async function readPrefix(
   return out;
 }
 
-registerDataset("idx", async ({ root }) => {
+/**
+ * The training pair `train-images-idx3-ubyte[.gz]` and
+ * `train-labels-idx1-ubyte[.gz]` in `root`; a `DataError` naming the missing
+ * file, with `hint` after it, when one is absent.
+ */
+export async function findIdxTrainPair(
+  root: string,
+  hint = "",
+): Promise<{ images: string; labels: string }> {
   const find = async (part: string) => {
     for (const ext of ["", ".gz"]) {
       const file = `${root}/train-${part}${ext}`;
       if (await pathExists(file)) return file;
     }
-    throw new DataError(`"${root}" holds no train-${part} (or train-${part}.gz)`, {
+    throw new DataError(`"${root}" holds no train-${part} (or train-${part}.gz)${hint}`, {
       file: `${root}/train-${part}`,
     });
   };
+  return { images: await find("images-idx3-ubyte"), labels: await find("labels-idx1-ubyte") };
+}
+
+registerDataset("idx", async ({ root }) => {
   return await loadIdx({
-    images: await find("images-idx3-ubyte"),
-    labels: await find("labels-idx1-ubyte"),
+    ...(await findIdxTrainPair(root!)),
     channels: 3,
   });
 }, {

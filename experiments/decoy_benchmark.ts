@@ -148,17 +148,12 @@ async function runOne(
   }
 }
 
-/** Mean and a 95% t-interval over seeds. */
+/** Mean and a 95% t interval over seeds (`aggregateSeeds`), in percent. */
 function overSeeds(values: number[]): string {
-  const n = values.length;
-  const mean = values.reduce((a, b) => a + b, 0) / n;
-  if (n < 2) return (100 * mean).toFixed(1);
-  const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1));
-  const t = [12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26][n - 2] ?? 1.96;
-  const half = t * sd / Math.sqrt(n);
-  return `${(100 * mean).toFixed(1)} [${(100 * (mean - half)).toFixed(1)}, ${
-    (100 * (mean + half)).toFixed(1)
-  }]`;
+  const pct = (v: number) => (100 * v).toFixed(1);
+  if (values.length < 2) return pct(values[0]);
+  const g = lab.aggregateSeeds(values);
+  return `${pct(g.mean)} [${pct(g.low)}, ${pct(g.high)}]`;
 }
 
 /** The Markdown table of every candidate on every benchmark. */
