@@ -18,7 +18,9 @@
  * `Pack` copy contiguous runs straight on the heap; the comparisons
  * broadcast without the engine's per-element index arithmetic; `Sum` and
  * `Mean` over leading axes run as XNNPACK average pools; and a max pool with
- * disjoint windows gets its gradient in one pass. The module's private files
+ * disjoint windows gets its gradient in one pass; and `BatchMatMul` runs every
+ * product untransposed on XNNPACK (the engine's loop takes the transposed and
+ * batched ones, which is every dense layer's backward pass and attention). The module's private files
  * give the measurements behind each.
  *
  * @module
@@ -36,6 +38,7 @@ import { sharedCast, sharedIdentity } from "./_identity.ts";
 import { fastConcat, fastPack, fastReverse, fastSlice, fastStridedSlice } from "./_copy_kernels.ts";
 import { COMPARISONS, fastCompare } from "./_compare.ts";
 import { chunkedAddN } from "./_add_n.ts";
+import { fastBatchMatMul } from "./_batch_matmul.ts";
 
 const KERNELS: tf.KernelConfig[] = [
   ...conv2dGradKernels,
@@ -52,6 +55,7 @@ const WRAPPERS: Record<string, (original: tf.KernelConfig) => tf.KernelConfig> =
   Mean: fastReduce(true),
   AvgPoolGrad: fastAvgPoolGrad,
   Transpose: fastTranspose,
+  BatchMatMul: fastBatchMatMul,
   Identity: sharedIdentity,
   Cast: sharedCast,
   Slice: fastSlice,

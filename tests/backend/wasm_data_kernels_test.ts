@@ -251,3 +251,54 @@ Deno.test("max-pool gradients on wasm send each tied window's gradient to its fi
     assertClose(got[0], want[0], { rtol: 1e-6, atol: 0, label: `maxPool k${k} s${s} ${pad}` });
   }
 });
+
+Deno.test("matMul on wasm equals cpu for both transposes, batches, broadcasts and small items, and frees what it makes", async () => {
+  const cases: Array<{ a: number[]; b: number[]; ta: boolean; tb: boolean }> = [];
+  for (const ta of [false, true]) {
+    for (const tb of [false, true]) {
+      const dims = (
+        batch: number[],
+        r: number,
+        c: number,
+        t: boolean,
+      ) => [...batch, ...(t ? [c, r] : [r, c])];
+      // [m, k]·[k, n] shapes: 2-D; one right operand under a batch (folded into rows);
+      // a batch of products; a left operand broadcast over the batch; items under the work floor.
+      for (
+        const [batchA, batchB, m, k, n] of [
+          [[], [], 37, 29, 23],
+          [[3], [1], 19, 33, 17],
+          [[2, 3], [2, 3], 21, 16, 25],
+          [[1], [4], 20, 24, 18],
+          [[5], [5], 4, 3, 5],
+        ] as const
+      ) {
+        cases.push({ a: dims([...batchA], m, k, ta), b: dims([...batchB], k, n, tb), ta, tb });
+      }
+    }
+  }
+  for (const [i, c] of cases.entries()) {
+    const av = randn(c.a, 3000 + i);
+    const bv = randn(c.b, 3100 + i);
+    const run = () => tf.matMul(tf.tensor(av, c.a), tf.tensor(bv, c.b), c.ta, c.tb);
+    const want = await runOn("cpu", run);
+    await tf.setBackend("wasm");
+    const before = tf.backend().numDataIds();
+    const got = await runOn("wasm", run);
+    const after = tf.backend().numDataIds();
+    const label = `[${c.a}]${c.ta ? "ᵀ" : ""}·[${c.b}]${c.tb ? "ᵀ" : ""}`;
+    assertClose(got[0], want[0], { rtol: 1e-5, label });
+    assert.equal(after, before, `${label}: data left on the engine`);
+  }
+  // The gradient of a dense layer (both transposed products) as on cpu.
+  const xv = randn([30, 40], 3200);
+  const wv = randn([40, 12], 3201);
+  const grads = () => {
+    const g = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(tf.matMul(x, w))));
+    return g([tf.tensor2d(xv, [30, 40]), tf.tensor2d(wv, [40, 12])]);
+  };
+  const want = await runOn("cpu", grads);
+  const got = await runOn("wasm", grads);
+  assertClose(got[0], want[0], { rtol: 1e-5, label: "dX" });
+  assertClose(got[1], want[1], { rtol: 1e-5, label: "dW" });
+});
