@@ -3,8 +3,8 @@
 // [32768, 64] tensor reduced over axis 0. We reduce `x[outer, R, inner]`
 // without moving it: as the matrix product `xᵀ · ones` (the engine's naive
 // loop for transposed operands, 1.5–2 ms for that tensor), or, from 2^20
-// elements up, as an XNNPACK average pool of `x[outer, R, 1, inner]` with an
-// R × 1 window (about 0.15 ms; a sum is that average times R). The two sum
+// elements up, as an XNNPACK average pool of `x[outer, R, w, c]` (w·c = inner,
+// c at most MAX_POOLED_CHANNELS) with an R × 1 window (about 0.15 ms; a sum is that average times R). The two sum
 // in different orders, so their results differ in the last bits; keeping
 // small tensors on the first route keeps small models' numbers as they were
 // (a few training tests follow chaotic 15-step trajectories). Reductions over
@@ -20,6 +20,23 @@ interface ReduceAttrs {
 
 /** Tensors from this many elements up are reduced by average pooling. */
 export const POOLED_REDUCTION_SIZE = 1 << 20;
+
+/**
+ * The most channels one average pool is given. XNNPACK's average pool in
+ * this engine overruns its stack on wide rows: `[1, 16, 1, c]` pooled over
+ * 16 rows fails with "memory access out of bounds" at c = 32768 and works
+ * at 20000 (and a ViT-S/16 step at micro-batch 16 reduces
+ * `[16, 197·384]`). Wider rows are pooled as a `[w, c]` grid instead.
+ */
+export const MAX_POOLED_CHANNELS = 1 << 14;
+
+/** `inner` as `[w, c]` with `c ≤ MAX_POOLED_CHANNELS`, `w·c = inner` and the fewest `w`. */
+export function poolGrid(inner: number): [number, number] {
+  for (let w = Math.ceil(inner / MAX_POOLED_CHANNELS); w < inner; w++) {
+    if (inner % w === 0) return [w, inner / w];
+  }
+  return [inner, 1];
+}
 
 /**
  * Sums (or averages) `x` over `axes` without moving its data: as
@@ -47,8 +64,9 @@ export function reduceInPlace(
     : x.shape.filter((_, i) => !axes.includes(i));
   return tf.tidy(() => {
     let out: tf.Tensor;
-    if (x.size >= POOLED_REDUCTION_SIZE && reduced > 1) {
-      const view = tf.reshape(x, [outer, reduced, 1, inner]) as tf.Tensor4D;
+    const [w, c] = poolGrid(inner);
+    if (x.size >= POOLED_REDUCTION_SIZE && reduced > 1 && c >= 64) {
+      const view = tf.reshape(x, [outer, reduced, w, c]) as tf.Tensor4D;
       const averaged = tf.avgPool(view, [reduced, 1], 1, "valid");
       out = mean ? averaged : tf.mul(averaged, reduced);
     } else {

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { tf } from "../../mod.ts";
 import { antiAliasPadding } from "../../lib/backend/_conv2d_grads.ts";
-import { POOLED_REDUCTION_SIZE } from "../../lib/backend/_reduce.ts";
+import { MAX_POOLED_CHANNELS, POOLED_REDUCTION_SIZE, poolGrid } from "../../lib/backend/_reduce.ts";
 import { simplifyPermutation } from "../../lib/backend/_transpose.ts";
 import { assertClose, assertReductionsMatchCpu, randn, runOn, useEngines } from "../_helpers.ts";
 
@@ -195,6 +195,17 @@ Deno.test("sum and mean over leading and middle axes of tensors large enough to 
     [[0, 1, 2], false],
   ];
   await assertReductionsMatchCpu(values, shape, cases);
+});
+
+Deno.test("a pooled sum over rows wider than one average pool takes (a ViT's [16, 197·384]) matches cpu", async () => {
+  const [w, c] = poolGrid(197 * 384);
+  assert.ok(w * c === 197 * 384 && c <= MAX_POOLED_CHANNELS && c >= 64, `grid ${w}×${c}`);
+  assert.deepEqual(poolGrid(1000), [1, 1000]);
+  assert.deepEqual(poolGrid(2 * 65537), [65537, 2]); // no grid: the matrix-product route
+  // [16, 75264] over axis 0: one pool of 75264 channels overran XNNPACK's stack.
+  const shape = [16, 197 * 384];
+  assert.ok(shape[0] * shape[1] >= POOLED_REDUCTION_SIZE);
+  await assertReductionsMatchCpu(randn(shape, 2550), shape, [[0, false], [0, true]]);
 });
 
 Deno.test("antiAliasPadding() pads the output gradient so the filter is not a multiple of 256 floats per channel", () => {
