@@ -1,15 +1,17 @@
 // Sum and Mean for wasm over leading or middle axes. The engine transposes
 // the reduced axes to the end first, which costs 30–40 ms for a fresh
 // [32768, 64] tensor reduced over axis 0. We reduce `x[outer, R, inner]`
-// without moving it: as the matrix product `xᵀ · ones` (the engine's naive
-// loop for transposed operands, 1.5–2 ms for that tensor), or, from 2^20
-// elements up, as an XNNPACK average pool of `x[outer, R, w, c]` (w·c = inner,
-// c at most MAX_POOLED_CHANNELS) with an R × 1 window (about 0.15 ms; a sum is that average times R). The two sum
+// instead as the matrix product `xᵀ · ones` (a transposed product, which our
+// BatchMatMul runs on XNNPACK after one transposing copy), or, from 2^20
+// elements up and without moving the data, as an XNNPACK average pool of
+// `x[outer, R, w, c]` (w·c = inner, c at most MAX_POOLED_CHANNELS) with an
+// R × 1 window (about 0.15 ms; a sum is that average times R). The two sum
 // in different orders, so their results differ in the last bits; keeping
-// small tensors on the first route keeps small models' numbers as they were
-// (a few training tests follow chaotic 15-step trajectories). Reductions over
-// the last axes, of integer tensors, or over axes that are not one contiguous
-// block go to the engine's own kernel. Private to lib/backend/.
+// small tensors on the first route keeps small models' numbers close to
+// what they were (a few training tests follow chaotic 15-step
+// trajectories). Reductions over the last axes, of integer tensors, or over
+// axes that are not one contiguous block go to the engine's own kernel.
+// Private to lib/backend/.
 import { tf } from "../deps.ts";
 import { wrapInput } from "./_kernel_util.ts";
 
@@ -64,8 +66,8 @@ export function reduceInPlace(
     : x.shape.filter((_, i) => !axes.includes(i));
   return tf.tidy(() => {
     let out: tf.Tensor;
-    const [w, c] = poolGrid(inner);
-    if (x.size >= POOLED_REDUCTION_SIZE && reduced > 1 && c >= 64) {
+    const [w, c] = x.size >= POOLED_REDUCTION_SIZE && reduced > 1 ? poolGrid(inner) : [0, 0];
+    if (c >= 64) {
       const view = tf.reshape(x, [outer, reduced, w, c]) as tf.Tensor4D;
       const averaged = tf.avgPool(view, [reduced, 1], 1, "valid");
       out = mean ? averaged : tf.mul(averaged, reduced);

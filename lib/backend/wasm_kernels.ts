@@ -17,11 +17,11 @@
  * thrashes the cache; `Slice`, `StridedSlice`, `Reverse`, `Concat` and
  * `Pack` copy contiguous runs straight on the heap; the comparisons
  * broadcast without the engine's per-element index arithmetic; `Sum` and
- * `Mean` over leading axes run as XNNPACK average pools; and a max pool with
- * disjoint windows gets its gradient in one pass; and `BatchMatMul` runs every
- * product untransposed on XNNPACK (the engine's loop takes the transposed and
- * batched ones, which is every dense layer's backward pass and attention). The module's private files
- * give the measurements behind each.
+ * `Mean` over leading axes run as XNNPACK average pools; a max pool with
+ * disjoint windows gets its gradient in one pass; and `BatchMatMul` runs
+ * transposed and batched products (every dense layer's backward pass, and
+ * attention) on XNNPACK instead of the engine's scalar loop. The module's
+ * private files give the measurements behind each.
  *
  * @module
  */
